@@ -1,0 +1,156 @@
+//! The request a handler sees: borrowed from the connection's read buffer, never copied.
+
+use std::fmt;
+
+use super::method::Method;
+
+/// The HTTP version of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// `HTTP/1.0`
+    Http10,
+    /// `HTTP/1.1`
+    Http11,
+}
+
+/// One request header: a name (as sent; compare case-insensitively) and its raw value bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The field name, as sent.
+    pub name: &'a str,
+    /// The field value, without surrounding whitespace.
+    pub value: &'a [u8],
+}
+
+impl fmt::Debug for Header<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {:?}",
+            self.name,
+            String::from_utf8_lossy(self.value)
+        )
+    }
+}
+
+/// An HTTP request, borrowed from the connection's buffer.
+///
+/// The path and query are raw (not percent-decoded); typed path parameters are decoded by
+/// the generated router before they reach a handler.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub(crate) method: Method<'a>,
+    pub(crate) path: &'a str,
+    pub(crate) query: &'a str,
+    pub(crate) version: Version,
+    pub(crate) headers: &'a [Header<'a>],
+    pub(crate) body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// Builds a request from its parts (for tests and tools; servers build them while parsing).
+    pub fn from_parts(
+        method: Method<'a>,
+        target: &'a str,
+        version: Version,
+        headers: &'a [Header<'a>],
+        body: &'a [u8],
+    ) -> Self {
+        let (path, query) = split_target(target);
+        Request {
+            method,
+            path,
+            query,
+            version,
+            headers,
+            body,
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> Method<'a> {
+        self.method
+    }
+
+    /// The raw path of the request target, without the query (`/a%20b`).
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
+    /// The raw query string without `?`, or `""` when there is none.
+    pub fn query(&self) -> &'a str {
+        self.query
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// All headers, in the order they were sent.
+    pub fn headers(&self) -> &'a [Header<'a>] {
+        self.headers
+    }
+
+    /// The value of the first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// The value of the first header named `name`, if it is valid UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&'a str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The request body (already complete: the runtime reads it before the handler runs).
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// The value of the first query parameter named `name`, raw (not percent-decoded).
+    pub fn query_param(&self, name: &str) -> Option<&'a str> {
+        self.query
+            .split('&')
+            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Splits a request target at the first `?`.
+pub(crate) fn split_target(target: &str) -> (&str, &str) {
+    match target.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (target, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params() {
+        let r = Request::from_parts(Method::Get, "/t?a=1&b&c=x%20y", Version::Http11, &[], b"");
+        assert_eq!(r.path(), "/t");
+        assert_eq!(r.query(), "a=1&b&c=x%20y");
+        assert_eq!(r.query_param("a"), Some("1"));
+        assert_eq!(r.query_param("b"), Some(""));
+        assert_eq!(r.query_param("c"), Some("x%20y"));
+        assert_eq!(r.query_param("d"), None);
+    }
+
+    #[test]
+    fn headers_are_case_insensitive() {
+        let hs = [Header {
+            name: "X-Thing",
+            value: b"1",
+        }];
+        let r = Request::from_parts(Method::Get, "/", Version::Http11, &hs, b"");
+        assert_eq!(r.header("x-thing"), Some(&b"1"[..]));
+        assert_eq!(r.header_str("X-THING"), Some("1"));
+    }
+}

@@ -1,0 +1,402 @@
+//! Responses: what handlers return, and their encoding into the connection's write buffer.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::date;
+use super::status::StatusCode;
+
+/// A response body.
+#[derive(Clone, Default)]
+enum Body {
+    #[default]
+    Empty,
+    Static(&'static [u8]),
+    Bytes(Bytes),
+    Owned(Vec<u8>),
+}
+
+impl Body {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Body::Empty => &[],
+            Body::Static(s) => s,
+            Body::Bytes(b) => b,
+            Body::Owned(v) => v,
+        }
+    }
+}
+
+/// An HTTP response: status, content type, extra headers and a complete body.
+///
+/// `Server`, `Date`, `Content-Length` and `Connection` are written by the runtime; extra
+/// headers are encoded once, when they are added.
+#[derive(Clone)]
+pub struct Response {
+    status: StatusCode,
+    content_type: Option<Cow<'static, str>>,
+    /// Extra header lines, already encoded as `Name: value\r\n`.
+    headers: Vec<u8>,
+    body: Body,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("headers", &String::from_utf8_lossy(&self.headers))
+            .field("body_len", &self.body.as_slice().len())
+            .finish()
+    }
+}
+
+/// The error returned by [`Response::try_header`] for a name or value that would break the
+/// response's framing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidHeader {
+    name: String,
+}
+
+impl fmt::Display for InvalidHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid or reserved response header `{}`", self.name)
+    }
+}
+
+impl std::error::Error for InvalidHeader {}
+
+/// Headers the runtime owns: a handler cannot set them, or the framing could lie.
+const RESERVED: &[&str] = &["content-length", "transfer-encoding", "connection"];
+
+impl Response {
+    /// An empty response with the given status.
+    pub fn new(status: StatusCode) -> Self {
+        Response {
+            status,
+            content_type: None,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// `200 OK`, `text/plain; charset=utf-8`.
+    pub fn text(body: impl Into<Cow<'static, str>>) -> Self {
+        let body = match body.into() {
+            Cow::Borrowed(s) => Body::Static(s.as_bytes()),
+            Cow::Owned(s) => Body::Owned(s.into_bytes()),
+        };
+        Response {
+            status: StatusCode::OK,
+            content_type: Some(Cow::Borrowed("text/plain; charset=utf-8")),
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// `200 OK`, `application/json`, the value serialized with serde_json.
+    ///
+    /// A value that fails to serialize (a map with non-string keys, say) becomes a `500`.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
+        let mut buf = Vec::with_capacity(128);
+        match serde_json::to_writer(&mut buf, value) {
+            Ok(()) => Response {
+                status: StatusCode::OK,
+                content_type: Some(Cow::Borrowed("application/json")),
+                headers: Vec::new(),
+                body: Body::Owned(buf),
+            },
+            Err(e) => {
+                tracing::error!("response serialization failed: {e}");
+                Response::error(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+
+    /// `200 OK` with a byte body and no content type.
+    pub fn bytes(body: impl Into<Bytes>) -> Self {
+        Response {
+            status: StatusCode::OK,
+            content_type: None,
+            headers: Vec::new(),
+            body: Body::Bytes(body.into()),
+        }
+    }
+
+    /// A plain-text error response whose body is the status's reason phrase.
+    pub fn error(status: StatusCode) -> Self {
+        Response::text(status.reason()).with_status(status)
+    }
+
+    /// Replaces the status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Replaces the `Content-Type`.
+    pub fn with_content_type(mut self, content_type: impl Into<Cow<'static, str>>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Adds a header. Names or values containing CR, LF or NUL, and the framing headers the
+    /// runtime owns (`Content-Length`, `Transfer-Encoding`, `Connection`), are refused.
+    pub fn try_header(mut self, name: &str, value: &str) -> Result<Self, InvalidHeader> {
+        self.push_header(name, value)?;
+        Ok(self)
+    }
+
+    /// Adds a header; an invalid one (see [`Response::try_header`]) is dropped with a warning,
+    /// so a value echoed from a client can never split the response.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        if let Err(e) = self.push_header(name, value) {
+            tracing::warn!("{e}: dropped");
+        }
+        self
+    }
+
+    fn push_header(&mut self, name: &str, value: &str) -> Result<(), InvalidHeader> {
+        let valid_name = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+            && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name));
+        let valid_value = value.bytes().all(|b| b != b'\r' && b != b'\n' && b != 0);
+        if !valid_name || !valid_value {
+            return Err(InvalidHeader {
+                name: name.to_owned(),
+            });
+        }
+        self.headers.extend_from_slice(name.as_bytes());
+        self.headers.extend_from_slice(b": ");
+        self.headers.extend_from_slice(value.as_bytes());
+        self.headers.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The content type, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// The body bytes.
+    pub fn body(&self) -> &[u8] {
+        self.body.as_slice()
+    }
+
+    /// Encodes the response after whatever `out` already holds.
+    ///
+    /// `head_only` (a HEAD request) keeps `Content-Length` but omits the body; `keep_alive`
+    /// false adds `Connection: close`; `http10_keep_alive` adds `Connection: keep-alive`.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>, framing: Framing) {
+        let body = self.body.as_slice();
+        out.reserve(160 + self.headers.len() + body.len());
+        match self.status.status_line() {
+            Some(line) => out.extend_from_slice(line),
+            None => {
+                out.extend_from_slice(b"HTTP/1.1 ");
+                out.extend_from_slice(itoa::Buffer::new().format(self.status.as_u16()).as_bytes());
+                out.extend_from_slice(b" \r\n");
+            }
+        }
+        out.extend_from_slice(b"Server: ember\r\nDate: ");
+        out.extend_from_slice(&date::current());
+        out.extend_from_slice(b"\r\n");
+        if let Some(ct) = &self.content_type {
+            out.extend_from_slice(b"Content-Type: ");
+            out.extend_from_slice(ct.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let bodiless = self.status.is_bodiless();
+        if !bodiless {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        match framing.connection {
+            ConnectionHeader::None => {}
+            ConnectionHeader::Close => out.extend_from_slice(b"Connection: close\r\n"),
+            ConnectionHeader::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        }
+        out.extend_from_slice(&self.headers);
+        out.extend_from_slice(b"\r\n");
+        if !framing.head_only && !bodiless {
+            out.extend_from_slice(body);
+        }
+    }
+}
+
+/// Which `Connection` header a response carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConnectionHeader {
+    /// None: HTTP/1.1 keep-alive, the default.
+    None,
+    /// `Connection: close`: the server closes after this response.
+    Close,
+    /// `Connection: keep-alive`: an HTTP/1.0 client asked to keep the connection.
+    KeepAlive,
+}
+
+/// How a response is framed on the wire.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Framing {
+    pub(crate) head_only: bool,
+    pub(crate) connection: ConnectionHeader,
+}
+
+/// Conversion of a handler's return value into a [`Response`].
+pub trait IntoResponse {
+    /// Makes the response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        Response::bytes(self)
+    }
+}
+
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        Response::bytes(self)
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        Response::error(self)
+    }
+}
+
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        Response::new(StatusCode::NO_CONTENT)
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        self.1.into_response().with_status(self.0)
+    }
+}
+
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(t) => t.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+/// A value answered as `application/json`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        Response::json(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(r: &Response, head_only: bool, connection: ConnectionHeader) -> String {
+        let mut out = Vec::new();
+        r.encode(
+            &mut out,
+            Framing {
+                head_only,
+                connection,
+            },
+        );
+        let s = String::from_utf8(out).expect("utf8");
+        // Blank out the date so the table stays stable.
+        let i = s.find("Date: ").expect("date") + 6;
+        format!("{}<date>{}", &s[..i], &s[i + date::DATE_LEN..])
+    }
+
+    #[test]
+    fn encodes_text() {
+        assert_eq!(
+            encode(&Response::text("hi"), false, ConnectionHeader::None),
+            "HTTP/1.1 200 OK\r\nServer: ember\r\nDate: <date>\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n\r\nhi"
+        );
+    }
+
+    #[test]
+    fn head_keeps_length_drops_body() {
+        assert_eq!(
+            encode(&Response::bytes(&b"abc"[..]), true, ConnectionHeader::Close),
+            "HTTP/1.1 200 OK\r\nServer: ember\r\nDate: <date>\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn bodiless_statuses_have_no_length() {
+        assert_eq!(
+            encode(&().into_response(), false, ConnectionHeader::KeepAlive),
+            "HTTP/1.1 204 No Content\r\nServer: ember\r\nDate: <date>\r\nConnection: keep-alive\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        assert!(
+            Response::text("")
+                .try_header("X-A", "b\r\nSet-Cookie: x")
+                .is_err()
+        );
+        assert!(
+            Response::text("")
+                .try_header("Content-Length", "1")
+                .is_err()
+        );
+        assert!(Response::text("").try_header("Bad Name", "1").is_err());
+        let r = Response::text("")
+            .header("X-A", "b\r\nc")
+            .header("X-B", "ok");
+        assert!(encode(&r, false, ConnectionHeader::None).contains("\r\nX-B: ok\r\n\r\n"));
+        assert!(!encode(&r, false, ConnectionHeader::None).contains("X-A"));
+    }
+
+    #[test]
+    fn unregistered_status() {
+        let r = Response::new(StatusCode::from_u16(299).expect("valid"));
+        assert!(encode(&r, false, ConnectionHeader::None).starts_with("HTTP/1.1 299 \r\n"));
+    }
+
+    #[test]
+    fn json_body() {
+        let r = Json(serde_json::json!({"message": "Hello, World!"})).into_response();
+        assert_eq!(r.body(), br#"{"message":"Hello, World!"}"#);
+        assert_eq!(r.content_type(), Some("application/json"));
+    }
+}

@@ -1,0 +1,88 @@
+//! Drivers: the connection loop shared by both backends, and the backends themselves.
+//!
+//! [`conn::serve`] runs the sans-IO HTTP core over anything that implements [`Transport`];
+//! `tokio` implements it over tokio sockets, `uring` over an io_uring owned by the worker.
+
+pub(crate) mod conn;
+pub(crate) mod tokio;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring;
+
+use std::cell::Cell;
+use std::io;
+
+use ::tokio::sync::Notify;
+
+/// A byte stream a connection is served over.
+pub(crate) trait Transport {
+    /// Reads into the spare capacity of `buf`, appending; `Ok(0)` means end of stream.
+    async fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<usize>;
+    /// Writes all of `buf`, then clears it (keeping its capacity).
+    async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
+}
+
+/// Per-worker state shared by its connections: the shutdown flag and the live count.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerState {
+    shutting_down: Cell<bool>,
+    notify: Notify,
+    active: Cell<usize>,
+    drained: Notify,
+}
+
+impl WorkerState {
+    /// Starts a graceful shutdown: idle connections close, busy ones finish their batch.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.set(true);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether a shutdown has begun.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.get()
+    }
+
+    /// Resolves once a shutdown has begun.
+    pub(crate) async fn shutdown_started(&self) {
+        let notified = self.notify.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if self.shutting_down.get() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Counts a connection in; the guard counts it out when dropped.
+    pub(crate) fn enter(&self) -> ActiveGuard<'_> {
+        self.active.set(self.active.get() + 1);
+        ActiveGuard(self)
+    }
+
+    /// Resolves when no connection is left.
+    pub(crate) async fn drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.active.get() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Counts one live connection; see [`WorkerState::enter`].
+#[derive(Debug)]
+pub(crate) struct ActiveGuard<'a>(&'a WorkerState);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        let n = self.0.active.get() - 1;
+        self.0.active.set(n);
+        if n == 0 {
+            self.0.drained.notify_waiters();
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The tokio (epoll) backend: the shared connection loop over `tokio::net` sockets.
+
+use std::io;
+use std::rc::Rc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{Transport, WorkerState, conn};
+use crate::http::parse::HeadLimits;
+use crate::service::Service;
+
+impl Transport for TcpStream {
+    async fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.read_buf(buf).await
+    }
+
+    async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        let r = AsyncWriteExt::write_all(self, buf).await;
+        buf.clear();
+        r
+    }
+}
+
+/// Accepts on `listener` until shutdown, serving each connection on this thread.
+pub(crate) async fn serve<S: Service>(
+    listener: std::net::TcpListener,
+    service: S,
+    limits: HeadLimits,
+    worker: Rc<WorkerState>,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
+    let service = Rc::new(service);
+    let limits = Rc::new(limits);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = worker.shutdown_started() => return Ok(()),
+            r = listener.accept() => r,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        let limits = limits.clone();
+        let worker = worker.clone();
+        tokio::task::spawn_local(async move {
+            let _active = worker.enter();
+            conn::serve(stream, &*service, &limits, &worker).await;
+        });
+    }
+}

@@ -1,0 +1,54 @@
+//! # ember-runtime
+//!
+//! The runtime that Ember's generated code links against: a small HTTP/1.1 server with an
+//! io_uring backend and a tokio (epoll) fallback, both driving one sans-IO protocol core.
+//!
+//! ## Shape
+//!
+//! * `http` — the sans-IO core: request-head parsing and framing over byte buffers,
+//!   response encoding into a reusable write buffer, the cached `Date` header. It knows
+//!   nothing of sockets, so it is tested byte for byte.
+//! * `io` — the connection loop (read → parse every complete request → call the service →
+//!   encode → one write per batch) and the two backends it runs on:
+//!   * `io::uring`: per worker one ring, driven inside a tokio current-thread runtime
+//!     (the ring's fd is registered with tokio's reactor), so handlers can await any
+//!     tokio-based I/O and need not be `Send`;
+//!   * `io::tokio`: the same loop over tokio sockets.
+//! * `server` — workers (a thread each, with its own `SO_REUSEPORT` listener), backend
+//!   selection (`auto` probes io_uring and falls back to tokio), graceful shutdown.
+//!
+//! Applications do not use most of this directly: `ember-codegen` turns `ember.yaml` into
+//! an `App` that implements [`Service`], with a statically dispatched router that calls the
+//! user's `async fn` handlers through [`Handler`].
+
+mod config;
+mod handler;
+mod http;
+mod io;
+pub mod params;
+mod server;
+mod service;
+
+pub use config::{Backend, ConfigError, ServerConfig, Workers};
+pub use handler::{Handler, ParamsOnly, WithRequest, call};
+pub use http::method::Method;
+pub use http::request::{Header, Request, Version};
+pub use http::response::{IntoResponse, InvalidHeader, Json, Response};
+pub use http::status::StatusCode;
+pub use server::{Server, ServerHandle, run};
+pub use service::Service;
+
+/// Includes the app that `ember_codegen::build` generated into `OUT_DIR`.
+///
+/// Use it once, in the crate that has the `build.rs`:
+///
+/// ```ignore
+/// ember_runtime::include_app!();
+/// fn main() -> std::io::Result<()> { ember_runtime::run(App) }
+/// ```
+#[macro_export]
+macro_rules! include_app {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/ember_app.rs"));
+    };
+}

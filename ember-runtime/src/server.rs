@@ -1,0 +1,370 @@
+//! Workers, listeners, backend selection and shutdown.
+//!
+//! Each worker is a thread with its own tokio current-thread runtime and its own
+//! `SO_REUSEPORT` listener, so the kernel spreads connections across workers and no state
+//! is shared on the request path. With io_uring, each worker also owns one ring.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::watch;
+
+use crate::config::{Backend, ServerConfig};
+use crate::http::date;
+use crate::http::parse::HeadLimits;
+use crate::io::WorkerState;
+use crate::service::Service;
+
+/// Submission-queue entries per worker ring.
+#[cfg(target_os = "linux")]
+const RING_ENTRIES: u32 = 1024;
+
+/// How long in-flight requests may run after a shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A server ready to start: a service and its settings.
+#[derive(Debug)]
+pub struct Server<S> {
+    service: S,
+    config: ServerConfig,
+}
+
+impl<S: Service> Server<S> {
+    /// A server for `service` with the settings from its spec (no environment overrides).
+    pub fn new(service: S) -> Self {
+        let config = service.config();
+        Server { service, config }
+    }
+
+    /// Replaces the settings.
+    pub fn with_config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The settings the server will use.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Binds and starts every worker on background threads; the handle stops them.
+    pub fn start(self) -> io::Result<ServerHandle> {
+        let plan = Plan::new(&self.config)?;
+        let (tx, rx) = watch::channel(false);
+        let tx = Arc::new(tx);
+        let mut threads = Vec::with_capacity(plan.listeners.len());
+        for (id, listener) in plan.listeners.into_iter().enumerate() {
+            let service = self.service.clone();
+            let rx = rx.clone();
+            let backend = plan.backend;
+            let t = std::thread::Builder::new()
+                .name(format!("ember-worker-{id}"))
+                .spawn(move || worker_main(listener, backend, service, rx, None))?;
+            threads.push(t);
+        }
+        Ok(ServerHandle {
+            local_addr: plan.local_addr,
+            backend: plan.backend,
+            workers: threads.len(),
+            shutdown: tx,
+            threads,
+        })
+    }
+
+    /// Binds, prints the start-up line to stderr, and serves until SIGINT or SIGTERM.
+    ///
+    /// Worker 0 runs on the calling thread: with one worker, no thread is spawned.
+    pub fn run(self) -> io::Result<()> {
+        let plan = Plan::new(&self.config)?;
+        eprintln!(
+            "ember: listening on http://{} backend={} workers={}",
+            plan.local_addr,
+            plan.backend,
+            plan.listeners.len()
+        );
+        let (tx, rx) = watch::channel(false);
+        let tx = Arc::new(tx);
+        let mut listeners = plan.listeners.into_iter();
+        let first = listeners
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no workers"))?;
+        let mut threads = Vec::new();
+        for (i, listener) in listeners.enumerate() {
+            let service = self.service.clone();
+            let rx = rx.clone();
+            let backend = plan.backend;
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("ember-worker-{}", i + 1))
+                    .spawn(move || worker_main(listener, backend, service, rx, None))?,
+            );
+        }
+        let result = worker_main(first, plan.backend, self.service, rx, Some(tx.clone()));
+        let _ = tx.send(true);
+        for t in threads {
+            let _ = t.join();
+        }
+        result
+    }
+}
+
+/// Runs `service` with its spec settings and the `EMBER_*` environment overrides until
+/// SIGINT or SIGTERM. This is what a generated app's `main` calls.
+pub fn run<S: Service>(service: S) -> io::Result<()> {
+    let config = service
+        .config()
+        .apply_env()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    Server::new(service).with_config(config).run()
+}
+
+/// A running server started with [`Server::start`]; dropping it shuts the server down.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    backend: Backend,
+    workers: usize,
+    shutdown: Arc<watch::Sender<bool>>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the real port when `:0` was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The backend in use (never `Auto`).
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the workers.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> io::Result<()> {
+        let _ = self.shutdown.send(true);
+        let mut result = Ok(());
+        for t in self.threads.drain(..) {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(e),
+                Err(_) => result = Err(io::Error::other("a worker panicked")),
+            }
+        }
+        result
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// The bound listeners and the chosen backend.
+struct Plan {
+    listeners: Vec<TcpListener>,
+    local_addr: SocketAddr,
+    backend: Backend,
+}
+
+impl Plan {
+    fn new(config: &ServerConfig) -> io::Result<Plan> {
+        let backend = choose_backend(config.backend_setting())?;
+        let addr = config
+            .listen_addr()
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "listen address `{}` resolves to nothing",
+                        config.listen_addr()
+                    ),
+                )
+            })?;
+        let workers = config.worker_setting().resolve();
+        let first = bind(addr)?;
+        let local_addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..workers {
+            listeners.push(bind(local_addr)?);
+        }
+        Ok(Plan {
+            listeners,
+            local_addr,
+            backend,
+        })
+    }
+}
+
+/// Resolves `Auto` by probing io_uring; an explicit `IoUring` that the kernel refuses is an
+/// error.
+fn choose_backend(wanted: Backend) -> io::Result<Backend> {
+    #[cfg(target_os = "linux")]
+    {
+        match wanted {
+            Backend::Tokio => Ok(Backend::Tokio),
+            Backend::IoUring => crate::io::uring::Driver::probe()
+                .map(|()| Backend::IoUring)
+                .map_err(|e| io::Error::new(e.kind(), format!("io_uring unavailable: {e}"))),
+            Backend::Auto => match crate::io::uring::Driver::probe() {
+                Ok(()) => Ok(Backend::IoUring),
+                Err(e) => {
+                    eprintln!("ember: io_uring unavailable ({e}); falling back to backend=tokio");
+                    Ok(Backend::Tokio)
+                }
+            },
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        match wanted {
+            Backend::IoUring => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring is only available on Linux",
+            )),
+            _ => Ok(Backend::Tokio),
+        }
+    }
+}
+
+/// A listening socket with `SO_REUSEPORT`, so every worker can bind the same address.
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux: no syscall per
+    // connection.
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// One worker: a current-thread runtime (and ring), serving until shutdown.
+fn worker_main<S: Service>(
+    listener: TcpListener,
+    backend: Backend,
+    service: S,
+    mut shutdown: watch::Receiver<bool>,
+    signals: Option<Arc<watch::Sender<bool>>>,
+) -> io::Result<()> {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_all();
+    #[cfg(target_os = "linux")]
+    let driver = if backend == Backend::IoUring {
+        let d = crate::io::uring::Driver::new(RING_ENTRIES)?;
+        crate::io::uring::Driver::set_current(&d);
+        builder.on_thread_park(crate::io::uring::Driver::flush_current);
+        Some(d)
+    } else {
+        None
+    };
+    let rt = builder.build()?;
+    let local = tokio::task::LocalSet::new();
+    let worker = Rc::new(WorkerState::default());
+    let limits = HeadLimits::default();
+
+    let result = local.block_on(&rt, async {
+        tokio::task::spawn_local(async {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                date::refresh();
+            }
+        });
+        #[cfg(target_os = "linux")]
+        if let Some(d) = &driver {
+            let d = d.clone();
+            tokio::task::spawn_local(async move {
+                if let Err(e) = crate::io::uring::run_reactor(d).await {
+                    tracing::error!("io_uring reactor stopped: {e}");
+                }
+            });
+        }
+        {
+            let worker = worker.clone();
+            tokio::task::spawn_local(async move {
+                wait_for_shutdown(&mut shutdown, signals).await;
+                worker.begin_shutdown();
+            });
+        }
+        let served = match backend {
+            #[cfg(target_os = "linux")]
+            Backend::IoUring => match &driver {
+                Some(d) => {
+                    crate::io::uring::serve(listener, service, limits, worker.clone(), d.clone())
+                        .await
+                }
+                None => Err(io::Error::other("io_uring driver missing")),
+            },
+            _ => crate::io::tokio::serve(listener, service, limits, worker.clone()).await,
+        };
+        // Accepting has stopped; give busy connections the grace period to finish.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker.drained()).await;
+        served
+    });
+    drop(local);
+    drop(rt);
+    #[cfg(target_os = "linux")]
+    if let Some(d) = driver {
+        d.shutdown();
+        crate::io::uring::Driver::clear_current();
+    }
+    result
+}
+
+/// Resolves when the handle asks for shutdown or, on the main worker, a signal arrives.
+async fn wait_for_shutdown(
+    shutdown: &mut watch::Receiver<bool>,
+    signals: Option<Arc<watch::Sender<bool>>>,
+) {
+    let Some(tx) = signals else {
+        let _ = shutdown.wait_for(|&stop| stop).await;
+        return;
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut int) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(t), Ok(i)) => (t, i),
+            _ => {
+                let _ = shutdown.wait_for(|&stop| stop).await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = shutdown.wait_for(|&stop| stop) => {}
+            _ = term.recv() => eprintln!("ember: SIGTERM, shutting down"),
+            _ = int.recv() => eprintln!("ember: SIGINT, shutting down"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::select! {
+            _ = shutdown.wait_for(|&stop| stop) => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    let _ = tx.send(true);
+}
