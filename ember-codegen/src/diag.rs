@@ -30,18 +30,29 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error with a message and no location yet.
     pub fn new(message: impl Into<String>) -> Self {
-        Diagnostic { message: message.into(), primary: None, secondary: Vec::new(), help: None }
+        Diagnostic {
+            message: message.into(),
+            primary: None,
+            secondary: Vec::new(),
+            help: None,
+        }
     }
 
     /// Points the error at `span`.
     pub fn at(mut self, span: Range<usize>, text: impl Into<String>) -> Self {
-        self.primary = Some(Label { span, text: text.into() });
+        self.primary = Some(Label {
+            span,
+            text: text.into(),
+        });
         self
     }
 
     /// Adds a second location.
     pub fn also(mut self, span: Range<usize>, text: impl Into<String>) -> Self {
-        self.secondary.push(Label { span, text: text.into() });
+        self.secondary.push(Label {
+            span,
+            text: text.into(),
+        });
         self
     }
 
@@ -62,7 +73,11 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     pub(crate) fn new(file: &str, source: &str, items: Vec<Diagnostic>) -> Self {
-        Diagnostics { file: file.to_owned(), source: source.to_owned(), items }
+        Diagnostics {
+            file: file.to_owned(),
+            source: source.to_owned(),
+            items,
+        }
     }
 
     /// The individual errors.
@@ -86,7 +101,11 @@ impl Diagnostics {
 
     /// Renders every error, in colour when `color` is set.
     pub fn render(&self, color: bool) -> String {
-        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
         let mut out = String::new();
         for (d, loc) in self.items.iter().zip(self.locations()) {
             let title = format!("{loc}: {}", d.message);
@@ -94,17 +113,26 @@ impl Diagnostics {
             if d.primary.is_some() || !d.secondary.is_empty() {
                 let mut snippet = Snippet::source(self.source.as_str()).path(self.file.as_str());
                 if let Some(p) = &d.primary {
-                    snippet = snippet
-                        .annotation(AnnotationKind::Primary.span(clamp(&self.source, &p.span)).label(p.text.as_str()));
+                    snippet = snippet.annotation(
+                        AnnotationKind::Primary
+                            .span(clamp(&self.source, &p.span))
+                            .label(p.text.as_str()),
+                    );
                 }
                 for s in &d.secondary {
-                    snippet = snippet
-                        .annotation(AnnotationKind::Context.span(clamp(&self.source, &s.span)).label(s.text.as_str()));
+                    snippet = snippet.annotation(
+                        AnnotationKind::Context
+                            .span(clamp(&self.source, &s.span))
+                            .label(s.text.as_str()),
+                    );
                 }
                 group = group.element(snippet);
             }
             let report: Vec<Group<'_>> = match &d.help {
-                Some(h) => vec![group, Group::with_title(Level::HELP.secondary_title(h.as_str()))],
+                Some(h) => vec![
+                    group,
+                    Group::with_title(Level::HELP.secondary_title(h.as_str())),
+                ],
                 None => vec![group],
             };
             out.push_str(&renderer.render(&report));
@@ -140,7 +168,12 @@ pub(crate) fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());
     let before = &source[..clamp(source, &(offset..offset)).start];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -149,7 +182,11 @@ pub(crate) fn offset_of(source: &str, line: usize, col: usize) -> usize {
     let mut off = 0;
     for (i, l) in source.split_inclusive('\n').enumerate() {
         if i + 1 == line {
-            return off + l.char_indices().nth(col.saturating_sub(1)).map(|(b, _)| b).unwrap_or(l.len());
+            return off
+                + l.char_indices()
+                    .nth(col.saturating_sub(1))
+                    .map(|(b, _)| b)
+                    .unwrap_or(l.len());
         }
         off += l.len();
     }
@@ -195,7 +232,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("routse", &["routes", "server", "app"]), Some("routes"));
+        assert_eq!(
+            did_you_mean("routse", &["routes", "server", "app"]),
+            Some("routes")
+        );
         assert_eq!(did_you_mean("zzz", &["routes", "server"]), None);
     }
 }

@@ -59,7 +59,10 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
                     let idx = match pos {
                         Some(i) => i,
                         None => {
-                            let child = Node { id: next_id, ..Node::default() };
+                            let child = Node {
+                                id: next_id,
+                                ..Node::default()
+                            };
                             next_id += 1;
                             node.statics.push((text.clone(), child));
                             node.statics.len() - 1
@@ -69,7 +72,10 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
                 }
                 Segment::Param { .. } => {
                     if node.param.is_none() {
-                        node.param = Some(Box::new(Node { id: next_id, ..Node::default() }));
+                        node.param = Some(Box::new(Node {
+                            id: next_id,
+                            ..Node::default()
+                        }));
                         next_id += 1;
                     }
                     node = node.param.as_deref_mut().expect("just set");
@@ -94,16 +100,27 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
     let max_params = plan
         .routes
         .iter()
-        .map(|r| r.segments.iter().filter(|s| !matches!(s, Segment::Static(_))).count())
+        .map(|r| {
+            r.segments
+                .iter()
+                .filter(|s| !matches!(s, Segment::Static(_)))
+                .count()
+        })
         .max()
         .unwrap_or(0)
         .max(1);
 
     let mut node_fns = Vec::new();
     emit_node(&root, 0, &mut node_fns);
-    let ep_variants: Vec<Ident> = (0..endpoints.len()).map(|i| format_ident!("E{i}")).collect();
-    let route_fns: Vec<TokenStream> =
-        plan.routes.iter().enumerate().map(|(i, r)| emit_route(i, r, &plan.file)).collect();
+    let ep_variants: Vec<Ident> = (0..endpoints.len())
+        .map(|i| format_ident!("E{i}"))
+        .collect();
+    let route_fns: Vec<TokenStream> = plan
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| emit_route(i, r, &plan.file))
+        .collect();
     let arms: Vec<TokenStream> = endpoints
         .iter()
         .enumerate()
@@ -116,7 +133,10 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
     } else {
         quote! { #[derive(Clone, Copy)] pub(super) enum Endpoint { #(#ep_variants,)* } }
     };
-    let app_doc = format!("The `{}` application generated from `{}`.", plan.app, plan.file);
+    let app_doc = format!(
+        "The `{}` application generated from `{}`.",
+        plan.app, plan.file
+    );
 
     quote! {
         #[doc = #app_doc]
@@ -278,7 +298,11 @@ fn emit_endpoint_arm(i: usize, ep: &Endpoint, routes: &[RoutePlan]) -> TokenStre
         }
         None => {
             let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-            let allow: Vec<&str> = order.iter().copied().filter(|m| allow.contains(m)).collect();
+            let allow: Vec<&str> = order
+                .iter()
+                .copied()
+                .filter(|m| allow.contains(m))
+                .collect();
             let allow = allow.join(", ");
             quote! { _ => method_not_allowed(#allow), }
         }
@@ -293,7 +317,13 @@ fn emit_endpoint_arm(i: usize, ep: &Endpoint, routes: &[RoutePlan]) -> TokenStre
 
 fn emit_route(i: usize, route: &RoutePlan, file: &str) -> TokenStream {
     let f = format_ident!("r{i}");
-    let doc = format!("{file}:{}: `{} {}` → `{}`", route.line, route.method.keyword(), route.path, route.handler);
+    let doc = format!(
+        "{file}:{}: `{} {}` → `{}`",
+        route.line,
+        route.method.keyword(),
+        route.path,
+        route.handler
+    );
     let handler: syn::Path = syn::parse_str(&route.handler).expect("validated handler path");
     let mut lets = Vec::new();
     let mut args = Vec::new();

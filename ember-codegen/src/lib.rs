@@ -13,10 +13,8 @@
 //! is another thin edge over the same core.
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     ember_codegen::build("ember.yaml");
-//! }
+//! // build.rs: `fn main() { … }` around this line
+//! ember_codegen::build("ember.yaml");
 //! ```
 
 mod diag;
@@ -33,7 +31,11 @@ pub use emit::emit;
 
 /// Parses spec source. `file` names it in diagnostics.
 pub fn parse(source: &str, file: &str) -> Result<spec::Spec, Diagnostics> {
-    serde_saphyr::from_str::<spec::Spec>(source).map_err(|e| {
+    // Repeated keys reach the spec's own visitors, which report both locations.
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+    };
+    serde_saphyr::from_str_with_options::<spec::Spec>(source, options).map_err(|e| {
         let d = yaml_error(&e, source);
         Diagnostics::new(file, source, vec![d])
     })
@@ -62,7 +64,11 @@ pub fn load(path: &Path) -> Result<plan::Plan, Diagnostics> {
 /// Reads a spec file; a read failure is a diagnostic like any other.
 fn read_spec(path: &Path, file: &str) -> Result<String, Diagnostics> {
     std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics::new(file, "", vec![Diagnostic::new(format!("cannot read `{file}`: {e}"))])
+        Diagnostics::new(
+            file,
+            "",
+            vec![Diagnostic::new(format!("cannot read `{file}`: {e}"))],
+        )
     })
 }
 
@@ -110,7 +116,11 @@ impl std::error::Error for BuildError {}
 pub fn try_build(spec: &Path) -> Result<PathBuf, BuildError> {
     let out_dir = std::env::var_os("OUT_DIR")
         .map(PathBuf::from)
-        .ok_or_else(|| BuildError::Io(std::io::Error::other("OUT_DIR is not set: call this from build.rs")))?;
+        .ok_or_else(|| {
+            BuildError::Io(std::io::Error::other(
+                "OUT_DIR is not set: call this from build.rs",
+            ))
+        })?;
     let plan = load(spec).map_err(BuildError::Spec)?;
     let code = emit(&plan);
     let out = out_dir.join("ember_app.rs");
@@ -141,14 +151,20 @@ fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
         if line > 0 {
             let start = diag::offset_of(source, line, col);
             let end = source[start..]
-                .find(|c: char| c == ':' || c == '\n' || c == ',' || c == '}')
+                .find([':', '\n', ',', '}'])
                 .map(|n| start + n.max(1))
                 .unwrap_or(source.len());
-            d = d.at(start..end.max(start + 1).min(source.len().max(start + 1)), "here");
+            d = d.at(
+                start..end.max(start + 1).min(source.len().max(start + 1)),
+                "here",
+            );
         }
     }
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((field, _)) = rest.split_once('`') {
+    if let Some((field, _)) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+    {
+        {
             let candidates: Vec<&str> = spec::TOP_KEYS
                 .iter()
                 .chain(spec::SERVER_KEYS)

@@ -28,8 +28,9 @@ pub enum ParamType {
 }
 
 /// Every accepted type name, for errors and suggestions.
-pub const PARAM_TYPES: &[&str] =
-    &["str", "string", "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "uuid"];
+pub const PARAM_TYPES: &[&str] = &[
+    "str", "string", "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "uuid",
+];
 
 impl ParamType {
     /// Parses a type name.
@@ -99,7 +100,11 @@ pub struct PathError {
 }
 
 fn err(message: impl Into<String>, range: std::ops::Range<usize>) -> PathError {
-    PathError { message: message.into(), range, help: None }
+    PathError {
+        message: message.into(),
+        range,
+        help: None,
+    }
 }
 
 /// Parses a route path into segments.
@@ -120,14 +125,24 @@ pub fn parse_path(path: &str) -> Result<Vec<Segment>, PathError> {
         let last = i + 1 == parts.len();
         if let Some(inner) = part.strip_prefix('{') {
             let Some(inner) = inner.strip_suffix('}') else {
-                return Err(err(format!("unclosed parameter `{part}`: a parameter is a whole segment like `{{name}}`"), range));
+                return Err(err(
+                    format!(
+                        "unclosed parameter `{part}`: a parameter is a whole segment like `{{name}}`"
+                    ),
+                    range,
+                ));
             };
             if let Some(name) = inner.strip_prefix('*') {
                 check_name(name, &range)?;
                 if !last {
-                    return Err(err(format!("catch-all `{{*{name}}}` must be the last segment"), range));
+                    return Err(err(
+                        format!("catch-all `{{*{name}}}` must be the last segment"),
+                        range,
+                    ));
                 }
-                segments.push(Segment::CatchAll { name: name.to_owned() });
+                segments.push(Segment::CatchAll {
+                    name: name.to_owned(),
+                });
                 continue;
             }
             let (name, ty) = match inner.split_once(':') {
@@ -141,12 +156,17 @@ pub fn parse_path(path: &str) -> Result<Vec<Segment>, PathError> {
                     message: format!("unknown parameter type `{t}`"),
                     range: range.clone(),
                     help: Some(match crate::diag::did_you_mean(t, PARAM_TYPES) {
-                        Some(s) => format!("did you mean `{s}`? (types: {})", PARAM_TYPES.join(", ")),
+                        Some(s) => {
+                            format!("did you mean `{s}`? (types: {})", PARAM_TYPES.join(", "))
+                        }
                         None => format!("the types are: {}", PARAM_TYPES.join(", ")),
                     }),
                 })?,
             };
-            segments.push(Segment::Param { name: name.to_owned(), ty });
+            segments.push(Segment::Param {
+                name: name.to_owned(),
+                ty,
+            });
         } else {
             if part.contains('{') || part.contains('}') {
                 return Err(err(
@@ -155,7 +175,13 @@ pub fn parse_path(path: &str) -> Result<Vec<Segment>, PathError> {
                 ));
             }
             if let Some(bad) = part.chars().find(|c| !is_path_char(*c)) {
-                return Err(err(format!("character `{}` is not allowed in a route path (percent-encode it)", bad.escape_default()), range));
+                return Err(err(
+                    format!(
+                        "character `{}` is not allowed in a route path (percent-encode it)",
+                        bad.escape_default()
+                    ),
+                    range,
+                ));
             }
             segments.push(Segment::Static(part.to_string()));
         }
@@ -164,7 +190,10 @@ pub fn parse_path(path: &str) -> Result<Vec<Segment>, PathError> {
     for s in &segments {
         if let Segment::Param { name, .. } | Segment::CatchAll { name } = s {
             if names.contains(&name.as_str()) {
-                return Err(err(format!("parameter `{name}` appears twice in `{path}`"), 0..path.len()));
+                return Err(err(
+                    format!("parameter `{name}` appears twice in `{path}`"),
+                    0..path.len(),
+                ));
             }
             names.push(name);
         }
@@ -178,13 +207,18 @@ fn is_path_char(c: char) -> bool {
 }
 
 fn check_name(name: &str, range: &std::ops::Range<usize>) -> Result<(), PathError> {
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if valid && !is_keyword(name) {
         Ok(())
     } else {
         Err(err(
-            format!("parameter name `{name}` must be a Rust identifier (letters, digits, `_`) and not a keyword"),
+            format!(
+                "parameter name `{name}` must be a Rust identifier (letters, digits, `_`) and not a keyword"
+            ),
             range.clone(),
         ))
     }
@@ -193,11 +227,44 @@ fn check_name(name: &str, range: &std::ops::Range<usize>) -> Result<(), PathErro
 fn is_keyword(s: &str) -> bool {
     matches!(
         s,
-        "as" | "async" | "await" | "break" | "const" | "continue" | "crate" | "dyn" | "else"
-            | "enum" | "extern" | "false" | "fn" | "for" | "if" | "impl" | "in" | "let" | "loop"
-            | "match" | "mod" | "move" | "mut" | "pub" | "ref" | "return" | "self" | "Self"
-            | "static" | "struct" | "super" | "trait" | "true" | "type" | "unsafe" | "use"
-            | "where" | "while" | "_"
+        "as" | "async"
+            | "await"
+            | "break"
+            | "const"
+            | "continue"
+            | "crate"
+            | "dyn"
+            | "else"
+            | "enum"
+            | "extern"
+            | "false"
+            | "fn"
+            | "for"
+            | "if"
+            | "impl"
+            | "in"
+            | "let"
+            | "loop"
+            | "match"
+            | "mod"
+            | "move"
+            | "mut"
+            | "pub"
+            | "ref"
+            | "return"
+            | "self"
+            | "Self"
+            | "static"
+            | "struct"
+            | "super"
+            | "trait"
+            | "true"
+            | "type"
+            | "unsafe"
+            | "use"
+            | "where"
+            | "while"
+            | "_"
     )
 }
 
@@ -222,7 +289,12 @@ mod tests {
         );
         assert_eq!(
             parse_path("/f/{*rest}").unwrap(),
-            vec![s("f"), Segment::CatchAll { name: "rest".into() }]
+            vec![
+                s("f"),
+                Segment::CatchAll {
+                    name: "rest".into()
+                }
+            ]
         );
     }
 

@@ -24,7 +24,9 @@ pub enum MethodSel {
 }
 
 /// The method keywords a route key may start with.
-pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "ANY"];
+pub const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "ANY",
+];
 
 impl MethodSel {
     /// Parses a method keyword.

@@ -7,8 +7,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 pub use serde_saphyr::Spanned;
 
 /// The whole `ember.yaml`.
@@ -36,8 +36,17 @@ pub struct Spec {
 }
 
 /// The top-level keys, for suggestions.
-pub(crate) const TOP_KEYS: &[&str] =
-    &["app", "handlers", "server", "routes", "groups", "caches", "middleware", "ai", "include"];
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "app",
+    "handlers",
+    "server",
+    "routes",
+    "groups",
+    "caches",
+    "middleware",
+    "ai",
+    "include",
+];
 
 /// `server:`.
 #[derive(Debug, Deserialize)]
@@ -58,8 +67,14 @@ pub struct ServerSpec {
 }
 
 /// The keys of `server:`, for suggestions.
-pub(crate) const SERVER_KEYS: &[&str] =
-    &["listen", "workers", "backend", "io_uring", "limits", "shutdown_grace"];
+pub(crate) const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "workers",
+    "backend",
+    "io_uring",
+    "limits",
+    "shutdown_grace",
+];
 
 /// `workers: auto` or `workers: 4`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,10 +96,16 @@ impl<'de> Deserialize<'de> for WorkersValue {
                 f.write_str("`auto` or a number of workers")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<WorkersValue, E> {
-                Ok(if v == "auto" { WorkersValue::Auto } else { WorkersValue::Invalid(v.to_owned()) })
+                Ok(if v == "auto" {
+                    WorkersValue::Auto
+                } else {
+                    WorkersValue::Invalid(v.to_owned())
+                })
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<WorkersValue, E> {
-                Ok(i64::try_from(v).map(WorkersValue::Count).unwrap_or(WorkersValue::Invalid(v.to_string())))
+                Ok(i64::try_from(v)
+                    .map(WorkersValue::Count)
+                    .unwrap_or(WorkersValue::Invalid(v.to_string())))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<WorkersValue, E> {
                 Ok(WorkersValue::Count(v))
@@ -100,7 +121,7 @@ pub enum RouteValue {
     /// `GET /x: handler`.
     Short(String),
     /// `GET /x: { handler: …, name: …, summary: … }`.
-    Long(RouteLong),
+    Long(Box<RouteLong>),
 }
 
 /// The long form of a route.
@@ -122,7 +143,14 @@ pub struct RouteLong {
 }
 
 /// The keys of a long-form route, for suggestions.
-pub(crate) const ROUTE_KEYS: &[&str] = &["handler", "name", "summary", "limits", "cache", "middleware"];
+pub(crate) const ROUTE_KEYS: &[&str] = &[
+    "handler",
+    "name",
+    "summary",
+    "limits",
+    "cache",
+    "middleware",
+];
 
 impl<'de> Deserialize<'de> for RouteValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -136,7 +164,8 @@ impl<'de> Deserialize<'de> for RouteValue {
                 Ok(RouteValue::Short(v.to_owned()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RouteValue, A::Error> {
-                RouteLong::deserialize(de::value::MapAccessDeserializer::new(map)).map(RouteValue::Long)
+                RouteLong::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|l| RouteValue::Long(Box::new(l)))
             }
         }
         d.deserialize_any(V)

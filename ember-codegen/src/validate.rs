@@ -37,6 +37,22 @@ impl Ctx<'_> {
         span_of(self.source, s)
     }
 
+    /// The span of the key `name` whose value is `value` (the key stands before its value).
+    fn key_span<T>(&self, value: &Spanned<T>, name: &str) -> Range<usize> {
+        let end = self.span(value).start;
+        let before = &self.source[..end.min(self.source.len())];
+        let mut search = before.len();
+        while let Some(i) = before[..search].rfind(name) {
+            let after = before[i + name.len()..].trim_start_matches([' ', '\t']);
+            let starts_word = i == 0 || !before.as_bytes()[i - 1].is_ascii_alphanumeric();
+            if starts_word && after.starts_with(':') {
+                return i..i + name.len();
+            }
+            search = i;
+        }
+        self.span(value)
+    }
+
     /// The span of a scalar's text (inside quotes, if it is quoted).
     fn text_start<T>(&self, s: &Spanned<T>) -> usize {
         let start = self.span(s).start;
@@ -49,7 +65,10 @@ impl Ctx<'_> {
 
 /// Checks a parsed spec and plans the generated code.
 pub(crate) fn validate(spec: &Spec, source: &str, file: &str) -> Result<Plan, Vec<Diagnostic>> {
-    let mut cx = Ctx { source, errors: Vec::new() };
+    let mut cx = Ctx {
+        source,
+        errors: Vec::new(),
+    };
     for (name, value) in [
         ("groups", &spec.groups),
         ("caches", &spec.caches),
@@ -58,16 +77,22 @@ pub(crate) fn validate(spec: &Spec, source: &str, file: &str) -> Result<Plan, Ve
         ("include", &spec.include),
     ] {
         if let Some(v) = value {
-            let span = cx.span(v);
+            let span = cx.key_span(v, name);
             cx.errors.push(
                 Diagnostic::new(format!("`{name}` is not supported yet"))
                     .at(span, "this section is reserved for a later release")
-                    .help(format!("remove `{name}:` for now; nothing in it would take effect")),
+                    .help(format!(
+                        "remove `{name}:` for now; nothing in it would take effect"
+                    )),
             );
         }
     }
 
-    let app = spec.app.as_ref().map(|a| a.value.clone()).unwrap_or_else(|| "app".to_owned());
+    let app = spec
+        .app
+        .as_ref()
+        .map(|a| a.value.clone())
+        .unwrap_or_else(|| "app".to_owned());
     let handlers_mod = match &spec.handlers {
         Some(h) => {
             if syn::parse_str::<syn::Path>(&h.value).is_err() {
@@ -100,7 +125,12 @@ pub(crate) fn validate(spec: &Spec, source: &str, file: &str) -> Result<Plan, Ve
     check_conflicts(&mut cx, &routes, &route_spans);
 
     if cx.errors.is_empty() {
-        Ok(Plan { file: file.to_owned(), app, server, routes })
+        Ok(Plan {
+            file: file.to_owned(),
+            app,
+            server,
+            routes,
+        })
     } else {
         Err(cx.errors)
     }
@@ -150,9 +180,13 @@ fn server_plan(cx: &mut Ctx<'_>, s: &crate::spec::ServerSpec) -> ServerPlan {
             }
         }
     }
-    for (name, v) in [("io_uring", &s.io_uring), ("limits", &s.limits), ("shutdown_grace", &s.shutdown_grace)] {
+    for (name, v) in [
+        ("io_uring", &s.io_uring),
+        ("limits", &s.limits),
+        ("shutdown_grace", &s.shutdown_grace),
+    ] {
         if let Some(v) = v {
-            let span = cx.span(v);
+            let span = cx.key_span(v, name);
             cx.errors.push(
                 Diagnostic::new(format!("`server.{name}` is not supported yet"))
                     .at(span, "reserved for a later release"),
@@ -167,7 +201,9 @@ fn looks_like_host_port(s: &str) -> bool {
         Some((host, port)) => {
             !host.is_empty()
                 && port.parse::<u16>().is_ok()
-                && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         }
         None => false,
     }
@@ -193,8 +229,10 @@ fn route_plan(
     let path = path.trim_start();
     let path_offset = key_text_start + (text.len() - path.len());
     let Some(method) = MethodSel::from_keyword(method_kw) else {
-        let mut d = Diagnostic::new(format!("unknown method `{method_kw}`"))
-            .at(key_text_start..key_text_start + method_kw.len(), format!("expected one of {}", METHODS.join(", ")));
+        let mut d = Diagnostic::new(format!("unknown method `{method_kw}`")).at(
+            key_text_start..key_text_start + method_kw.len(),
+            format!("expected one of {}", METHODS.join(", ")),
+        );
         let upper = method_kw.to_ascii_uppercase();
         if let Some(s) = did_you_mean(&upper, METHODS) {
             d = d.help(format!("did you mean `{s}`?"));
@@ -205,8 +243,10 @@ fn route_plan(
     let segments = match parse_path(path) {
         Ok(s) => s,
         Err(e) => {
-            let mut d = Diagnostic::new(format!("invalid route path: {}", e.message))
-                .at(path_offset + e.range.start..path_offset + e.range.end.max(e.range.start + 1), "here");
+            let mut d = Diagnostic::new(format!("invalid route path: {}", e.message)).at(
+                path_offset + e.range.start..path_offset + e.range.end.max(e.range.start + 1),
+                "here",
+            );
             if let Some(h) = e.help {
                 d = d.help(h);
             }
@@ -224,9 +264,13 @@ fn route_plan(
         ),
     };
     if let RouteValue::Long(l) = &value.value {
-        for (k, v) in [("limits", &l.limits), ("cache", &l.cache), ("middleware", &l.middleware)] {
+        for (k, v) in [
+            ("limits", &l.limits),
+            ("cache", &l.cache),
+            ("middleware", &l.middleware),
+        ] {
             if let Some(v) = v {
-                let span = cx.span(v);
+                let span = cx.key_span(v, k);
                 cx.errors.push(
                     Diagnostic::new(format!("route `{k}` is not supported yet"))
                         .at(span, "reserved for a later release"),
@@ -241,13 +285,26 @@ fn route_plan(
     };
     if syn::parse_str::<syn::Path>(&full).is_err() || handler.is_empty() {
         cx.errors.push(
-            Diagnostic::new(format!("`{handler}` is not a Rust path to a handler function"))
-                .at(handler_span, "expected a function path like `hello` or `users::show`"),
+            Diagnostic::new(format!(
+                "`{handler}` is not a Rust path to a handler function"
+            ))
+            .at(
+                handler_span,
+                "expected a function path like `hello` or `users::show`",
+            ),
         );
         return None;
     }
     Some((
-        RoutePlan { method, path: path.to_owned(), segments, handler: full, name, summary, line },
+        RoutePlan {
+            method,
+            path: path.to_owned(),
+            segments,
+            handler: full,
+            name,
+            summary,
+            line,
+        },
         key_span,
     ))
 }
@@ -276,7 +333,11 @@ fn check_conflicts(cx: &mut Ctx<'_>, routes: &[RoutePlan], spans: &[Range<usize>
                 cx.errors.push(
                     Diagnostic::new(format!(
                         "route `{} {}` is declared twice (first as `{} {}` on line {})",
-                        a.method.keyword(), a.path, b.method.keyword(), b.path, b.line
+                        a.method.keyword(),
+                        a.path,
+                        b.method.keyword(),
+                        b.path,
+                        b.line
                     ))
                     .at(spans[i].clone(), "duplicate route")
                     .also(spans[j].clone(), "first declared here")

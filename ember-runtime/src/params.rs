@@ -9,7 +9,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::http::response::Response;
+
 use crate::http::status::StatusCode;
+/// The type of `{name:uuid}` parameters.
+pub use uuid::Uuid;
 
 /// Why a path parameter was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

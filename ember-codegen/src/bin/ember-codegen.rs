@@ -63,8 +63,11 @@ fn main() -> ExitCode {
                 }
             }
             for row in std::iter::once(&header).chain(&rows) {
-                let line: Vec<String> =
-                    row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+                let line: Vec<String> = row
+                    .iter()
+                    .zip(widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
                 println!("{}", line.join("  ").trim_end());
             }
         }

@@ -141,7 +141,7 @@ pub(crate) fn parse_head<'b>(
                 }
             }
         }
-        if value.iter().any(|&b| b == 0) {
+        if value.contains(&0) {
             return Parsed::Reject(StatusCode::BAD_REQUEST);
         }
         headers.push(Header { name, value });
@@ -231,7 +231,10 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn parse(raw: &[u8]) -> Result<(usize, usize, bool), u16> {
+    /// `(head_len, body_len, keep_alive)`, or the status (0 = partial).
+    type Outcome = Result<(usize, usize, bool), u16>;
+
+    fn parse(raw: &[u8]) -> Outcome {
         let mut hs = Vec::new();
         match parse_head(raw, &HeadLimits::default(), &mut hs) {
             Parsed::Head(h) => Ok((h.head_len, h.body_len, h.keep_alive)),
@@ -242,7 +245,7 @@ mod tests {
 
     #[test]
     fn framing_table() {
-        let cases: &[(&[u8], Result<(usize, usize, bool), u16>)] = &[
+        let cases: &[(&[u8], Outcome)] = &[
             (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Ok((27, 0, true))),
             (
                 b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",

@@ -23,7 +23,11 @@ pub async fn echo(req: &Request<'_>, _path: &str) -> Response {
         method: req.method().as_str(),
         path: req.path(),
         query: req.query(),
-        headers: req.headers().iter().map(|h| (h.name, latin1(h.value))).collect(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|h| (h.name, latin1(h.value)))
+            .collect(),
         body: latin1(req.body()),
     };
     Response::json(&echo)

@@ -16,7 +16,9 @@ pub struct Message {
 
 /// `GET /json`: serialized per request, as TechEmpower requires.
 pub async fn json() -> Json<Message> {
-    Json(Message { message: "Hello, World!" })
+    Json(Message {
+        message: "Hello, World!",
+    })
 }
 
 /// `GET /hello/{name}`

@@ -132,10 +132,10 @@ impl Driver {
     /// Flushes the thread's pending submissions (called when tokio parks the thread).
     pub(crate) fn flush_current() {
         CURRENT.with(|c| {
-            if let Ok(c) = c.try_borrow() {
-                if let Some(d) = c.as_ref() {
-                    d.submit();
-                }
+            if let Ok(c) = c.try_borrow()
+                && let Some(d) = c.as_ref()
+            {
+                d.submit();
             }
         });
     }
@@ -179,14 +179,12 @@ impl Driver {
     pub(crate) fn submit(&self) {
         if let Ok(inner) = self.inner.try_borrow() {
             let pending = !inner.ring.submission_shared_is_empty();
-            if pending || inner.taskrun_pending() {
-                if let Err(e) = inner.ring.submit() {
-                    if e.raw_os_error() != Some(libc::EBUSY)
-                        && e.raw_os_error() != Some(libc::EINTR)
-                    {
-                        tracing::warn!("io_uring submit failed: {e}");
-                    }
-                }
+            if (pending || inner.taskrun_pending())
+                && let Err(e) = inner.ring.submit()
+                && e.raw_os_error() != Some(libc::EBUSY)
+                && e.raw_os_error() != Some(libc::EINTR)
+            {
+                tracing::warn!("io_uring submit failed: {e}");
             }
         }
     }

@@ -1,0 +1,97 @@
+//! Handlers of the test app.
+
+use ember_runtime::{Request, Response, StatusCode};
+
+/// `GET /plaintext`
+pub async fn plaintext() -> &'static str {
+    "Hello, World!"
+}
+
+/// `GET /`
+pub async fn index() -> &'static str {
+    "index"
+}
+
+/// `GET /n/{n:u64}`
+pub async fn number(n: u64) -> String {
+    format!("n={n}")
+}
+
+/// `GET /i/{i:i64}`
+pub async fn signed(i: i64) -> String {
+    format!("i={i}")
+}
+
+/// `GET /u/{id:uuid}`
+pub async fn by_uuid(id: ember_runtime::params::Uuid) -> String {
+    format!("uuid={id}")
+}
+
+/// `GET /files/{*rest}`
+pub async fn files(rest: &str) -> String {
+    format!("rest={rest}")
+}
+
+/// `POST /body`: the body's length and first bytes.
+pub async fn body_len(req: &Request<'_>) -> String {
+    format!(
+        "len={} body={}",
+        req.body().len(),
+        String::from_utf8_lossy(req.body())
+    )
+}
+
+/// `PUT /things/{name}/parts/{part:u32}`
+pub async fn thing_part(req: &Request<'_>, name: &str, part: u32) -> String {
+    format!("{} {name} {part}", req.method())
+}
+
+/// `GET /upstream?addr=HOST:PORT`: a round trip over a tokio socket, from inside a handler.
+pub async fn upstream(req: &Request<'_>) -> Response {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(addr) = req.query_param("addr") else {
+        return Response::error(StatusCode::BAD_REQUEST);
+    };
+    let mut s = match tokio::net::TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(_) => return Response::error(StatusCode::BAD_GATEWAY),
+    };
+    if s.write_all(b"ping").await.is_err() {
+        return Response::error(StatusCode::BAD_GATEWAY);
+    }
+    let mut got = Vec::new();
+    if s.read_to_end(&mut got).await.is_err() {
+        return Response::error(StatusCode::BAD_GATEWAY);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    Response::text(format!("upstream said {}", String::from_utf8_lossy(&got)))
+}
+
+/// `GET /sleep/{ms}`
+pub async fn sleep(ms: u64) -> String {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    format!("slept {ms}")
+}
+
+/// `GET /panic`
+pub async fn panics() -> &'static str {
+    panic!("handler panic (expected by the test)")
+}
+
+/// `/users/...`
+pub mod users {
+    /// `GET /users/{id:u64}`
+    pub async fn show(id: u64) -> String {
+        format!("user {id}")
+    }
+
+    /// `DELETE /users/{id:u64}`
+    pub async fn delete(id: u64) -> String {
+        format!("deleted {id}")
+    }
+
+    /// `GET /users/me`
+    pub async fn me() -> &'static str {
+        "me"
+    }
+}

@@ -1,0 +1,147 @@
+//! The end-to-end test app (`tests/ember.yaml`) and helpers that speak raw HTTP.
+
+pub mod handlers;
+
+ember_runtime::include_app!();
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use ember_runtime::{Backend, Server, ServerConfig, ServerHandle, Service, Workers};
+
+/// Both backends, for tests that must pass on each.
+pub const BACKENDS: [Backend; 2] = [Backend::IoUring, Backend::Tokio];
+
+/// Starts `service` on an ephemeral loopback port with `workers` workers.
+pub fn start<S: Service>(service: S, backend: Backend, workers: usize) -> ServerHandle {
+    let config = ServerConfig::new()
+        .listen("127.0.0.1:0")
+        .backend(backend)
+        .workers(Workers::Count(workers));
+    match Server::new(service).with_config(config).start() {
+        Ok(h) => h,
+        Err(e) => panic!("server did not start on {backend}: {e}"),
+    }
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The first header with this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A raw client connection.
+#[derive(Debug)]
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// Connects to `addr` with a 10 s read timeout.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads one response; `head` says it answers a HEAD request (no body).
+    pub fn read_reply(&mut self, head: bool) -> Option<Reply> {
+        loop {
+            if let Some((reply, used)) = parse_reply(&self.buf, head) {
+                self.buf.drain(..used);
+                return Some(reply);
+            }
+            let mut chunk = [0u8; 8192];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Sends a GET and reads its response.
+    pub fn get(&mut self, path: &str) -> Reply {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        self.read_reply(false).expect("a response")
+    }
+
+    /// Whether the server has closed the connection (reads EOF within the timeout).
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        loop {
+            match self.stream.read(&mut b) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => return matches!(r, Ok(0)),
+            }
+        }
+    }
+}
+
+/// Parses one response from the front of `buf`: the reply and the bytes it used.
+pub fn parse_reply(buf: &[u8], head: bool) -> Option<(Reply, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let text = std::str::from_utf8(&buf[..end]).ok()?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next()?;
+    let status = status_line.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = if head {
+        0
+    } else {
+        headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    if buf.len() < end + len {
+        return None;
+    }
+    Some((
+        Reply {
+            status,
+            headers,
+            body: buf[end..end + len].to_vec(),
+        },
+        end + len,
+    ))
+}
