@@ -7,25 +7,7 @@ use quote::{format_ident, quote};
 
 use crate::path::{ParamType, Segment};
 use crate::plan::{MethodSel, Plan, RoutePlan};
-
-/// A node of the segment trie.
-#[derive(Default)]
-struct Node {
-    id: usize,
-    /// Static children in spec order.
-    statics: Vec<(String, Node)>,
-    /// The parameter child (names do not matter for matching: parameters are positional).
-    param: Option<Box<Node>>,
-    /// Endpoint when the path ends at this node.
-    end: Option<usize>,
-    /// Endpoint of a catch-all at this node.
-    catch_all: Option<usize>,
-}
-
-/// A path that routes end at, with the routes (by method) it carries.
-struct Endpoint {
-    routes: Vec<usize>,
-}
+use crate::router;
 
 /// Generates the formatted Rust source for a plan.
 pub fn emit(plan: &Plan) -> String {
@@ -44,74 +26,8 @@ pub fn emit(plan: &Plan) -> String {
 }
 
 fn emit_tokens(plan: &Plan) -> TokenStream {
-    // Build the trie and the endpoints.
-    let mut root = Node::default();
-    let mut endpoints: Vec<Endpoint> = Vec::new();
-    let mut next_id = 1;
-    for (ri, route) in plan.routes.iter().enumerate() {
-        let mut node = &mut root;
-        let n = route.segments.len();
-        for (si, seg) in route.segments.iter().enumerate() {
-            let last = si + 1 == n;
-            match seg {
-                Segment::Static(text) => {
-                    let pos = node.statics.iter().position(|(t, _)| t == text);
-                    let idx = match pos {
-                        Some(i) => i,
-                        None => {
-                            let child = Node {
-                                id: next_id,
-                                ..Node::default()
-                            };
-                            next_id += 1;
-                            node.statics.push((text.clone(), child));
-                            node.statics.len() - 1
-                        }
-                    };
-                    node = &mut node.statics[idx].1;
-                }
-                Segment::Param { .. } => {
-                    if node.param.is_none() {
-                        node.param = Some(Box::new(Node {
-                            id: next_id,
-                            ..Node::default()
-                        }));
-                        next_id += 1;
-                    }
-                    node = node.param.as_deref_mut().expect("just set");
-                }
-                Segment::CatchAll { .. } => {
-                    let ep = *node.catch_all.get_or_insert_with(|| {
-                        endpoints.push(Endpoint { routes: Vec::new() });
-                        endpoints.len() - 1
-                    });
-                    endpoints[ep].routes.push(ri);
-                }
-            }
-            if last && !matches!(seg, Segment::CatchAll { .. }) {
-                let ep = *node.end.get_or_insert_with(|| {
-                    endpoints.push(Endpoint { routes: Vec::new() });
-                    endpoints.len() - 1
-                });
-                endpoints[ep].routes.push(ri);
-            }
-        }
-    }
-    let max_params = plan
-        .routes
-        .iter()
-        .map(|r| {
-            r.segments
-                .iter()
-                .filter(|s| !matches!(s, Segment::Static(_)))
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
-        .max(1);
-
-    let mut node_fns = Vec::new();
-    emit_node(&root, 0, &mut node_fns);
+    let matcher = router::build(&plan.routes);
+    let endpoints = &matcher.endpoints;
     let ep_variants: Vec<Ident> = (0..endpoints.len())
         .map(|i| format_ident!("E{i}"))
         .collect();
@@ -127,11 +43,23 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
         .map(|(i, ep)| emit_endpoint_arm(i, ep, &plan.routes))
         .collect();
     let config = emit_config(plan);
-    let n = max_params;
+    let n = matcher.max_params;
+    let find_items = &matcher.items;
+    let endpoint_paths: Vec<String> = endpoints
+        .iter()
+        .map(|e| plan.routes[e.routes[0]].path.clone())
+        .collect();
     let endpoint_enum = if endpoints.is_empty() {
-        quote! { #[derive(Clone, Copy)] pub(super) enum Endpoint {} }
+        quote! { #[derive(Clone, Copy, Debug, PartialEq, Eq)] pub enum Endpoint {} }
     } else {
-        quote! { #[derive(Clone, Copy)] pub(super) enum Endpoint { #(#ep_variants,)* } }
+        quote! {
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub enum Endpoint { #(#ep_variants,)* }
+            impl Endpoint {
+                /// The endpoint's index into `ENDPOINT_PATHS`.
+                pub const fn index(self) -> usize { self as usize }
+            }
+        }
     };
     let app_doc = format!(
         "The `{}` application generated from `{}`.",
@@ -157,30 +85,28 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
             }
         }
 
+        /// The generated router (public for benchmarks and tools; not a stable API).
         #[doc(hidden)]
-        #[allow(clippy::all, clippy::pedantic, unused_imports, unused_variables, unused_mut, dead_code, non_snake_case, unreachable_code, unreachable_patterns)]
-        mod __ember_router {
+        #[allow(clippy::all, clippy::pedantic, unused_imports, unused_variables, unused_mut, dead_code, non_snake_case, unreachable_code, unreachable_patterns, missing_docs, unreachable_pub)]
+        pub mod __ember_router {
             use ::ember_runtime::{Method, Request, Response, StatusCode};
 
             /// The most path parameters any route has.
-            const N: usize = #n;
+            pub const N: usize = #n;
 
             #endpoint_enum
 
-            /// Matches a raw path, filling `p` with the parameters' raw text in path order.
-            #[inline]
-            pub(super) fn find<'p>(path: &'p str, p: &mut [&'p str; N]) -> Option<Endpoint> {
-                n0(path.strip_prefix('/'), p)
-            }
+            /// The route pattern each endpoint stands for, by `Endpoint` index.
+            pub const ENDPOINT_PATHS: &[&str] = &[#(#endpoint_paths),*];
 
-            #(#node_fns)*
+            #find_items
 
             fn method_not_allowed(allow: &'static str) -> Response {
                 Response::error(StatusCode::METHOD_NOT_ALLOWED).header("Allow", allow)
             }
 
             /// Routes one request.
-            pub(super) async fn dispatch<'a>(req: &'a Request<'a>) -> Response {
+            pub async fn dispatch<'a>(req: &'a Request<'a>) -> Response {
                 let mut p: [&'a str; N] = [""; N];
                 let Some(endpoint) = find(req.path(), &mut p) else {
                     return Response::error(StatusCode::NOT_FOUND);
@@ -195,73 +121,7 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
     }
 }
 
-fn emit_node(node: &Node, depth: usize, out: &mut Vec<TokenStream>) {
-    let name = format_ident!("n{}", node.id);
-    let on_end = match node.end {
-        Some(ep) => {
-            let v = format_ident!("E{ep}");
-            quote! { return Some(Endpoint::#v) }
-        }
-        None => quote! { return None },
-    };
-    let needs_split = !node.statics.is_empty() || node.param.is_some();
-    let split = if needs_split {
-        quote! {
-            let (seg, tail) = match rest.find('/') {
-                Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-                None => (rest, None),
-            };
-        }
-    } else {
-        quote! {}
-    };
-    let statics = if node.statics.is_empty() {
-        quote! {}
-    } else {
-        let arms = node.statics.iter().map(|(text, child)| {
-            let f = format_ident!("n{}", child.id);
-            quote! { #text => if let Some(e) = #f(tail, p) { return Some(e); } }
-        });
-        quote! { match seg { #(#arms)* _ => {} } }
-    };
-    let param = match &node.param {
-        Some(child) => {
-            let f = format_ident!("n{}", child.id);
-            quote! {
-                if !seg.is_empty() {
-                    p[#depth] = seg;
-                    if let Some(e) = #f(tail, p) { return Some(e); }
-                }
-            }
-        }
-        None => quote! {},
-    };
-    let catch_all = match node.catch_all {
-        Some(ep) => {
-            let v = format_ident!("E{ep}");
-            quote! { p[#depth] = rest; return Some(Endpoint::#v); }
-        }
-        None => quote! { None },
-    };
-    out.push(quote! {
-        #[inline]
-        fn #name<'p>(rest: Option<&'p str>, p: &mut [&'p str; N]) -> Option<Endpoint> {
-            let Some(rest) = rest else { #on_end };
-            #split
-            #statics
-            #param
-            #catch_all
-        }
-    });
-    for (_, child) in &node.statics {
-        emit_node(child, depth, out);
-    }
-    if let Some(child) = &node.param {
-        emit_node(child, depth + 1, out);
-    }
-}
-
-fn emit_endpoint_arm(i: usize, ep: &Endpoint, routes: &[RoutePlan]) -> TokenStream {
+fn emit_endpoint_arm(i: usize, ep: &router::Endpoint, routes: &[RoutePlan]) -> TokenStream {
     let v = format_ident!("E{i}");
     let find = |m: MethodSel| ep.routes.iter().copied().find(|&r| routes[r].method == m);
     let mut arms = Vec::new();

@@ -21,6 +21,7 @@ mod diag;
 mod emit;
 pub mod path;
 pub mod plan;
+mod router;
 pub mod spec;
 mod validate;
 
