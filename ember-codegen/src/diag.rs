@@ -17,6 +17,8 @@ pub struct Label {
 /// One error in a spec, with the place it points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Which file of the [`Diagnostics`] the spans refer to (0: the root spec).
+    pub file: usize,
     /// The headline.
     pub message: String,
     /// The main location, if known.
@@ -31,11 +33,18 @@ impl Diagnostic {
     /// An error with a message and no location yet.
     pub fn new(message: impl Into<String>) -> Self {
         Diagnostic {
+            file: 0,
             message: message.into(),
             primary: None,
             secondary: Vec::new(),
             help: None,
         }
+    }
+
+    /// Says which file the spans refer to.
+    pub fn in_file(mut self, file: usize) -> Self {
+        self.file = file;
+        self
     }
 
     /// Points the error at `span`.
@@ -63,21 +72,25 @@ impl Diagnostic {
     }
 }
 
-/// All the errors found in one spec file.
+/// A spec source file: its name (as shown in diagnostics) and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The name diagnostics show (`ember.yaml`, `routes/admin.yaml`).
+    pub name: String,
+    /// The file's text.
+    pub source: String,
+}
+
+/// All the errors found in a spec and the files it includes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics {
-    file: String,
-    source: String,
+    files: Vec<SourceFile>,
     items: Vec<Diagnostic>,
 }
 
 impl Diagnostics {
-    pub(crate) fn new(file: &str, source: &str, items: Vec<Diagnostic>) -> Self {
-        Diagnostics {
-            file: file.to_owned(),
-            source: source.to_owned(),
-            items,
-        }
+    pub(crate) fn new(files: Vec<SourceFile>, items: Vec<Diagnostic>) -> Self {
+        Diagnostics { files, items }
     }
 
     /// The individual errors.
@@ -85,16 +98,26 @@ impl Diagnostics {
         &self.items
     }
 
+    fn file(&self, d: &Diagnostic) -> (&str, &str) {
+        match self.files.get(d.file) {
+            Some(f) => (f.name.as_str(), f.source.as_str()),
+            None => ("<spec>", ""),
+        }
+    }
+
     /// `FILE:LINE:COL` of each error's primary location (1-based), for tools and tests.
     pub fn locations(&self) -> Vec<String> {
         self.items
             .iter()
-            .map(|d| match &d.primary {
-                Some(l) => {
-                    let (line, col) = line_col(&self.source, l.span.start);
-                    format!("{}:{line}:{col}", self.file)
+            .map(|d| {
+                let (name, source) = self.file(d);
+                match &d.primary {
+                    Some(l) => {
+                        let (line, col) = line_col(source, l.span.start);
+                        format!("{name}:{line}:{col}")
+                    }
+                    None => name.to_owned(),
                 }
-                None => self.file.clone(),
             })
             .collect()
     }
@@ -108,21 +131,22 @@ impl Diagnostics {
         };
         let mut out = String::new();
         for (d, loc) in self.items.iter().zip(self.locations()) {
+            let (name, source) = self.file(d);
             let title = format!("{loc}: {}", d.message);
             let mut group = Group::with_title(Level::ERROR.primary_title(title.as_str()));
             if d.primary.is_some() || !d.secondary.is_empty() {
-                let mut snippet = Snippet::source(self.source.as_str()).path(self.file.as_str());
+                let mut snippet = Snippet::source(source).path(name);
                 if let Some(p) = &d.primary {
                     snippet = snippet.annotation(
                         AnnotationKind::Primary
-                            .span(clamp(&self.source, &p.span))
+                            .span(clamp(source, &p.span))
                             .label(p.text.as_str()),
                     );
                 }
                 for s in &d.secondary {
                     snippet = snippet.annotation(
                         AnnotationKind::Context
-                            .span(clamp(&self.source, &s.span))
+                            .span(clamp(source, &s.span))
                             .label(s.text.as_str()),
                     );
                 }
@@ -195,6 +219,13 @@ pub(crate) fn offset_of(source: &str, line: usize, col: usize) -> usize {
 
 /// The closest of `candidates` to `word`, if it is close enough to suggest.
 pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    if word.len() >= 3
+        && let Some(c) = candidates
+            .iter()
+            .find(|c| c.starts_with(word) && c.len() > word.len())
+    {
+        return Some(c);
+    }
     candidates
         .iter()
         .map(|c| (edit_distance(word, c), *c))

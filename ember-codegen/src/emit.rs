@@ -2,6 +2,8 @@
 //! functions (no allocation, no `dyn`), and one `async fn` per route that decodes its typed
 //! parameters and awaits the user's handler.
 
+use std::time::Duration;
+
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
@@ -35,7 +37,7 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
         .routes
         .iter()
         .enumerate()
-        .map(|(i, r)| emit_route(i, r, &plan.file))
+        .map(|(i, r)| emit_route(i, r))
         .collect();
     let arms: Vec<TokenStream> = endpoints
         .iter()
@@ -43,6 +45,7 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
         .map(|(i, ep)| emit_endpoint_arm(i, ep, &plan.routes))
         .collect();
     let config = emit_config(plan);
+    let route_limits = emit_route_limits(plan, endpoints);
     let n = matcher.max_params;
     let find_items = &matcher.items;
     let endpoint_paths: Vec<String> = endpoints
@@ -83,6 +86,11 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
             fn config(&self) -> ::ember_runtime::ServerConfig {
                 #config
             }
+
+            #[inline]
+            fn route_limits(&self, method: ::ember_runtime::Method<'_>, path: &str) -> ::ember_runtime::RouteLimits {
+                __ember_router::route_limits(method, path)
+            }
         }
 
         /// The generated router (public for benchmarks and tools; not a stable API).
@@ -100,6 +108,8 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
             pub const ENDPOINT_PATHS: &[&str] = &[#(#endpoint_paths),*];
 
             #find_items
+
+            #route_limits
 
             fn method_not_allowed(allow: &'static str) -> Response {
                 Response::error(StatusCode::METHOD_NOT_ALLOWED).header("Allow", allow)
@@ -175,10 +185,11 @@ fn emit_endpoint_arm(i: usize, ep: &router::Endpoint, routes: &[RoutePlan]) -> T
     }
 }
 
-fn emit_route(i: usize, route: &RoutePlan, file: &str) -> TokenStream {
+fn emit_route(i: usize, route: &RoutePlan) -> TokenStream {
     let f = format_ident!("r{i}");
     let doc = format!(
-        "{file}:{}: `{} {}` → `{}`",
+        " {}:{}: `{} {}` → `{}`",
+        route.file,
         route.line,
         route.method.keyword(),
         route.path,
@@ -238,16 +249,151 @@ fn emit_route(i: usize, route: &RoutePlan, file: &str) -> TokenStream {
 
 fn emit_config(plan: &Plan) -> TokenStream {
     let mut calls = Vec::new();
-    if let Some(l) = &plan.server.listen {
+    let server = &plan.server;
+    if let Some(l) = &server.listen {
         calls.push(quote! { .listen(#l) });
     }
-    if let Some(w) = plan.server.workers {
+    if let Some(w) = server.workers {
         calls.push(quote! { .workers(::ember_runtime::Workers::Count(#w)) });
     }
-    match plan.server.backend.as_deref() {
+    match server.backend.as_deref() {
         Some("io_uring") => calls.push(quote! { .backend(::ember_runtime::Backend::IoUring) }),
         Some("tokio") => calls.push(quote! { .backend(::ember_runtime::Backend::Tokio) }),
         _ => {}
     }
+    let l = &server.limits;
+    let mut lc = Vec::new();
+    let dur = |d: Duration| {
+        let ms = d.as_millis() as u64;
+        quote! { ::core::time::Duration::from_millis(#ms) }
+    };
+    if let Some(d) = l.keep_alive_timeout {
+        let d = dur(d);
+        lc.push(quote! { .keep_alive_timeout(#d) });
+    }
+    if let Some(d) = l.header_read_timeout {
+        let d = dur(d);
+        lc.push(quote! { .header_read_timeout(#d) });
+    }
+    if let Some(d) = l.body_read_timeout {
+        let d = dur(d);
+        lc.push(quote! { .body_read_timeout(#d) });
+    }
+    if let Some(d) = l.handler_timeout {
+        let d = match d {
+            Some(d) => {
+                let d = dur(d);
+                quote! { Some(#d) }
+            }
+            None => quote! { None },
+        };
+        lc.push(quote! { .handler_timeout(#d) });
+    }
+    for (v, m) in [
+        (l.max_request_line, quote!(max_request_line)),
+        (l.max_header_bytes, quote!(max_header_bytes)),
+        (l.max_headers, quote!(max_headers)),
+        (l.max_connections, quote!(max_connections)),
+    ] {
+        if let Some(v) = v {
+            let v = v as usize;
+            lc.push(quote! { .#m(#v) });
+        }
+    }
+    if let Some(v) = l.max_body_size {
+        lc.push(quote! { .max_body_size(#v) });
+    }
+    if !lc.is_empty() {
+        calls.push(quote! { .limits(::ember_runtime::Limits::new() #(#lc)*) });
+    }
+    let u = &server.io_uring;
+    let mut uc = Vec::new();
+    if let Some(v) = u.entries {
+        uc.push(quote! { .entries(#v) });
+    }
+    if let Some(v) = u.num_bufs {
+        uc.push(quote! { .num_bufs(#v) });
+    }
+    if let Some(v) = u.buf_size {
+        uc.push(quote! { .buf_size(#v) });
+    }
+    if !uc.is_empty() {
+        calls.push(quote! { .io_uring(::ember_runtime::UringConfig::new() #(#uc)*) });
+    }
+    if let Some(g) = server.shutdown_grace {
+        let g = dur(g);
+        calls.push(quote! { .shutdown_grace(#g) });
+    }
     quote! { ::ember_runtime::ServerConfig::new() #(#calls)* }
+}
+
+/// `route_limits`: the per-route overrides, found with the same matcher; a constant when no
+/// route has any.
+fn emit_route_limits(plan: &Plan, endpoints: &[router::Endpoint]) -> TokenStream {
+    let mut arms = Vec::new();
+    for (i, ep) in endpoints.iter().enumerate() {
+        let mut method_arms = Vec::new();
+        for &r in &ep.routes {
+            let route = &plan.routes[r];
+            let l = route.limits;
+            if l.max_body_size.is_none() && l.handler_timeout.is_none() {
+                continue;
+            }
+            let body = match l.max_body_size {
+                Some(v) => quote! { Some(#v) },
+                None => quote! { None },
+            };
+            let timeout = match l.handler_timeout {
+                Some(Some(d)) => {
+                    let ms = d.as_millis() as u64;
+                    quote! { Some(Some(::core::time::Duration::from_millis(#ms))) }
+                }
+                Some(None) => quote! { Some(None) },
+                None => quote! { None },
+            };
+            let value = quote! {
+                ::ember_runtime::RouteLimits { max_body_size: #body, handler_timeout: #timeout }
+            };
+            let pat = match route.method {
+                MethodSel::Get => quote! { Method::Get | Method::Head },
+                MethodSel::Head => quote! { Method::Head },
+                MethodSel::Post => quote! { Method::Post },
+                MethodSel::Put => quote! { Method::Put },
+                MethodSel::Patch => quote! { Method::Patch },
+                MethodSel::Delete => quote! { Method::Delete },
+                MethodSel::Options => quote! { Method::Options },
+                MethodSel::Any => quote! { _ },
+            };
+            method_arms.push((route.method == MethodSel::Any, quote! { #pat => #value, }));
+        }
+        if method_arms.is_empty() {
+            continue;
+        }
+        // A specific method before `ANY`.
+        method_arms.sort_by_key(|(any, _)| *any);
+        let v = format_ident!("E{i}");
+        let inner = method_arms.into_iter().map(|(_, t)| t);
+        arms.push(quote! {
+            Some(Endpoint::#v) => match method { #(#inner)* _ => ::ember_runtime::RouteLimits::default() },
+        });
+    }
+    if arms.is_empty() {
+        return quote! {
+            /// No route overrides the server's limits.
+            #[inline(always)]
+            pub fn route_limits(method: Method<'_>, path: &str) -> ::ember_runtime::RouteLimits {
+                ::ember_runtime::RouteLimits::default()
+            }
+        };
+    }
+    quote! {
+        /// The limits of the route a request reaches, where they differ from the server's.
+        pub fn route_limits(method: Method<'_>, path: &str) -> ::ember_runtime::RouteLimits {
+            let mut p = [""; N];
+            match find(path, &mut p) {
+                #(#arms)*
+                _ => ::ember_runtime::RouteLimits::default(),
+            }
+        }
+    }
 }

@@ -2,9 +2,9 @@
 //!
 //! Turns `ember.yaml` into Rust. The core is three pure steps, each tested on its own:
 //!
-//! 1. [`parse`]: YAML → [`spec::Spec`], keeping every value's location;
-//! 2. [`validate()`]: spec → [`plan::Plan`], or [`Diagnostics`] that point at the YAML line
-//!    and column;
+//! 1. parse: YAML → [`spec::Spec`], keeping every value's location;
+//! 2. [`compile`]: spec (and the files it includes) → [`plan::Plan`], or [`Diagnostics`]
+//!    that point at the YAML line and column;
 //! 3. [`emit`]: plan → formatted Rust source.
 //!
 //! [`build`] is the thin edge for `build.rs`: it reads the spec, writes
@@ -23,53 +23,49 @@ pub mod path;
 pub mod plan;
 mod router;
 pub mod spec;
+pub mod units;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use diag::{Diagnostic, Diagnostics, Label};
+pub use diag::{Diagnostic, Diagnostics, Label, SourceFile};
 pub use emit::emit;
 
-/// Parses spec source. `file` names it in diagnostics.
-pub fn parse(source: &str, file: &str) -> Result<spec::Spec, Diagnostics> {
-    // Repeated keys reach the spec's own visitors, which report both locations.
-    let options = serde_saphyr::options! {
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
-    };
-    serde_saphyr::from_str_with_options::<spec::Spec>(source, options).map_err(|e| {
-        let d = yaml_error(&e, source);
-        Diagnostics::new(file, source, vec![d])
-    })
+/// Checks spec source and plans the generated code. `file` names it in diagnostics and
+/// anchors relative `include` paths; `read` loads included files and `env` answers
+/// `${VAR}` interpolation, so this is pure given pure arguments.
+pub fn compile(
+    source: &str,
+    file: &str,
+    read: &mut dyn FnMut(&Path) -> std::io::Result<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<plan::Plan, Diagnostics> {
+    validate::compile(file, source.to_owned(), read, env)
 }
 
-/// Checks a parsed spec and plans the generated code.
-pub fn validate(spec: &spec::Spec, source: &str, file: &str) -> Result<plan::Plan, Diagnostics> {
-    validate::validate(spec, source, file).map_err(|items| Diagnostics::new(file, source, items))
-}
-
-/// Parses, validates and emits in one step.
+/// Checks spec source and generates its Rust, reading included files from disk and
+/// `${VAR}` values from the process environment.
 pub fn generate(source: &str, file: &str) -> Result<String, Diagnostics> {
-    let spec = parse(source, file)?;
-    let plan = validate(&spec, source, file)?;
+    let plan = compile(source, file, &mut |p| std::fs::read_to_string(p), &|k| {
+        std::env::var(k).ok()
+    })?;
     Ok(emit(&plan))
 }
 
-/// Parses and validates a spec file on disk, returning its plan.
+/// Reads, checks and plans a spec file on disk.
 pub fn load(path: &Path) -> Result<plan::Plan, Diagnostics> {
     let file = path.display().to_string();
-    let source = read_spec(path, &file)?;
-    let spec = parse(&source, &file)?;
-    validate(&spec, &source, &file)
-}
-
-/// Reads a spec file; a read failure is a diagnostic like any other.
-fn read_spec(path: &Path, file: &str) -> Result<String, Diagnostics> {
-    std::fs::read_to_string(path).map_err(|e| {
+    let source = std::fs::read_to_string(path).map_err(|e| {
         Diagnostics::new(
-            file,
-            "",
+            vec![SourceFile {
+                name: file.clone(),
+                source: String::new(),
+            }],
             vec![Diagnostic::new(format!("cannot read `{file}`: {e}"))],
         )
+    })?;
+    compile(&source, &file, &mut |p| std::fs::read_to_string(p), &|k| {
+        std::env::var(k).ok()
     })
 }
 
@@ -82,7 +78,14 @@ pub fn build(spec: impl AsRef<Path>) {
     let spec = spec.as_ref();
     println!("cargo::rerun-if-changed={}", spec.display());
     match try_build(spec) {
-        Ok(_) => {}
+        Ok(plan) => {
+            for f in plan.files.iter().skip(1) {
+                println!("cargo::rerun-if-changed={f}");
+            }
+            for v in &plan.env_vars {
+                println!("cargo::rerun-if-env-changed={v}");
+            }
+        }
         Err(BuildError::Spec(d)) => {
             for line in d.render(false).lines() {
                 println!("cargo::error={line}");
@@ -113,8 +116,8 @@ impl std::fmt::Display for BuildError {
 impl std::error::Error for BuildError {}
 
 /// Like [`build`], but returns the error instead of printing it; on success returns the
-/// path of the generated file.
-pub fn try_build(spec: &Path) -> Result<PathBuf, BuildError> {
+/// plan (whose `files` and `env_vars` the generated code depends on).
+pub fn try_build(spec: &Path) -> Result<plan::Plan, BuildError> {
     let out_dir = std::env::var_os("OUT_DIR")
         .map(PathBuf::from)
         .ok_or_else(|| {
@@ -126,7 +129,7 @@ pub fn try_build(spec: &Path) -> Result<PathBuf, BuildError> {
     let code = emit(&plan);
     let out = out_dir.join("ember_app.rs");
     write_if_changed(&out, code.as_bytes()).map_err(BuildError::Io)?;
-    Ok(out)
+    Ok(plan)
 }
 
 /// Writes `bytes` to `path` unless it already holds exactly them (so cargo and
@@ -139,7 +142,7 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Turns a serde-saphyr error into a located diagnostic with a suggestion where one fits.
-fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
+pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
     let full = e.without_snippet().to_string();
     // serde-saphyr appends " at line L, column C"; the location goes in the snippet instead.
     let message = match full.rfind(" at line ") {
@@ -170,6 +173,9 @@ fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .iter()
                 .chain(spec::SERVER_KEYS)
                 .chain(spec::ROUTE_KEYS)
+                .chain(spec::GROUP_KEYS)
+                .chain(spec::LIMIT_KEYS)
+                .chain(spec::URING_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

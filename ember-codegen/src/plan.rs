@@ -1,5 +1,7 @@
 //! The checked spec: everything the generator needs, with spec lines for comments.
 
+use std::time::Duration;
+
 use crate::path::Segment;
 
 /// Which methods a route answers.
@@ -50,6 +52,57 @@ impl MethodSel {
     }
 }
 
+/// Limits given in the spec (unset ones take the runtime's defaults).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsPlan {
+    /// `keep_alive_timeout`.
+    pub keep_alive_timeout: Option<Duration>,
+    /// `header_read_timeout`.
+    pub header_read_timeout: Option<Duration>,
+    /// `body_read_timeout`.
+    pub body_read_timeout: Option<Duration>,
+    /// `handler_timeout`: `Some(None)` is `off`.
+    pub handler_timeout: Option<Option<Duration>>,
+    /// `max_request_line`.
+    pub max_request_line: Option<u64>,
+    /// `max_header_bytes`.
+    pub max_header_bytes: Option<u64>,
+    /// `max_headers`.
+    pub max_headers: Option<u64>,
+    /// `max_body_size`.
+    pub max_body_size: Option<u64>,
+    /// `max_connections`.
+    pub max_connections: Option<u64>,
+}
+
+impl LimitsPlan {
+    /// Settings of `inner` where set, else `self`'s (route over group over server).
+    pub fn overlay(self, inner: LimitsPlan) -> LimitsPlan {
+        LimitsPlan {
+            keep_alive_timeout: inner.keep_alive_timeout.or(self.keep_alive_timeout),
+            header_read_timeout: inner.header_read_timeout.or(self.header_read_timeout),
+            body_read_timeout: inner.body_read_timeout.or(self.body_read_timeout),
+            handler_timeout: inner.handler_timeout.or(self.handler_timeout),
+            max_request_line: inner.max_request_line.or(self.max_request_line),
+            max_header_bytes: inner.max_header_bytes.or(self.max_header_bytes),
+            max_headers: inner.max_headers.or(self.max_headers),
+            max_body_size: inner.max_body_size.or(self.max_body_size),
+            max_connections: inner.max_connections.or(self.max_connections),
+        }
+    }
+}
+
+/// `server.io_uring` settings given in the spec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UringPlan {
+    /// `entries`.
+    pub entries: Option<u32>,
+    /// `num_bufs`.
+    pub num_bufs: Option<u16>,
+    /// `buf_size`.
+    pub buf_size: Option<u32>,
+}
+
 /// Server settings given in the spec (unset ones take the runtime's defaults).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerPlan {
@@ -59,6 +112,12 @@ pub struct ServerPlan {
     pub workers: Option<usize>,
     /// `auto`, `io_uring` or `tokio`.
     pub backend: Option<String>,
+    /// `limits`.
+    pub limits: LimitsPlan,
+    /// `io_uring`.
+    pub io_uring: UringPlan,
+    /// `shutdown_grace`.
+    pub shutdown_grace: Option<Duration>,
 }
 
 /// One route.
@@ -76,7 +135,11 @@ pub struct RoutePlan {
     pub name: Option<String>,
     /// The optional summary.
     pub summary: Option<String>,
-    /// The spec line the route is declared on.
+    /// The route's own limits, with its groups' folded in (route-level keys only).
+    pub limits: LimitsPlan,
+    /// The spec file the route is declared in.
+    pub file: String,
+    /// The line the route is declared on.
     pub line: usize,
 }
 
@@ -89,6 +152,10 @@ pub struct Plan {
     pub app: String,
     /// Server settings.
     pub server: ServerPlan,
-    /// Routes in spec order.
+    /// Routes in spec order (included files after the including file's own).
     pub routes: Vec<RoutePlan>,
+    /// Every spec file read (for `cargo::rerun-if-changed`), the root first.
+    pub files: Vec<String>,
+    /// Every environment variable the spec read (for `cargo::rerun-if-env-changed`).
+    pub env_vars: Vec<String>,
 }

@@ -23,17 +23,165 @@ pub struct Spec {
     pub server: Option<Spanned<ServerSpec>>,
     /// `METHOD /path: handler` entries, in order.
     pub routes: Option<Spanned<Entries<Spanned<String>, Spanned<RouteValue>>>>,
-    /// Reserved: route groups.
-    pub groups: Option<Spanned<IgnoredAny>>,
+    /// Route groups: a prefix and settings shared by their routes.
+    pub groups: Option<Spanned<Vec<Spanned<GroupSpec>>>>,
     /// Reserved: caches.
     pub caches: Option<Spanned<IgnoredAny>>,
     /// Reserved: middleware.
     pub middleware: Option<Spanned<IgnoredAny>>,
     /// Reserved: AI routes.
     pub ai: Option<Spanned<IgnoredAny>>,
-    /// Reserved: included files.
-    pub include: Option<Spanned<IgnoredAny>>,
+    /// Further spec files whose `routes`, `groups` and `include` are merged in.
+    pub include: Option<Spanned<Include>>,
 }
+
+/// `include: file.yaml` or `include: [a.yaml, b.yaml]`.
+#[derive(Debug)]
+pub enum Include {
+    /// One path (its span is the enclosing `Spanned`).
+    One(String),
+    /// A list of paths.
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for Include {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Include;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file path or a list of file paths")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Include, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = seq.next_element()? {
+                    v.push(x);
+                }
+                Ok(Include::Many(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Include, E> {
+                Ok(Include::One(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A route group (`groups:` at the top level or inside another group).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    /// The path prefix of every route in the group (`/admin`, `/orgs/{org}`).
+    pub prefix: Spanned<String>,
+    /// A name for the group.
+    pub name: Option<Spanned<String>>,
+    /// Limits for the group's routes (route-level keys only).
+    pub limits: Option<Spanned<LimitsSpec>>,
+    /// The group's routes.
+    pub routes: Option<Spanned<Entries<Spanned<String>, Spanned<RouteValue>>>>,
+    /// Nested groups.
+    pub groups: Option<Spanned<Vec<Spanned<GroupSpec>>>>,
+    /// Reserved: middleware.
+    pub middleware: Option<Spanned<IgnoredAny>>,
+    /// Reserved: cache.
+    pub cache: Option<Spanned<IgnoredAny>>,
+}
+
+/// The keys of a group, for suggestions.
+pub(crate) const GROUP_KEYS: &[&str] = &[
+    "prefix",
+    "name",
+    "limits",
+    "routes",
+    "groups",
+    "middleware",
+    "cache",
+];
+
+/// A scalar written as a string or a number (`16KiB`, `4096`, `30s`), kept as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_owned()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                // YAML 1.1 reads a plain `off`/`on` as a boolean.
+                Ok(Scalar(if v { "on" } else { "off" }.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `limits:` under `server`, a group or a route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Idle time allowed between requests on a connection (server only).
+    pub keep_alive_timeout: Option<Spanned<Scalar>>,
+    /// Time to send a complete request head (server only).
+    pub header_read_timeout: Option<Spanned<Scalar>>,
+    /// Time to send a request body (server only).
+    pub body_read_timeout: Option<Spanned<Scalar>>,
+    /// Time a handler may run.
+    pub handler_timeout: Option<Spanned<Scalar>>,
+    /// Longest request line (server only).
+    pub max_request_line: Option<Spanned<Scalar>>,
+    /// Most bytes of request head (server only).
+    pub max_header_bytes: Option<Spanned<Scalar>>,
+    /// Most header fields (server only).
+    pub max_headers: Option<Spanned<Scalar>>,
+    /// Largest request body.
+    pub max_body_size: Option<Spanned<Scalar>>,
+    /// Most simultaneous connections (server only).
+    pub max_connections: Option<Spanned<Scalar>>,
+}
+
+/// The keys of `limits`, for suggestions.
+pub(crate) const LIMIT_KEYS: &[&str] = &[
+    "keep_alive_timeout",
+    "header_read_timeout",
+    "body_read_timeout",
+    "handler_timeout",
+    "max_request_line",
+    "max_header_bytes",
+    "max_headers",
+    "max_body_size",
+    "max_connections",
+];
+
+/// `server.io_uring`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UringSpec {
+    /// Submission-queue entries per ring.
+    pub entries: Option<Spanned<Scalar>>,
+    /// Receive buffers per worker.
+    pub num_bufs: Option<Spanned<Scalar>>,
+    /// Size of each receive buffer.
+    pub buf_size: Option<Spanned<Scalar>>,
+}
+
+/// The keys of `server.io_uring`, for suggestions.
+pub(crate) const URING_KEYS: &[&str] = &["entries", "num_bufs", "buf_size"];
 
 /// The top-level keys, for suggestions.
 pub(crate) const TOP_KEYS: &[&str] = &[
@@ -55,15 +203,15 @@ pub struct ServerSpec {
     /// `host:port`.
     pub listen: Option<Spanned<String>>,
     /// `auto` or a count.
-    pub workers: Option<Spanned<WorkersValue>>,
+    pub workers: Option<Spanned<Scalar>>,
     /// `auto`, `io_uring` or `tokio`.
     pub backend: Option<Spanned<String>>,
-    /// Reserved: io_uring buffer settings.
-    pub io_uring: Option<Spanned<IgnoredAny>>,
-    /// Reserved: limits.
-    pub limits: Option<Spanned<IgnoredAny>>,
-    /// Reserved: shutdown grace.
-    pub shutdown_grace: Option<Spanned<IgnoredAny>>,
+    /// io_uring ring and buffer-pool settings.
+    pub io_uring: Option<Spanned<UringSpec>>,
+    /// Limits and timeouts.
+    pub limits: Option<Spanned<LimitsSpec>>,
+    /// How long in-flight requests may run once shutdown begins.
+    pub shutdown_grace: Option<Spanned<Scalar>>,
 }
 
 /// The keys of `server:`, for suggestions.
@@ -75,45 +223,6 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "limits",
     "shutdown_grace",
 ];
-
-/// `workers: auto` or `workers: 4`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WorkersValue {
-    /// `auto`.
-    Auto,
-    /// A count (validated to be ≥ 1 later).
-    Count(i64),
-    /// Anything else, kept for the error message.
-    Invalid(String),
-}
-
-impl<'de> Deserialize<'de> for WorkersValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = WorkersValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("`auto` or a number of workers")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<WorkersValue, E> {
-                Ok(if v == "auto" {
-                    WorkersValue::Auto
-                } else {
-                    WorkersValue::Invalid(v.to_owned())
-                })
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<WorkersValue, E> {
-                Ok(i64::try_from(v)
-                    .map(WorkersValue::Count)
-                    .unwrap_or(WorkersValue::Invalid(v.to_string())))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<WorkersValue, E> {
-                Ok(WorkersValue::Count(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 /// A route's value: a handler path, or the long form.
 #[derive(Debug)]
@@ -134,8 +243,8 @@ pub struct RouteLong {
     pub name: Option<Spanned<String>>,
     /// A one-line description.
     pub summary: Option<Spanned<String>>,
-    /// Reserved: per-route limits.
-    pub limits: Option<Spanned<IgnoredAny>>,
+    /// Limits for this route (route-level keys only).
+    pub limits: Option<Spanned<LimitsSpec>>,
     /// Reserved: cache.
     pub cache: Option<Spanned<IgnoredAny>>,
     /// Reserved: middleware.

@@ -1,14 +1,25 @@
 //! Spec → plan: every check that can be made before generating code, each failure a
-//! located [`Diagnostic`].
+//! located [`Diagnostic`]. Included files are read through a loader, so this stays
+//! testable without a file system.
 
 use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use crate::diag::{Diagnostic, did_you_mean, line_col, offset_of};
+use crate::diag::{Diagnostic, Diagnostics, SourceFile, did_you_mean, line_col, offset_of};
 use crate::path::{Segment, parse_path};
-use crate::plan::{METHODS, MethodSel, Plan, RoutePlan, ServerPlan};
-use crate::spec::{RouteValue, Spec, WorkersValue};
+use crate::plan::{LimitsPlan, METHODS, MethodSel, Plan, RoutePlan, ServerPlan, UringPlan};
+use crate::spec::{
+    Entries, GroupSpec, Include, LimitsSpec, RouteValue, Scalar, ServerSpec, Spec, UringSpec,
+};
+use crate::units::{interpolate, parse_duration, parse_size};
+
+/// Reads an included file.
+pub(crate) type Loader<'a> = dyn FnMut(&Path) -> std::io::Result<String> + 'a;
+/// Reads an environment variable.
+pub(crate) type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 /// Byte range of a spanned value in `source` (empty at the start when unknown).
 pub(crate) fn span_of<T>(source: &str, s: &Spanned<T>) -> Range<usize> {
@@ -27,173 +38,625 @@ pub(crate) fn span_of<T>(source: &str, s: &Spanned<T>) -> Range<usize> {
     }
 }
 
-struct Ctx<'a> {
-    source: &'a str,
-    errors: Vec<Diagnostic>,
+/// Parses one spec source; a YAML error is a diagnostic in file `file`.
+pub(crate) fn parse_file(source: &str, file: usize) -> Result<Spec, Diagnostic> {
+    // Repeated keys reach the spec's own visitors, which report both locations.
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+    };
+    serde_saphyr::from_str_with_options::<Spec>(source, options)
+        .map_err(|e| crate::yaml_error(&e, source).in_file(file))
 }
 
-impl Ctx<'_> {
-    fn span<T>(&self, s: &Spanned<T>) -> Range<usize> {
-        span_of(self.source, s)
+/// Where a route came from, for conflict messages.
+struct Origin {
+    file: usize,
+    span: Range<usize>,
+}
+
+/// Which `limits` keys a place allows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Server,
+    Route,
+}
+
+struct Ctx<'a, 'l> {
+    files: Vec<SourceFile>,
+    paths: Vec<PathBuf>,
+    errors: Vec<Diagnostic>,
+    env: &'a Env<'a>,
+    env_read: Vec<String>,
+    load: &'a mut Loader<'l>,
+    handlers_mod: String,
+    routes: Vec<RoutePlan>,
+    origins: Vec<Origin>,
+}
+
+impl Ctx<'_, '_> {
+    fn source(&self, f: usize) -> &str {
+        &self.files[f].source
+    }
+
+    fn span<T>(&self, f: usize, s: &Spanned<T>) -> Range<usize> {
+        span_of(self.source(f), s)
+    }
+
+    fn error(&mut self, f: usize, d: Diagnostic) {
+        self.errors.push(d.in_file(f));
     }
 
     /// The span of the key `name` whose value is `value` (the key stands before its value).
-    fn key_span<T>(&self, value: &Spanned<T>, name: &str) -> Range<usize> {
-        let end = self.span(value).start;
-        let before = &self.source[..end.min(self.source.len())];
+    fn key_span<T>(&self, f: usize, value: &Spanned<T>, name: &str) -> Range<usize> {
+        let source = self.source(f);
+        let end = self.span(f, value).start;
+        let before = &source[..end.min(source.len())];
         let mut search = before.len();
         while let Some(i) = before[..search].rfind(name) {
-            let after = before[i + name.len()..].trim_start_matches([' ', '\t']);
+            let after = before[i + name.len()..].trim_start_matches([' ', '\t', '"', '\'']);
             let starts_word = i == 0 || !before.as_bytes()[i - 1].is_ascii_alphanumeric();
             if starts_word && after.starts_with(':') {
                 return i..i + name.len();
             }
             search = i;
         }
-        self.span(value)
+        self.span(f, value)
     }
 
-    /// The span of a scalar's text (inside quotes, if it is quoted).
-    fn text_start<T>(&self, s: &Spanned<T>) -> usize {
-        let start = self.span(s).start;
-        match self.source.as_bytes().get(start) {
+    /// Where a scalar's text starts (inside quotes, if it is quoted).
+    fn text_start<T>(&self, f: usize, s: &Spanned<T>) -> usize {
+        let start = self.span(f, s).start;
+        match self.source(f).as_bytes().get(start) {
             Some(b'"') | Some(b'\'') => start + 1,
             _ => start,
         }
     }
-}
 
-/// Checks a parsed spec and plans the generated code.
-pub(crate) fn validate(spec: &Spec, source: &str, file: &str) -> Result<Plan, Vec<Diagnostic>> {
-    let mut cx = Ctx {
-        source,
-        errors: Vec::new(),
-    };
-    for (name, value) in [
-        ("groups", &spec.groups),
-        ("caches", &spec.caches),
-        ("middleware", &spec.middleware),
-        ("ai", &spec.ai),
-        ("include", &spec.include),
-    ] {
-        if let Some(v) = value {
-            let span = cx.key_span(v, name);
-            cx.errors.push(
-                Diagnostic::new(format!("`{name}` is not supported yet"))
-                    .at(span, "this section is reserved for a later release")
-                    .help(format!(
-                        "remove `{name}:` for now; nothing in it would take effect"
-                    )),
-            );
+    /// A string value with `${ENV}` interpolated; an error is reported at its place.
+    fn text(&mut self, f: usize, s: &Spanned<String>) -> Option<String> {
+        self.interp(f, s, &s.value)
+    }
+
+    fn scalar(&mut self, f: usize, s: &Spanned<Scalar>) -> Option<String> {
+        self.interp(f, s, &s.value.0)
+    }
+
+    fn interp<T>(&mut self, f: usize, at: &Spanned<T>, text: &str) -> Option<String> {
+        let env = self.env;
+        match interpolate(text, env, &mut self.env_read) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let start = self.text_start(f, at);
+                let d = Diagnostic::new(e.message)
+                    .at(start + e.range.start..start + e.range.end, "here")
+                    .help("set the variable, or give a default: `${NAME:-default}`");
+                self.error(f, d);
+                None
+            }
         }
     }
+
+    fn reserved<T>(&mut self, f: usize, value: &Option<Spanned<T>>, what: &str, key: &str) {
+        if let Some(v) = value {
+            let span = self.key_span(f, v, key);
+            let d = Diagnostic::new(format!("`{what}` is not supported yet"))
+                .at(span, "reserved for a later release")
+                .help(format!(
+                    "remove `{key}:` for now; nothing in it would take effect"
+                ));
+            self.error(f, d);
+        }
+    }
+}
+
+/// Checks a spec (and the files it includes) and plans the generated code.
+pub(crate) fn compile(
+    root_name: &str,
+    root_source: String,
+    load: &mut Loader<'_>,
+    env: &Env<'_>,
+) -> Result<Plan, Diagnostics> {
+    let mut cx = Ctx {
+        files: vec![SourceFile {
+            name: root_name.to_owned(),
+            source: root_source,
+        }],
+        paths: vec![PathBuf::from(root_name)],
+        errors: Vec::new(),
+        env,
+        env_read: Vec::new(),
+        load,
+        handlers_mod: "crate::handlers".to_owned(),
+        routes: Vec::new(),
+        origins: Vec::new(),
+    };
+    let spec = match parse_file(cx.source(0), 0) {
+        Ok(s) => s,
+        Err(d) => return Err(Diagnostics::new(cx.files, vec![d])),
+    };
+    cx.reserved(0, &spec.caches, "caches", "caches");
+    cx.reserved(0, &spec.middleware, "middleware", "middleware");
+    cx.reserved(0, &spec.ai, "ai", "ai");
 
     let app = spec
         .app
         .as_ref()
         .map(|a| a.value.clone())
         .unwrap_or_else(|| "app".to_owned());
-    let handlers_mod = match &spec.handlers {
-        Some(h) => {
-            if syn::parse_str::<syn::Path>(&h.value).is_err() {
-                let span = cx.span(h);
-                cx.errors.push(
-                    Diagnostic::new(format!("`{}` is not a Rust module path", h.value))
-                        .at(span, "expected something like `crate::handlers`"),
-                );
-            }
-            h.value.clone()
+    if let Some(h) = &spec.handlers {
+        if syn::parse_str::<syn::Path>(&h.value).is_err() {
+            let span = cx.span(0, h);
+            let d = Diagnostic::new(format!("`{}` is not a Rust module path", h.value))
+                .at(span, "expected something like `crate::handlers`");
+            cx.error(0, d);
         }
-        None => "crate::handlers".to_owned(),
-    };
-
+        cx.handlers_mod = h.value.clone();
+    }
     let server = match &spec.server {
         Some(s) => server_plan(&mut cx, &s.value),
         None => ServerPlan::default(),
     };
+    add_sections(&mut cx, 0, &spec);
 
-    let mut routes: Vec<RoutePlan> = Vec::new();
-    let mut route_spans: Vec<Range<usize>> = Vec::new();
-    if let Some(entries) = &spec.routes {
-        for (key, value) in &entries.value.0 {
-            if let Some((route, span)) = route_plan(&mut cx, key, value, &handlers_mod) {
-                routes.push(route);
-                route_spans.push(span);
-            }
-        }
-    }
-    check_conflicts(&mut cx, &routes, &route_spans);
-
+    check_conflicts(&mut cx);
     if cx.errors.is_empty() {
         Ok(Plan {
-            file: file.to_owned(),
+            file: root_name.to_owned(),
             app,
             server,
-            routes,
+            routes: cx.routes,
+            files: cx.files.iter().map(|f| f.name.clone()).collect(),
+            env_vars: cx.env_read,
         })
     } else {
-        Err(cx.errors)
+        Err(Diagnostics::new(cx.files, cx.errors))
     }
 }
 
-fn server_plan(cx: &mut Ctx<'_>, s: &crate::spec::ServerSpec) -> ServerPlan {
-    let mut plan = ServerPlan::default();
-    if let Some(l) = &s.listen {
-        if l.value.parse::<std::net::SocketAddr>().is_err() && !looks_like_host_port(&l.value) {
-            let span = cx.span(l);
-            cx.errors.push(
-                Diagnostic::new(format!("`{}` is not a `host:port` address", l.value))
-                    .at(span, "expected something like `0.0.0.0:8080`"),
-            );
-        }
-        plan.listen = Some(l.value.clone());
+/// Adds a file's `routes`, `groups` and `include`.
+fn add_sections(cx: &mut Ctx<'_, '_>, f: usize, spec: &Spec) {
+    if let Some(routes) = &spec.routes {
+        add_routes(cx, f, &routes.value, &Prefix::root(), LimitsPlan::default());
     }
-    if let Some(w) = &s.workers {
-        match &w.value {
-            WorkersValue::Auto => {}
-            WorkersValue::Count(n) if *n >= 1 && *n <= 4096 => plan.workers = Some(*n as usize),
-            other => {
-                let shown = match other {
-                    WorkersValue::Count(n) => n.to_string(),
-                    WorkersValue::Invalid(s) => s.clone(),
-                    WorkersValue::Auto => String::new(),
-                };
-                let span = cx.span(w);
-                cx.errors.push(
-                    Diagnostic::new(format!("invalid worker count `{shown}`"))
-                        .at(span, "expected `auto` or a whole number from 1 to 4096"),
+    if let Some(groups) = &spec.groups {
+        for g in &groups.value {
+            add_group(cx, f, g, &Prefix::root(), LimitsPlan::default());
+        }
+    }
+    if let Some(inc) = &spec.include {
+        let items: Vec<(String, Range<usize>)> = match &inc.value {
+            Include::One(p) => {
+                let v = cx.interp(f, inc, p);
+                v.map(|v| (v, cx.span(f, inc))).into_iter().collect()
+            }
+            Include::Many(list) => list
+                .iter()
+                .filter_map(|p| cx.text(f, p).map(|v| (v, cx.span(f, p))))
+                .collect(),
+        };
+        for (path, span) in items {
+            include(cx, f, &path, span);
+        }
+    }
+}
+
+fn include(cx: &mut Ctx<'_, '_>, f: usize, rel: &str, span: Range<usize>) {
+    let base = cx.paths[f]
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let path = normalize(&base.join(rel));
+    if cx.paths.iter().any(|p| p == &path) {
+        let d = Diagnostic::new(format!(
+            "`{}` is included more than once (or includes itself)",
+            path.display()
+        ))
+        .at(span, "included again here");
+        cx.error(f, d);
+        return;
+    }
+    let source = match (cx.load)(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            let d = Diagnostic::new(format!(
+                "cannot read included file `{}`: {e}",
+                path.display()
+            ))
+            .at(span, "included here");
+            cx.error(f, d);
+            return;
+        }
+    };
+    let idx = cx.files.len();
+    cx.files.push(SourceFile {
+        name: path.display().to_string(),
+        source,
+    });
+    cx.paths.push(path);
+    let spec = match parse_file(cx.source(idx), idx) {
+        Ok(s) => s,
+        Err(d) => {
+            cx.errors.push(d);
+            return;
+        }
+    };
+    for (name, present) in [
+        ("app", spec.app.as_ref().map(|v| cx.key_span(idx, v, "app"))),
+        (
+            "handlers",
+            spec.handlers
+                .as_ref()
+                .map(|v| cx.key_span(idx, v, "handlers")),
+        ),
+        (
+            "server",
+            spec.server.as_ref().map(|v| cx.key_span(idx, v, "server")),
+        ),
+        (
+            "caches",
+            spec.caches.as_ref().map(|v| cx.key_span(idx, v, "caches")),
+        ),
+        (
+            "middleware",
+            spec.middleware
+                .as_ref()
+                .map(|v| cx.key_span(idx, v, "middleware")),
+        ),
+        ("ai", spec.ai.as_ref().map(|v| cx.key_span(idx, v, "ai"))),
+    ] {
+        if let Some(s) = present {
+            let d = Diagnostic::new(format!("`{name}` cannot appear in an included file"))
+                .at(s, "only `routes`, `groups` and `include` may")
+                .help("move it to the main spec");
+            cx.error(idx, d);
+        }
+    }
+    add_sections(cx, idx, &spec);
+}
+
+/// Removes `.` and `name/..` components without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.iter().collect()
+}
+
+/// The path prefix and parameter names a group contributes to its routes.
+#[derive(Clone, Default)]
+struct Prefix {
+    text: String,
+    segments: Vec<Segment>,
+}
+
+impl Prefix {
+    fn root() -> Self {
+        Prefix::default()
+    }
+}
+
+fn add_group(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    g: &Spanned<GroupSpec>,
+    outer: &Prefix,
+    limits: LimitsPlan,
+) {
+    let g_val = &g.value;
+    cx.reserved(f, &g_val.middleware, "group middleware", "middleware");
+    cx.reserved(f, &g_val.cache, "group cache", "cache");
+    let Some(prefix_text) = cx.text(f, &g_val.prefix) else {
+        return;
+    };
+    let start = cx.text_start(f, &g_val.prefix);
+    let span = cx.span(f, &g_val.prefix);
+    if prefix_text.len() > 1 && prefix_text.ends_with('/') {
+        let d = Diagnostic::new(format!(
+            "group prefix `{prefix_text}` must not end with `/`"
+        ))
+        .at(span, "routes add their own `/`")
+        .help(format!("write `{}`", prefix_text.trim_end_matches('/')));
+        cx.error(f, d);
+        return;
+    }
+    let mut prefix = outer.clone();
+    if prefix_text != "/" {
+        match parse_path(&prefix_text) {
+            Ok(segs) => {
+                if segs.iter().any(|s| matches!(s, Segment::CatchAll { .. })) {
+                    let d = Diagnostic::new("a group prefix cannot contain a catch-all")
+                        .at(span, "routes could never follow it");
+                    cx.error(f, d);
+                    return;
+                }
+                prefix.text.push_str(&prefix_text);
+                prefix.segments.extend(segs);
+            }
+            Err(e) => {
+                let mut d = Diagnostic::new(format!("invalid group prefix: {}", e.message)).at(
+                    start + e.range.start..start + e.range.end.max(e.range.start + 1),
+                    "here",
                 );
+                if let Some(h) = e.help {
+                    d = d.help(h);
+                }
+                cx.error(f, d);
+                return;
             }
         }
     }
-    if let Some(b) = &s.backend {
-        match b.value.as_str() {
-            "auto" | "io_uring" | "tokio" => plan.backend = Some(b.value.clone()),
+    let limits = match &g_val.limits {
+        Some(l) => limits.overlay(limits_plan(cx, f, l, Level::Route)),
+        None => limits,
+    };
+    if let Some(routes) = &g_val.routes {
+        add_routes(cx, f, &routes.value, &prefix, limits);
+    }
+    if let Some(groups) = &g_val.groups {
+        for inner in &groups.value {
+            add_group(cx, f, inner, &prefix, limits);
+        }
+    }
+}
+
+fn add_routes(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    routes: &Entries<Spanned<String>, Spanned<RouteValue>>,
+    prefix: &Prefix,
+    limits: LimitsPlan,
+) {
+    for (key, value) in &routes.0 {
+        if let Some((route, span)) = route_plan(cx, f, key, value, prefix, limits) {
+            cx.routes.push(route);
+            cx.origins.push(Origin { file: f, span });
+        }
+    }
+}
+
+fn server_plan(cx: &mut Ctx<'_, '_>, s: &ServerSpec) -> ServerPlan {
+    let mut plan = ServerPlan::default();
+    if let Some(l) = &s.listen
+        && let Some(v) = cx.text(0, l)
+    {
+        if v.parse::<std::net::SocketAddr>().is_err() && !looks_like_host_port(&v) {
+            let span = cx.span(0, l);
+            let d = Diagnostic::new(format!("`{v}` is not a `host:port` address"))
+                .at(span, "expected something like `0.0.0.0:8080`");
+            cx.error(0, d);
+        }
+        plan.listen = Some(v);
+    }
+    if let Some(w) = &s.workers
+        && let Some(v) = cx.scalar(0, w)
+    {
+        match v.parse::<usize>() {
+            _ if v == "auto" => {}
+            Ok(n) if (1..=4096).contains(&n) => plan.workers = Some(n),
+            _ => {
+                let span = cx.span(0, w);
+                let d = Diagnostic::new(format!("invalid worker count `{v}`"))
+                    .at(span, "expected `auto` or a whole number from 1 to 4096");
+                cx.error(0, d);
+            }
+        }
+    }
+    if let Some(b) = &s.backend
+        && let Some(v) = cx.text(0, b)
+    {
+        match v.as_str() {
+            "auto" | "io_uring" | "tokio" => plan.backend = Some(v),
             other => {
-                let span = cx.span(b);
+                let span = cx.span(0, b);
                 let mut d = Diagnostic::new(format!("unknown backend `{other}`"))
                     .at(span, "expected `auto`, `io_uring` or `tokio`");
                 if let Some(s) = did_you_mean(other, &["auto", "io_uring", "tokio"]) {
                     d = d.help(format!("did you mean `{s}`?"));
                 }
-                cx.errors.push(d);
+                cx.error(0, d);
             }
         }
     }
-    for (name, v) in [
-        ("io_uring", &s.io_uring),
-        ("limits", &s.limits),
-        ("shutdown_grace", &s.shutdown_grace),
-    ] {
-        if let Some(v) = v {
-            let span = cx.key_span(v, name);
-            cx.errors.push(
-                Diagnostic::new(format!("`server.{name}` is not supported yet"))
-                    .at(span, "reserved for a later release"),
-            );
-        }
+    if let Some(l) = &s.limits {
+        plan.limits = limits_plan(cx, 0, l, Level::Server);
+    }
+    if let Some(u) = &s.io_uring {
+        plan.io_uring = uring_plan(cx, &u.value);
+    }
+    if let Some(g) = &s.shutdown_grace {
+        plan.shutdown_grace = duration(cx, 0, g, false).flatten();
     }
     plan
+}
+
+/// A duration value; `off` (where allowed) is `Some(None)`.
+fn duration(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    v: &Spanned<Scalar>,
+    allow_off: bool,
+) -> Option<Option<Duration>> {
+    let text = cx.scalar(f, v)?;
+    if allow_off && (text == "off" || text == "none") {
+        return Some(None);
+    }
+    match parse_duration(&text) {
+        Ok(d) if d.is_zero() => {
+            let span = cx.span(f, v);
+            let hint = if allow_off {
+                "use `off` for no limit"
+            } else {
+                "use a positive duration"
+            };
+            cx.error(
+                f,
+                Diagnostic::new(format!("`{text}` is zero")).at(span, hint),
+            );
+            None
+        }
+        Ok(d) => Some(Some(d)),
+        Err(e) => {
+            let span = cx.span(f, v);
+            cx.error(
+                f,
+                Diagnostic::new(e).at(span, "expected a duration like `30s` or `500ms`"),
+            );
+            None
+        }
+    }
+}
+
+/// A size value within `range`.
+fn size(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    v: &Spanned<Scalar>,
+    range: std::ops::RangeInclusive<u64>,
+) -> Option<u64> {
+    let text = cx.scalar(f, v)?;
+    let span = cx.span(f, v);
+    match parse_size(&text) {
+        Ok(n) if range.contains(&n) => Some(n),
+        Ok(_) => {
+            let d = Diagnostic::new(format!("`{text}` is out of range")).at(
+                span,
+                format!("expected {} to {} bytes", range.start(), range.end()),
+            );
+            cx.error(f, d);
+            None
+        }
+        Err(e) => {
+            cx.error(
+                f,
+                Diagnostic::new(e).at(span, "expected a size like `16KiB` or `1MiB`"),
+            );
+            None
+        }
+    }
+}
+
+/// A plain count within `range`.
+fn count(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    v: &Spanned<Scalar>,
+    range: std::ops::RangeInclusive<u64>,
+) -> Option<u64> {
+    let text = cx.scalar(f, v)?;
+    match text.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Some(n),
+        _ => {
+            let span = cx.span(f, v);
+            let d = Diagnostic::new(format!("invalid count `{text}`")).at(
+                span,
+                format!(
+                    "expected a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            );
+            cx.error(f, d);
+            None
+        }
+    }
+}
+
+fn limits_plan(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    l: &Spanned<LimitsSpec>,
+    level: Level,
+) -> LimitsPlan {
+    let s = &l.value;
+    if level == Level::Route {
+        for (name, v) in [
+            ("keep_alive_timeout", &s.keep_alive_timeout),
+            ("header_read_timeout", &s.header_read_timeout),
+            ("body_read_timeout", &s.body_read_timeout),
+            ("max_request_line", &s.max_request_line),
+            ("max_header_bytes", &s.max_header_bytes),
+            ("max_headers", &s.max_headers),
+            ("max_connections", &s.max_connections),
+        ] {
+            if let Some(v) = v {
+                let span = cx.key_span(f, v, name);
+                let d = Diagnostic::new(format!("`{name}` can only be set under `server.limits`"))
+                    .at(span, "it applies before a request is routed")
+                    .help("routes and groups may set `max_body_size` and `handler_timeout`");
+                cx.error(f, d);
+            }
+        }
+    }
+    let mut p = LimitsPlan::default();
+    let big = 1u64 << 40;
+    if let Some(v) = &s.keep_alive_timeout {
+        p.keep_alive_timeout = duration(cx, f, v, false).flatten();
+    }
+    if let Some(v) = &s.header_read_timeout {
+        p.header_read_timeout = duration(cx, f, v, false).flatten();
+    }
+    if let Some(v) = &s.body_read_timeout {
+        p.body_read_timeout = duration(cx, f, v, false).flatten();
+    }
+    if let Some(v) = &s.handler_timeout {
+        p.handler_timeout = duration(cx, f, v, true);
+    }
+    if let Some(v) = &s.max_request_line {
+        p.max_request_line = size(cx, f, v, 64..=1 << 20);
+    }
+    if let Some(v) = &s.max_header_bytes {
+        p.max_header_bytes = size(cx, f, v, 256..=1 << 20);
+    }
+    if let Some(v) = &s.max_headers {
+        p.max_headers = count(cx, f, v, 1..=128);
+    }
+    if let Some(v) = &s.max_body_size {
+        p.max_body_size = size(cx, f, v, 0..=big);
+    }
+    if let Some(v) = &s.max_connections {
+        p.max_connections = count(cx, f, v, 1..=10_000_000);
+    }
+    p
+}
+
+fn uring_plan(cx: &mut Ctx<'_, '_>, u: &UringSpec) -> UringPlan {
+    let mut p = UringPlan::default();
+    let pow2 = |cx: &mut Ctx<'_, '_>, v: &Spanned<Scalar>, n: u64, what: &str| {
+        if n.is_power_of_two() {
+            true
+        } else {
+            let span = cx.span(0, v);
+            let d = Diagnostic::new(format!("`{what}` must be a power of two"))
+                .at(span, format!("{n} is not"))
+                .help(format!("try {}", n.next_power_of_two()));
+            cx.error(0, d);
+            false
+        }
+    };
+    if let Some(v) = &u.entries
+        && let Some(n) = count(cx, 0, v, 8..=32768)
+        && pow2(cx, v, n, "entries")
+    {
+        p.entries = Some(n as u32);
+    }
+    if let Some(v) = &u.num_bufs
+        && let Some(n) = count(cx, 0, v, 1..=32768)
+        && pow2(cx, v, n, "num_bufs")
+    {
+        p.num_bufs = Some(n as u16);
+    }
+    if let Some(v) = &u.buf_size {
+        p.buf_size = size(cx, 0, v, 512..=1 << 20).map(|n| n as u32);
+    }
+    p
 }
 
 fn looks_like_host_port(s: &str) -> bool {
@@ -210,20 +673,21 @@ fn looks_like_host_port(s: &str) -> bool {
 }
 
 fn route_plan(
-    cx: &mut Ctx<'_>,
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
     key: &Spanned<String>,
     value: &Spanned<RouteValue>,
-    handlers_mod: &str,
+    prefix: &Prefix,
+    inherited: LimitsPlan,
 ) -> Option<(RoutePlan, Range<usize>)> {
-    let key_span = cx.span(key);
-    let key_text_start = cx.text_start(key);
-    let line = line_col(cx.source, key_span.start).0;
+    let key_span = cx.span(f, key);
+    let key_text_start = cx.text_start(f, key);
+    let line = line_col(cx.source(f), key_span.start).0;
     let text = key.value.as_str();
     let Some((method_kw, path)) = text.split_once(char::is_whitespace) else {
-        cx.errors.push(
-            Diagnostic::new(format!("route `{text}` needs a method and a path"))
-                .at(key_span, "expected `METHOD /path`, like `GET /users/{id}`"),
-        );
+        let d = Diagnostic::new(format!("route `{text}` needs a method and a path"))
+            .at(key_span, "expected `METHOD /path`, like `GET /users/{id}`");
+        cx.error(f, d);
         return None;
     };
     let path = path.trim_start();
@@ -233,14 +697,13 @@ fn route_plan(
             key_text_start..key_text_start + method_kw.len(),
             format!("expected one of {}", METHODS.join(", ")),
         );
-        let upper = method_kw.to_ascii_uppercase();
-        if let Some(s) = did_you_mean(&upper, METHODS) {
+        if let Some(s) = did_you_mean(&method_kw.to_ascii_uppercase(), METHODS) {
             d = d.help(format!("did you mean `{s}`?"));
         }
-        cx.errors.push(d);
+        cx.error(f, d);
         return None;
     };
-    let segments = match parse_path(path) {
+    let own = match parse_path(path) {
         Ok(s) => s,
         Err(e) => {
             let mut d = Diagnostic::new(format!("invalid route path: {}", e.message)).at(
@@ -250,59 +713,77 @@ fn route_plan(
             if let Some(h) = e.help {
                 d = d.help(h);
             }
-            cx.errors.push(d);
+            cx.error(f, d);
             return None;
         }
     };
-    let (handler, handler_span, name, summary) = match &value.value {
-        RouteValue::Short(h) => (h.clone(), cx.span(value), None, None),
-        RouteValue::Long(l) => (
-            l.handler.value.clone(),
-            cx.span(&l.handler),
-            l.name.as_ref().map(|n| n.value.clone()),
-            l.summary.as_ref().map(|s| s.value.clone()),
-        ),
+    // `GET /` inside a group is the prefix itself.
+    let (full_path, segments) = if !prefix.text.is_empty() && path == "/" {
+        (prefix.text.clone(), prefix.segments.clone())
+    } else {
+        let mut segs = prefix.segments.clone();
+        segs.extend(own);
+        (format!("{}{path}", prefix.text), segs)
     };
-    if let RouteValue::Long(l) = &value.value {
-        for (k, v) in [
-            ("limits", &l.limits),
-            ("cache", &l.cache),
-            ("middleware", &l.middleware),
-        ] {
-            if let Some(v) = v {
-                let span = cx.key_span(v, k);
-                cx.errors.push(
-                    Diagnostic::new(format!("route `{k}` is not supported yet"))
-                        .at(span, "reserved for a later release"),
-                );
+    let mut names: Vec<&str> = Vec::new();
+    for s in &segments {
+        if let Segment::Param { name, .. } | Segment::CatchAll { name } = s {
+            if names.contains(&name.as_str()) {
+                let d = Diagnostic::new(format!(
+                    "parameter `{name}` appears twice in `{full_path}` (once in a group prefix)"
+                ))
+                .at(key_span, "rename one of them");
+                cx.error(f, d);
+                return None;
             }
+            names.push(name);
         }
     }
+    let (handler, handler_span, name, summary, limits) = match &value.value {
+        RouteValue::Short(h) => (h.clone(), cx.span(f, value), None, None, inherited),
+        RouteValue::Long(l) => {
+            cx.reserved(f, &l.cache, "route cache", "cache");
+            cx.reserved(f, &l.middleware, "route middleware", "middleware");
+            let limits = match &l.limits {
+                Some(lim) => inherited.overlay(limits_plan(cx, f, lim, Level::Route)),
+                None => inherited,
+            };
+            (
+                l.handler.value.clone(),
+                cx.span(f, &l.handler),
+                l.name.as_ref().map(|n| n.value.clone()),
+                l.summary.as_ref().map(|s| s.value.clone()),
+                limits,
+            )
+        }
+    };
     let full = if handler.starts_with("crate::") || handler.starts_with("::") {
         handler.clone()
     } else {
-        format!("{handlers_mod}::{handler}")
+        format!("{}::{handler}", cx.handlers_mod)
     };
-    if syn::parse_str::<syn::Path>(&full).is_err() || handler.is_empty() {
-        cx.errors.push(
-            Diagnostic::new(format!(
-                "`{handler}` is not a Rust path to a handler function"
-            ))
-            .at(
-                handler_span,
-                "expected a function path like `hello` or `users::show`",
-            ),
+    if handler.is_empty() || syn::parse_str::<syn::Path>(&full).is_err() {
+        let d = Diagnostic::new(format!(
+            "`{handler}` is not a Rust path to a handler function"
+        ))
+        .at(
+            handler_span,
+            "expected a function path like `hello` or `users::show`",
         );
+        cx.error(f, d);
         return None;
     }
+    let file = cx.files[f].name.clone();
     Some((
         RoutePlan {
             method,
-            path: path.to_owned(),
+            path: full_path,
             segments,
             handler: full,
             name,
             summary,
+            limits,
+            file,
             line,
         },
         key_span,
@@ -322,40 +803,57 @@ fn shape(segments: &[Segment]) -> Vec<String> {
 }
 
 /// Duplicate routes, and one path shape spelled with different parameter names or types.
-fn check_conflicts(cx: &mut Ctx<'_>, routes: &[RoutePlan], spans: &[Range<usize>]) {
-    for i in 0..routes.len() {
+fn check_conflicts(cx: &mut Ctx<'_, '_>) {
+    let mut found = Vec::new();
+    for i in 0..cx.routes.len() {
         for j in 0..i {
-            let (a, b) = (&routes[i], &routes[j]);
+            let (a, b) = (&cx.routes[i], &cx.routes[j]);
             if shape(&a.segments) != shape(&b.segments) {
                 continue;
             }
-            if a.method == b.method {
-                cx.errors.push(
-                    Diagnostic::new(format!(
-                        "route `{} {}` is declared twice (first as `{} {}` on line {})",
-                        a.method.keyword(),
-                        a.path,
-                        b.method.keyword(),
-                        b.path,
-                        b.line
-                    ))
-                    .at(spans[i].clone(), "duplicate route")
-                    .also(spans[j].clone(), "first declared here")
-                    .help("remove one of them, or give them different methods"),
-                );
+            let (oa, ob) = (&cx.origins[i], &cx.origins[j]);
+            let where_b = if oa.file == ob.file {
+                format!("line {}", b.line)
+            } else {
+                format!("{}:{}", b.file, b.line)
+            };
+            let d = if a.method == b.method {
+                Diagnostic::new(format!(
+                    "route `{} {}` is declared twice (first as `{} {}` on {where_b})",
+                    a.method.keyword(),
+                    a.path,
+                    b.method.keyword(),
+                    b.path
+                ))
+                .at(oa.span.clone(), "duplicate route")
+                .help("remove one of them, or give them different methods")
+            } else if a.segments != b.segments {
+                Diagnostic::new(format!(
+                    "route `{} {}` conflicts with `{} {}` ({where_b}): the same path shape must use the same parameter names and types",
+                    a.method.keyword(),
+                    a.path,
+                    b.method.keyword(),
+                    b.path
+                ))
+                .at(oa.span.clone(), "this path")
+                .help(format!("spell both as `{}`", b.path))
+            } else {
                 continue;
-            }
-            if a.segments != b.segments {
-                cx.errors.push(
-                    Diagnostic::new(format!(
-                        "route `{} {}` conflicts with `{} {}` (line {}): the same path shape must use the same parameter names and types",
-                        a.method.keyword(), a.path, b.method.keyword(), b.path, b.line
-                    ))
-                    .at(spans[i].clone(), "this path")
-                    .also(spans[j].clone(), "conflicts with this one")
-                    .help(format!("spell both as `{}`", b.path)),
-                );
-            }
+            };
+            let d = if oa.file == ob.file {
+                let label = if a.method == b.method {
+                    "first declared here"
+                } else {
+                    "conflicts with this one"
+                };
+                d.also(ob.span.clone(), label)
+            } else {
+                d
+            };
+            found.push((oa.file, d));
         }
+    }
+    for (f, d) in found {
+        cx.error(f, d);
     }
 }

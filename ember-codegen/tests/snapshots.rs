@@ -1,56 +1,112 @@
 //! Every spec in `specs/` has a snapshot of its generated code, and every file in
 //! `specs/invalid/` a snapshot of its rendered diagnostics.
+//!
+//! Specs are compiled with names relative to the repository root (so snapshots carry no
+//! machine paths), included files are read from the repository, and the environment is
+//! empty (so `${VAR:-default}` takes its default).
 
 use std::path::{Path, PathBuf};
 
-fn specs(dir: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn specs(dir: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter_map(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .map(|n| format!("{dir}/{n}"))
+        })
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no specs in {}", root.display());
+    assert!(!files.is_empty(), "no specs in {dir}");
     files
 }
 
-fn name(path: &Path) -> String {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("spec")
-        .to_owned()
+fn compile(file: &str) -> Result<ember_codegen::plan::Plan, ember_codegen::Diagnostics> {
+    let source = std::fs::read_to_string(root().join(file)).expect("read spec");
+    ember_codegen::compile(
+        &source,
+        file,
+        &mut |p| std::fs::read_to_string(root().join(p)),
+        &|_| None,
+    )
+}
+
+fn stem(file: &str) -> &str {
+    file.rsplit('/')
+        .next()
+        .and_then(|n| n.strip_suffix(".yaml"))
+        .unwrap_or(file)
 }
 
 #[test]
 fn generated_code() {
-    for path in specs("specs") {
-        let source = std::fs::read_to_string(&path).expect("read spec");
-        let file = format!("specs/{}.yaml", name(&path));
-        let code = match ember_codegen::generate(&source, &file) {
-            Ok(c) => c,
+    for file in specs("specs") {
+        let plan = match compile(&file) {
+            Ok(p) => p,
             Err(d) => panic!("{file} should be valid:\n{d}"),
         };
-        insta::assert_snapshot!(format!("generated__{}", name(&path)), code);
+        insta::assert_snapshot!(
+            format!("generated__{}", stem(&file)),
+            ember_codegen::emit(&plan)
+        );
     }
 }
 
 #[test]
 fn diagnostics() {
-    for path in specs("specs/invalid") {
-        let source = std::fs::read_to_string(&path).expect("read spec");
-        let file = format!("specs/invalid/{}.yaml", name(&path));
-        let d = match ember_codegen::generate(&source, &file) {
+    for file in specs("specs/invalid") {
+        let d = match compile(&file) {
             Ok(_) => panic!("{file} should be rejected"),
             Err(d) => d,
         };
-        // Every diagnostic points into the file.
         for loc in d.locations() {
-            assert!(
-                loc.starts_with(&format!("{file}:")),
-                "{file}: unlocated diagnostic {loc}"
-            );
+            assert!(loc.contains(".yaml:"), "{file}: unlocated diagnostic {loc}");
         }
-        insta::assert_snapshot!(format!("invalid__{}", name(&path)), d.render(false));
+        insta::assert_snapshot!(format!("invalid__{}", stem(&file)), d.render(false));
     }
+}
+
+#[test]
+fn groups_nest_prefixes_and_fold_limits() {
+    let plan = compile("specs/groups.yaml").expect("valid");
+    let paths: Vec<(&str, &str)> = plan
+        .routes
+        .iter()
+        .map(|r| (r.method.keyword(), r.path.as_str()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("GET", "/health"),
+            ("POST", "/upload"),
+            ("GET", "/api/v1"),
+            ("GET", "/api/v1/users/{id:u64}"),
+            ("GET", "/api/v1/orgs/{org}/repos"),
+            ("GET", "/api/v1/orgs/{org}/repos/{repo}"),
+            ("GET", "/admin/users"),
+            ("DELETE", "/admin/users/{id:u64}"),
+        ]
+    );
+    let upload = &plan.routes[1];
+    assert_eq!(upload.limits.max_body_size, Some(50 << 20));
+    assert_eq!(upload.limits.handler_timeout, Some(None));
+    let repo = &plan.routes[5];
+    assert_eq!(
+        repo.limits.handler_timeout,
+        Some(Some(std::time::Duration::from_secs(2)))
+    );
+    assert_eq!(plan.routes[6].file, "specs/include/admin.yaml");
+    assert_eq!(
+        plan.files,
+        ["specs/groups.yaml", "specs/include/admin.yaml"]
+    );
+    assert_eq!(plan.env_vars, ["EMBER_SPEC_TEST_LISTEN"]);
+    assert_eq!(plan.server.listen.as_deref(), Some("127.0.0.1:8090"));
+    assert_eq!(plan.server.limits.max_body_size, Some(256 << 10));
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// Which I/O backend serves connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -103,6 +104,152 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Connection and request limits (`server.limits` in the spec). The defaults are safe for
+/// a public server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub(crate) max_request_line: usize,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) max_body_size: u64,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) keep_alive_timeout: Duration,
+    pub(crate) handler_timeout: Option<Duration>,
+    pub(crate) max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_line: 8 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_headers: 100,
+            max_body_size: 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(30),
+            handler_timeout: Some(Duration::from_secs(30)),
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults: 8 KiB request line, 16 KiB of headers, 100 headers, 1 MiB bodies, 10 s to
+    /// send a head, 30 s to send a body, 30 s keep-alive idle, 30 s per handler, 10,000
+    /// connections.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Longest request line (method, target, version); longer is `414`.
+    pub fn max_request_line(mut self, bytes: usize) -> Self {
+        self.max_request_line = bytes;
+        self
+    }
+
+    /// Most bytes in a request head; more is `431`.
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
+        self
+    }
+
+    /// Most header fields in a request (at most 128); more is `431`.
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.max_headers = count;
+        self
+    }
+
+    /// Largest request body; a larger `Content-Length` is `413` before the body is read.
+    pub fn max_body_size(mut self, bytes: u64) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// Time a client has to send a whole request head once it starts one (slowloris).
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.header_read_timeout = d;
+        self
+    }
+
+    /// Time a client has to send a request body once its head is in.
+    pub fn body_read_timeout(mut self, d: Duration) -> Self {
+        self.body_read_timeout = d;
+        self
+    }
+
+    /// How long an idle keep-alive connection is kept.
+    pub fn keep_alive_timeout(mut self, d: Duration) -> Self {
+        self.keep_alive_timeout = d;
+        self
+    }
+
+    /// How long a handler may run before the client gets `503` (`None`: no limit).
+    pub fn handler_timeout(mut self, d: Option<Duration>) -> Self {
+        self.handler_timeout = d;
+        self
+    }
+
+    /// Most simultaneous connections (across all workers); more are closed on accept.
+    pub fn max_connections(mut self, count: usize) -> Self {
+        self.max_connections = count;
+        self
+    }
+}
+
+/// Per-route overrides of [`Limits`] (a route's `limits:` in the spec).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteLimits {
+    /// The route's largest body, if it differs from the server's.
+    pub max_body_size: Option<u64>,
+    /// The route's handler timeout, if it differs from the server's (`Some(None)`: none).
+    pub handler_timeout: Option<Option<Duration>>,
+}
+
+/// io_uring settings (`server.io_uring`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UringConfig {
+    pub(crate) entries: u32,
+    pub(crate) num_bufs: u16,
+    pub(crate) buf_size: u32,
+}
+
+impl Default for UringConfig {
+    fn default() -> Self {
+        UringConfig {
+            entries: 1024,
+            num_bufs: 512,
+            buf_size: 4096,
+        }
+    }
+}
+
+impl UringConfig {
+    /// 1024 submission entries, 512 receive buffers of 4 KiB (2 MiB per worker).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Submission-queue entries per worker ring (a power of two, 8–32768).
+    pub fn entries(mut self, n: u32) -> Self {
+        self.entries = n;
+        self
+    }
+
+    /// Receive buffers in each worker's provided-buffer ring (a power of two, ≤ 32768).
+    pub fn num_bufs(mut self, n: u16) -> Self {
+        self.num_bufs = n;
+        self
+    }
+
+    /// Size of each receive buffer.
+    pub fn buf_size(mut self, bytes: u32) -> Self {
+        self.buf_size = bytes;
+        self
+    }
+}
+
 /// Server settings.
 ///
 /// Generated code builds one from the spec's `server:` section; [`ServerConfig::apply_env`]
@@ -112,6 +259,9 @@ pub struct ServerConfig {
     pub(crate) listen: String,
     pub(crate) workers: Workers,
     pub(crate) backend: Backend,
+    pub(crate) limits: Limits,
+    pub(crate) io_uring: UringConfig,
+    pub(crate) shutdown_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -120,12 +270,16 @@ impl Default for ServerConfig {
             listen: "0.0.0.0:8000".to_owned(),
             workers: Workers::Auto,
             backend: Backend::Auto,
+            limits: Limits::default(),
+            io_uring: UringConfig::default(),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
 
 impl ServerConfig {
-    /// The defaults: `0.0.0.0:8000`, one worker per core, backend `auto`.
+    /// The defaults: `0.0.0.0:8000`, one worker per core, backend `auto`, [`Limits::new`],
+    /// [`UringConfig::new`], 10 s shutdown grace.
     pub fn new() -> Self {
         Self::default()
     }
@@ -146,6 +300,29 @@ impl ServerConfig {
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
         self
+    }
+
+    /// Sets the limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the io_uring settings.
+    pub fn io_uring(mut self, io_uring: UringConfig) -> Self {
+        self.io_uring = io_uring;
+        self
+    }
+
+    /// Sets how long in-flight requests may run once shutdown begins.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// The limits.
+    pub fn limit_settings(&self) -> &Limits {
+        &self.limits
     }
 
     /// The address to listen on.

@@ -29,7 +29,7 @@ pub mod params;
 mod server;
 mod service;
 
-pub use config::{Backend, ConfigError, ServerConfig, Workers};
+pub use config::{Backend, ConfigError, Limits, RouteLimits, ServerConfig, UringConfig, Workers};
 pub use handler::{Handler, ParamsOnly, WithRequest, call};
 pub use http::method::Method;
 pub use http::request::{Header, Request, Version};

@@ -2,7 +2,8 @@
 
 use std::future::Future;
 
-use crate::config::ServerConfig;
+use crate::config::{RouteLimits, ServerConfig};
+use crate::http::method::Method;
 use crate::http::request::Request;
 use crate::http::response::Response;
 
@@ -17,5 +18,13 @@ pub trait Service: Clone + Send + 'static {
     /// The server settings from the spec (before environment overrides).
     fn config(&self) -> ServerConfig {
         ServerConfig::default()
+    }
+
+    /// The limits of the route that `method` and `path` reach, where they differ from the
+    /// server's. The runtime asks before reading a body, so a route's `max_body_size` is
+    /// enforced from the headers.
+    fn route_limits(&self, method: Method<'_>, path: &str) -> RouteLimits {
+        let _ = (method, path);
+        RouteLimits::default()
     }
 }
