@@ -9,23 +9,15 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 
 use crate::config::{Backend, ServerConfig};
 use crate::http::date;
-use crate::http::parse::HeadLimits;
 use crate::io::WorkerState;
+use crate::io::timer::TICK;
 use crate::service::Service;
-
-/// Submission-queue entries per worker ring.
-#[cfg(target_os = "linux")]
-const RING_ENTRIES: u32 = 1024;
-
-/// How long in-flight requests may run after a shutdown begins.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// A server ready to start: a service and its settings.
 #[derive(Debug)]
@@ -57,14 +49,18 @@ impl<S: Service> Server<S> {
         let plan = Plan::new(&self.config)?;
         let (tx, rx) = watch::channel(false);
         let tx = Arc::new(tx);
-        let mut threads = Vec::with_capacity(plan.listeners.len());
+        let workers = plan.listeners.len();
+        let mut threads = Vec::with_capacity(workers);
         for (id, listener) in plan.listeners.into_iter().enumerate() {
             let service = self.service.clone();
             let rx = rx.clone();
             let backend = plan.backend;
+            let config = self.config.clone();
             let t = std::thread::Builder::new()
                 .name(format!("ember-worker-{id}"))
-                .spawn(move || worker_main(listener, backend, service, rx, None))?;
+                .spawn(move || {
+                    worker_main(listener, backend, &config, workers, service, rx, None)
+                })?;
             threads.push(t);
         }
         Ok(ServerHandle {
@@ -89,6 +85,7 @@ impl<S: Service> Server<S> {
         );
         let (tx, rx) = watch::channel(false);
         let tx = Arc::new(tx);
+        let workers = plan.listeners.len();
         let mut listeners = plan.listeners.into_iter();
         let first = listeners
             .next()
@@ -98,13 +95,24 @@ impl<S: Service> Server<S> {
             let service = self.service.clone();
             let rx = rx.clone();
             let backend = plan.backend;
+            let config = self.config.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("ember-worker-{}", i + 1))
-                    .spawn(move || worker_main(listener, backend, service, rx, None))?,
+                    .spawn(move || {
+                        worker_main(listener, backend, &config, workers, service, rx, None)
+                    })?,
             );
         }
-        let result = worker_main(first, plan.backend, self.service, rx, Some(tx.clone()));
+        let result = worker_main(
+            first,
+            plan.backend,
+            &self.config,
+            workers,
+            self.service,
+            rx,
+            Some(tx.clone()),
+        );
         let _ = tx.send(true);
         for t in threads {
             let _ = t.join();
@@ -262,6 +270,8 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 fn worker_main<S: Service>(
     listener: TcpListener,
     backend: Backend,
+    config: &ServerConfig,
+    workers: usize,
     service: S,
     mut shutdown: watch::Receiver<bool>,
     signals: Option<Arc<watch::Sender<bool>>>,
@@ -270,7 +280,7 @@ fn worker_main<S: Service>(
     builder.enable_all();
     #[cfg(target_os = "linux")]
     let driver = if backend == Backend::IoUring {
-        let d = crate::io::uring::Driver::new(RING_ENTRIES)?;
+        let d = crate::io::uring::Driver::new(config.io_uring.entries)?;
         crate::io::uring::Driver::set_current(&d);
         builder.on_thread_park(crate::io::uring::Driver::flush_current);
         Some(d)
@@ -279,17 +289,24 @@ fn worker_main<S: Service>(
     };
     let rt = builder.build()?;
     let local = tokio::task::LocalSet::new();
-    let worker = Rc::new(WorkerState::default());
-    let limits = HeadLimits::default();
+    let limits = config.limits;
+    let per_worker = limits.max_connections.div_ceil(workers.max(1));
+    let worker = Rc::new(WorkerState::new(per_worker));
+    let grace = config.shutdown_grace;
 
     let result = local.block_on(&rt, async {
-        tokio::task::spawn_local(async {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                date::refresh();
-            }
-        });
+        {
+            let worker = worker.clone();
+            tokio::task::spawn_local(async move {
+                let mut tick = tokio::time::interval(TICK);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    date::refresh();
+                    worker.timers.sweep();
+                }
+            });
+        }
         #[cfg(target_os = "linux")]
         if let Some(d) = &driver {
             let d = d.clone();
@@ -318,7 +335,7 @@ fn worker_main<S: Service>(
             _ => crate::io::tokio::serve(listener, service, limits, worker.clone()).await,
         };
         // Accepting has stopped; give busy connections the grace period to finish.
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, worker.drained()).await;
+        let _ = tokio::time::timeout(grace, worker.drained()).await;
         served
     });
     drop(local);

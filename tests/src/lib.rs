@@ -13,12 +13,25 @@ use ember_runtime::{Backend, Server, ServerConfig, ServerHandle, Service, Worker
 /// Both backends, for tests that must pass on each.
 pub const BACKENDS: [Backend; 2] = [Backend::IoUring, Backend::Tokio];
 
-/// Starts `service` on an ephemeral loopback port with `workers` workers.
+/// Starts `service` with its spec's settings on an ephemeral loopback port, on `backend`
+/// with `workers` workers.
 pub fn start<S: Service>(service: S, backend: Backend, workers: usize) -> ServerHandle {
-    let config = ServerConfig::new()
+    start_with(service, backend, workers, |c| c)
+}
+
+/// Like [`start`], with the settings adjusted by `adjust`.
+pub fn start_with<S: Service>(
+    service: S,
+    backend: Backend,
+    workers: usize,
+    adjust: impl FnOnce(ServerConfig) -> ServerConfig,
+) -> ServerHandle {
+    let config = service
+        .config()
         .listen("127.0.0.1:0")
         .backend(backend)
         .workers(Workers::Count(workers));
+    let config = adjust(config);
     match Server::new(service).with_config(config).start() {
         Ok(h) => h,
         Err(e) => panic!("server did not start on {backend}: {e}"),
@@ -75,6 +88,11 @@ impl Client {
     /// Sends raw bytes.
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends raw bytes, reporting a failure (the server closed) instead of panicking.
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
     }
 
     /// Reads one response; `head` says it answers a HEAD request (no body).

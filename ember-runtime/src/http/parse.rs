@@ -19,17 +19,20 @@ pub(crate) struct HeadLimits {
     pub(crate) max_head_bytes: usize,
     /// Most header fields; more is `431`.
     pub(crate) max_headers: usize,
-    /// Largest body accepted; a larger `Content-Length` is `413` before any body is read.
-    pub(crate) max_body: u64,
 }
 
 impl Default for HeadLimits {
     fn default() -> Self {
+        HeadLimits::from(&crate::config::Limits::default())
+    }
+}
+
+impl From<&crate::config::Limits> for HeadLimits {
+    fn from(l: &crate::config::Limits) -> Self {
         HeadLimits {
-            max_request_line: 8 * 1024,
-            max_head_bytes: 16 * 1024,
-            max_headers: 100,
-            max_body: 1024 * 1024,
+            max_request_line: l.max_request_line,
+            max_head_bytes: l.max_header_bytes,
+            max_headers: l.max_headers,
         }
     }
 }
@@ -46,8 +49,10 @@ pub(crate) struct Head<'b> {
     pub(crate) version: Version,
     /// Bytes taken by the head, through the blank line.
     pub(crate) head_len: usize,
-    /// Bytes of body that follow the head.
-    pub(crate) body_len: usize,
+    /// Bytes of body that follow the head (the declared `Content-Length`).
+    pub(crate) body_len: u64,
+    /// `Expect: 100-continue` was sent.
+    pub(crate) expect_continue: bool,
     /// Whether the connection may carry another request after this one.
     pub(crate) keep_alive: bool,
 }
@@ -114,6 +119,7 @@ pub(crate) fn parse_head<'b>(
     let mut hosts = 0usize;
     let mut conn_close = false;
     let mut conn_keep_alive = false;
+    let mut expect_continue = false;
     for h in req.headers.iter() {
         let name = h.name;
         let value = h.value;
@@ -129,6 +135,12 @@ pub(crate) fn parse_head<'b>(
             // Chunked request bodies are not accepted yet: refuse rather than guess at the
             // framing (guessing is how requests get smuggled).
             return Parsed::Reject(StatusCode::NOT_IMPLEMENTED);
+        } else if name.eq_ignore_ascii_case("expect") {
+            if value.eq_ignore_ascii_case(b"100-continue") {
+                expect_continue = true;
+            } else {
+                return Parsed::Reject(StatusCode::EXPECTATION_FAILED);
+            }
         } else if name.eq_ignore_ascii_case("host") {
             hosts += 1;
         } else if name.eq_ignore_ascii_case("connection") {
@@ -150,9 +162,6 @@ pub(crate) fn parse_head<'b>(
         return Parsed::Reject(StatusCode::BAD_REQUEST);
     }
     let body_len = content_length.unwrap_or(0);
-    if body_len > limits.max_body {
-        return Parsed::Reject(StatusCode::PAYLOAD_TOO_LARGE);
-    }
     let keep_alive = match version {
         Version::Http11 => !conn_close,
         Version::Http10 => conn_keep_alive && !conn_close,
@@ -163,8 +172,8 @@ pub(crate) fn parse_head<'b>(
         query,
         version,
         head_len,
-        // The limit above keeps this within usize on every platform we build for.
-        body_len: body_len as usize,
+        body_len,
+        expect_continue: expect_continue && version == Version::Http11,
         keep_alive,
     })
 }
@@ -237,7 +246,7 @@ mod tests {
     fn parse(raw: &[u8]) -> Outcome {
         let mut hs = Vec::new();
         match parse_head(raw, &HeadLimits::default(), &mut hs) {
-            Parsed::Head(h) => Ok((h.head_len, h.body_len, h.keep_alive)),
+            Parsed::Head(h) => Ok((h.head_len, h.body_len as usize, h.keep_alive)),
             Parsed::Partial => Err(0),
             Parsed::Reject(s) => Err(s.as_u16()),
         }
@@ -282,7 +291,15 @@ mod tests {
             ),
             (
                 b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n",
-                Err(413),
+                Ok((53, 2000000, true)),
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
+                Ok((50, 0, true)),
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n",
+                Err(417),
             ),
             (
                 b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",

@@ -1,12 +1,20 @@
 //! The connection loop: read, parse every complete request, call the service, encode the
 //! answers, and write each batch with one call. Pipelined requests are answered in order.
+//!
+//! Deadlines come from the worker's coarse timers (see `timer`): a keep-alive idle timeout
+//! while waiting for a request, a header timeout from the first byte of a head until it is
+//! complete (slowloris), a body timeout until the body is in, a handler timeout while the
+//! handler runs, and the keep-alive timeout again as a send timeout while a client does not
+//! read its answers.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::timer::timed;
 use super::{Transport, WorkerState};
+use crate::config::Limits;
 use crate::http::parse::{HeadLimits, Parsed, parse_head};
 use crate::http::request::{Header, Request, Version};
 use crate::http::response::{ConnectionHeader, Framing, Response};
@@ -21,16 +29,35 @@ const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Buffers that grew past this (a large body) are given back once the connection is idle.
 const SHRINK_ABOVE: usize = 64 * 1024;
 
-/// Serves one connection until the peer closes, an error ends it, or shutdown finds it idle.
+/// What the connection is waiting for, which decides its deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Between requests: the keep-alive timeout.
+    Idle,
+    /// Part of a head is in: the header timeout, counted from its first byte.
+    Head,
+    /// The head is in, the body is not: the body timeout.
+    Body,
+}
+
+/// Serves one connection until the peer closes, an error or timeout ends it, or shutdown
+/// finds it idle.
 pub(crate) async fn serve<T: Transport, S: Service>(
     mut io: T,
     service: &S,
-    limits: &HeadLimits,
+    limits: &Limits,
     worker: &WorkerState,
 ) {
+    let head_limits = HeadLimits::from(limits);
+    let timers = &worker.timers;
+    let timer = timers.register();
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut header_store: Vec<Header<'static>> = Vec::new();
+    let mut phase = Phase::Idle;
+    timers.arm(&timer, limits.keep_alive_timeout);
+    // Bytes the request at the front of `rbuf` needs in all (head + body), once known.
+    let mut need: Option<usize> = None;
     loop {
         // Read. An idle connection (nothing buffered) also gives way to shutdown.
         if rbuf.capacity() - rbuf.len() < READ_CHUNK {
@@ -42,24 +69,36 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             }
             ::tokio::select! {
                 biased;
-                r = io.read(&mut rbuf) => r,
+                r = timed(&timer, io.read(&mut rbuf)) => r,
                 () = worker.shutdown_started() => return,
             }
         } else {
-            io.read(&mut rbuf).await
+            timed(&timer, io.read(&mut rbuf)).await
         };
         match read {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                // Timed out. Idle connections just close; a half-sent request gets a 408.
+                if phase != Phase::Idle {
+                    reject(StatusCode::REQUEST_TIMEOUT, &mut wbuf);
+                    timers.arm(&timer, limits.keep_alive_timeout);
+                    let _ = timed(&timer, io.write_all(&mut wbuf)).await;
+                }
+                return;
+            }
         }
+        if need.is_some_and(|n| rbuf.len() < n) {
+            continue;
+        }
+        need = None;
 
         // Answer every complete request in the buffer.
         let mut consumed = 0;
         let mut close = false;
-        let mut need: Option<usize> = None;
         loop {
             let mut headers = recycle(std::mem::take(&mut header_store));
-            match parse_head(&rbuf[consumed..], limits, &mut headers) {
+            match parse_head(&rbuf[consumed..], &head_limits, &mut headers) {
                 Parsed::Partial => {
                     header_store = recycle(headers);
                     break;
@@ -70,10 +109,22 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                     break;
                 }
                 Parsed::Head(head) => {
-                    let total = head.head_len + head.body_len;
+                    let route = service.route_limits(head.method, head.path);
+                    let max_body = route.max_body_size.unwrap_or(limits.max_body_size);
+                    if head.body_len > max_body {
+                        // Answered from the headers: the body is never read.
+                        reject(StatusCode::PAYLOAD_TOO_LARGE, &mut wbuf);
+                        close = true;
+                        break;
+                    }
+                    // Within `max_body`, itself far below `usize::MAX` on 64-bit targets.
+                    let total = head.head_len + head.body_len as usize;
                     if rbuf.len() - consumed < total {
-                        // The body is still on its way: make room for all of it below.
-                        need = Some(consumed + total);
+                        // The body is still on its way.
+                        if head.expect_continue && rbuf.len() - consumed == head.head_len {
+                            wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        }
+                        need = Some(total);
                         header_store = recycle(headers);
                         break;
                     }
@@ -86,11 +137,18 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         headers: &headers,
                         body: &rbuf[start..consumed + total],
                     };
-                    let (response, panicked) = match CatchUnwind(service.call(&req)).await {
-                        Ok(r) => (r, false),
-                        Err(()) => (Response::error(StatusCode::INTERNAL_SERVER_ERROR), true),
+                    match route.handler_timeout.unwrap_or(limits.handler_timeout) {
+                        Some(t) => timers.arm(&timer, t),
+                        None => timers.disarm(&timer),
+                    }
+                    let (response, keep) = match timed(&timer, CatchUnwind(service.call(&req)))
+                        .await
+                    {
+                        Ok(Ok(r)) => (r, true),
+                        Ok(Err(())) => (Response::error(StatusCode::INTERNAL_SERVER_ERROR), false),
+                        Err(_) => (Response::error(StatusCode::SERVICE_UNAVAILABLE), false),
                     };
-                    let keep_alive = head.keep_alive && !panicked;
+                    let keep_alive = head.keep_alive && keep;
                     let connection = match (keep_alive, head.version) {
                         (false, _) => ConnectionHeader::Close,
                         (true, Version::Http10) => ConnectionHeader::KeepAlive,
@@ -110,22 +168,40 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         close = true;
                         break;
                     }
-                    if wbuf.len() >= WRITE_HIGH_WATER && io.write_all(&mut wbuf).await.is_err() {
+                    if wbuf.len() >= WRITE_HIGH_WATER
+                        && !flush(&mut io, &mut wbuf, worker, &timer, limits).await
+                    {
                         return;
                     }
                 }
             }
         }
-        if !wbuf.is_empty() && io.write_all(&mut wbuf).await.is_err() {
+        if !wbuf.is_empty() && !flush(&mut io, &mut wbuf, worker, &timer, limits).await {
             return;
         }
         if close {
             return;
         }
-        if let Some(need) = need {
-            rbuf.reserve(need.saturating_sub(rbuf.len()));
-        }
         rbuf.drain(..consumed);
+        if let Some(n) = need.as_mut() {
+            *n -= consumed;
+            rbuf.reserve(n.saturating_sub(rbuf.len()));
+        }
+        // Re-arm for what comes next.
+        let next = match (need.is_some(), rbuf.is_empty()) {
+            (true, _) => Phase::Body,
+            (false, true) => Phase::Idle,
+            (false, false) => Phase::Head,
+        };
+        match next {
+            Phase::Idle => timers.arm(&timer, limits.keep_alive_timeout),
+            Phase::Head if phase != Phase::Head || consumed > 0 => {
+                timers.arm(&timer, limits.header_read_timeout)
+            }
+            Phase::Body if phase != Phase::Body => timers.arm(&timer, limits.body_read_timeout),
+            _ => {}
+        }
+        phase = next;
         if rbuf.is_empty() && rbuf.capacity() > SHRINK_ABOVE {
             rbuf = Vec::with_capacity(READ_CHUNK);
         }
@@ -133,6 +209,18 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             wbuf = Vec::with_capacity(READ_CHUNK);
         }
     }
+}
+
+/// Writes the pending answers under the send timeout; `false` when the connection is done.
+async fn flush<T: Transport>(
+    io: &mut T,
+    wbuf: &mut Vec<u8>,
+    worker: &WorkerState,
+    timer: &super::timer::ConnTimer,
+    limits: &Limits,
+) -> bool {
+    worker.timers.arm(timer, limits.keep_alive_timeout);
+    matches!(timed(timer, io.write_all(wbuf)).await, Ok(Ok(())))
 }
 
 /// Encodes the answer to a request that cannot be served; the connection closes after it.

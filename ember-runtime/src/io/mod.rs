@@ -4,6 +4,7 @@
 //! `tokio` implements it over tokio sockets, `uring` over an io_uring owned by the worker.
 
 pub(crate) mod conn;
+pub(crate) mod timer;
 pub(crate) mod tokio;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
@@ -21,16 +22,34 @@ pub(crate) trait Transport {
     async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
 }
 
-/// Per-worker state shared by its connections: the shutdown flag and the live count.
+/// Per-worker state shared by its connections: the shutdown flag, the live count, the
+/// connection limit and the coarse timers.
 #[derive(Debug, Default)]
 pub(crate) struct WorkerState {
     shutting_down: Cell<bool>,
     notify: Notify,
     active: Cell<usize>,
     drained: Notify,
+    /// Most connections this worker serves at once (0: no limit).
+    pub(crate) max_connections: usize,
+    /// The connections' deadlines.
+    pub(crate) timers: timer::Timers,
 }
 
 impl WorkerState {
+    /// State for a worker that serves at most `max_connections` at once.
+    pub(crate) fn new(max_connections: usize) -> Self {
+        WorkerState {
+            max_connections,
+            ..WorkerState::default()
+        }
+    }
+
+    /// Whether another connection would exceed the limit.
+    pub(crate) fn at_capacity(&self) -> bool {
+        self.max_connections != 0 && self.active.get() >= self.max_connections
+    }
+
     /// Starts a graceful shutdown: idle connections close, busy ones finish their batch.
     pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.set(true);

@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::{Transport, WorkerState, conn};
-use crate::http::parse::HeadLimits;
+use crate::config::Limits;
 use crate::service::Service;
 
 impl Transport for TcpStream {
@@ -26,7 +26,7 @@ impl Transport for TcpStream {
 pub(crate) async fn serve<S: Service>(
     listener: std::net::TcpListener,
     service: S,
-    limits: HeadLimits,
+    limits: Limits,
     worker: Rc<WorkerState>,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -48,7 +48,11 @@ pub(crate) async fn serve<S: Service>(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
+        if worker.at_capacity() {
+            // Over max_connections: close at once rather than queue unbounded work.
+            drop(stream);
+            continue;
+        }
         let service = service.clone();
         let limits = limits.clone();
         let worker = worker.clone();

@@ -13,7 +13,7 @@ pub(crate) use driver::{Driver, run_reactor};
 use driver::{MultiOp, Op};
 
 use super::{Transport, WorkerState, conn};
-use crate::http::parse::HeadLimits;
+use crate::config::Limits;
 use crate::service::Service;
 
 /// A connection served through the ring.
@@ -81,7 +81,7 @@ impl Transport for UringConn {
 pub(crate) async fn serve<S: Service>(
     listener: std::net::TcpListener,
     service: S,
-    limits: HeadLimits,
+    limits: Limits,
     worker: Rc<WorkerState>,
     driver: Rc<Driver>,
 ) -> io::Result<()> {
@@ -135,6 +135,11 @@ pub(crate) async fn serve<S: Service>(
         }
         // SAFETY: the kernel just handed us this descriptor; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(res) };
+        if worker.at_capacity() {
+            // Over max_connections: close at once rather than queue unbounded work.
+            drop(fd);
+            continue;
+        }
         let conn = UringConn {
             fd,
             driver: driver.clone(),
