@@ -49,8 +49,10 @@ pub(crate) struct Head<'b> {
     pub(crate) version: Version,
     /// Bytes taken by the head, through the blank line.
     pub(crate) head_len: usize,
-    /// Bytes of body that follow the head (the declared `Content-Length`).
-    pub(crate) body_len: u64,
+    /// How the body is framed.
+    pub(crate) body: BodyKind,
+    /// Exactly one `Host` field was sent.
+    pub(crate) has_host: bool,
     /// `Expect: 100-continue` was sent.
     pub(crate) expect_continue: bool,
     /// Whether the connection may carry another request after this one.
@@ -75,9 +77,18 @@ pub(crate) fn parse_head<'b>(
     headers: &mut Vec<Header<'b>>,
 ) -> Parsed<'b> {
     // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
+    // Any number is skipped (clients send a stray CRLF after a body), within the request-line
+    // limit so that a stream of empty lines cannot grow the buffer forever.
     let mut start = 0;
-    while start < 2 && start < buf.len() && (buf[start] == b'\r' || buf[start] == b'\n') {
-        start += 1;
+    loop {
+        match &buf[start..] {
+            [b'\r', b'\n', ..] => start += 2,
+            [b'\n', ..] => start += 1,
+            _ => break,
+        }
+        if start > limits.max_request_line {
+            return Parsed::Reject(StatusCode::BAD_REQUEST);
+        }
     }
     let buf_from = &buf[start..];
     let mut slots = [const { MaybeUninit::<httparse::Header<'b>>::uninit() }; HEADER_SLOTS];
@@ -95,7 +106,7 @@ pub(crate) fn parse_head<'b>(
         }
         Err(_) => return Parsed::Reject(StatusCode::BAD_REQUEST),
     };
-    if head_len > limits.max_head_bytes {
+    if head_len - start > limits.max_head_bytes {
         return Parsed::Reject(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     }
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
@@ -110,19 +121,22 @@ pub(crate) fn parse_head<'b>(
         Version::Http10
     };
     let method = Method::from_token(method);
-    if !target_fits_method(method, target) {
+    let Some((path, query)) = request_target(method, target) else {
         return Parsed::Reject(StatusCode::BAD_REQUEST);
-    }
-    let (path, query) = split_target(target);
+    };
 
     let mut content_length: Option<u64> = None;
     let mut hosts = 0usize;
     let mut conn_close = false;
     let mut conn_keep_alive = false;
     let mut expect_continue = false;
+    let mut te = TransferCodings::default();
     for h in req.headers.iter() {
         let name = h.name;
         let value = h.value;
+        if value.contains(&0) {
+            return Parsed::Reject(StatusCode::BAD_REQUEST);
+        }
         if name.eq_ignore_ascii_case("content-length") {
             let Some(n) = parse_content_length(value) else {
                 return Parsed::Reject(StatusCode::BAD_REQUEST);
@@ -132,9 +146,9 @@ pub(crate) fn parse_head<'b>(
             }
             content_length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            // Chunked request bodies are not accepted yet: refuse rather than guess at the
-            // framing (guessing is how requests get smuggled).
-            return Parsed::Reject(StatusCode::NOT_IMPLEMENTED);
+            if !te.add(value) {
+                return Parsed::Reject(StatusCode::BAD_REQUEST);
+            }
         } else if name.eq_ignore_ascii_case("expect") {
             if value.eq_ignore_ascii_case(b"100-continue") {
                 expect_continue = true;
@@ -143,6 +157,9 @@ pub(crate) fn parse_head<'b>(
             }
         } else if name.eq_ignore_ascii_case("host") {
             hosts += 1;
+            if !valid_host(value) {
+                return Parsed::Reject(StatusCode::BAD_REQUEST);
+            }
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
@@ -153,15 +170,29 @@ pub(crate) fn parse_head<'b>(
                 }
             }
         }
-        if value.contains(&0) {
-            return Parsed::Reject(StatusCode::BAD_REQUEST);
-        }
         headers.push(Header { name, value });
     }
-    if hosts > 1 || (hosts == 0 && version == Version::Http11) {
+    if hosts > 1 {
         return Parsed::Reject(StatusCode::BAD_REQUEST);
     }
-    let body_len = content_length.unwrap_or(0);
+    let body = if te.present {
+        // RFC 9112 §6.1–6.3: Transfer-Encoding on HTTP/1.0, beside Content-Length, or
+        // without chunked as the final coding leaves the length unknowable: 400 and close.
+        if version == Version::Http10
+            || content_length.is_some()
+            || !te.chunked_final
+            || te.chunked > 1
+        {
+            return Parsed::Reject(StatusCode::BAD_REQUEST);
+        }
+        if te.other {
+            // gzip, deflate, …: understood framing, but a coding we do not decode.
+            return Parsed::Reject(StatusCode::NOT_IMPLEMENTED);
+        }
+        BodyKind::Chunked
+    } else {
+        BodyKind::Length(content_length.unwrap_or(0))
+    };
     let keep_alive = match version {
         Version::Http11 => !conn_close,
         Version::Http10 => conn_keep_alive && !conn_close,
@@ -172,10 +203,130 @@ pub(crate) fn parse_head<'b>(
         query,
         version,
         head_len,
-        body_len,
+        body,
+        has_host: hosts == 1,
         expect_continue: expect_continue && version == Version::Http11,
         keep_alive,
     })
+}
+
+/// How a request's body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    /// `Content-Length` bytes (0 when absent).
+    Length(u64),
+    /// The chunked transfer coding.
+    Chunked,
+}
+
+/// What the `Transfer-Encoding` fields of a request say, across all of them.
+#[derive(Debug, Default)]
+struct TransferCodings {
+    present: bool,
+    /// Times `chunked` appears.
+    chunked: usize,
+    /// Whether the last coding is `chunked`.
+    chunked_final: bool,
+    /// Whether any coding other than `chunked` appears.
+    other: bool,
+}
+
+impl TransferCodings {
+    /// Adds one field's list; `false` when it is not a list of tokens.
+    fn add(&mut self, value: &[u8]) -> bool {
+        self.present = true;
+        let mut any = false;
+        for item in value.split(|&b| b == b',') {
+            let item = item.trim_ascii();
+            if item.is_empty() {
+                continue;
+            }
+            // Transfer parameters (`;q=…`) are only for TE; codings here are bare tokens.
+            if !item.iter().all(|&b| is_tchar(b)) {
+                return false;
+            }
+            any = true;
+            if item.eq_ignore_ascii_case(b"chunked") {
+                self.chunked += 1;
+                self.chunked_final = true;
+            } else {
+                self.other = true;
+                self.chunked_final = false;
+            }
+        }
+        any
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `Host = uri-host [ ":" port ]`: registered names, IPv4 and bracketed IPv6 literals.
+fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value.first() {
+        Some(b'[') => match value.iter().position(|&b| b == b']') {
+            Some(end) => {
+                let inner = &value[1..end];
+                if !inner
+                    .iter()
+                    .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+                {
+                    return false;
+                }
+                (&value[..=end], &value[end + 1..])
+            }
+            None => return false,
+        },
+        _ => match value.iter().position(|&b| b == b':') {
+            Some(i) => (&value[..i], &value[i..]),
+            None => (value, &[][..]),
+        },
+    };
+    let host_ok = host.first() == Some(&b'[')
+        || host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b));
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit) && digits.len() <= 5,
+        _ => false,
+    };
+    host_ok && port_ok
+}
+
+/// Splits the request target into path and query (RFC 9112 §3.2), checking its form
+/// against the method: origin-form for most methods, `*` only for OPTIONS, absolute-form
+/// (`http://host/path`, reduced to its path) for any, authority-form (CONNECT) never: we
+/// are not a proxy. A fragment is not part of a target; it is dropped.
+fn request_target<'b>(method: Method<'b>, target: &'b str) -> Option<(&'b str, &'b str)> {
+    if matches!(method, Method::Connect) {
+        return None;
+    }
+    let target = target.split('#').next().unwrap_or(target);
+    if target.starts_with('/') {
+        return Some(split_target(target));
+    }
+    if target == "*" {
+        return matches!(method, Method::Options).then_some(("*", ""));
+    }
+    let lower_scheme = |s: &str| {
+        target.len() >= s.len() && target.as_bytes()[..s.len()].eq_ignore_ascii_case(s.as_bytes())
+    };
+    let rest = if lower_scheme("http://") {
+        &target[7..]
+    } else if lower_scheme("https://") {
+        &target[8..]
+    } else {
+        return None;
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    if authority.is_empty() || authority.contains('@') || !valid_host(authority.as_bytes()) {
+        return None;
+    }
+    let (path, query) = split_target(&rest[authority_end..]);
+    Some((if path.is_empty() { "/" } else { path }, query))
 }
 
 /// Decides whether an incomplete head has already broken a limit.
@@ -211,16 +362,6 @@ fn version_error(buf: &[u8]) -> StatusCode {
     }
 }
 
-/// RFC 9112 §3.2: origin-form for most methods, `*` only for OPTIONS, authority-form only
-/// for CONNECT (which we do not serve), absolute-form accepted for any method.
-fn target_fits_method(method: Method<'_>, target: &str) -> bool {
-    match method {
-        Method::Connect => false,
-        Method::Options if target == "*" => true,
-        _ => target.starts_with('/'),
-    }
-}
-
 /// `Content-Length = 1*DIGIT`, with no sign, no spaces and no overflow.
 fn parse_content_length(value: &[u8]) -> Option<u64> {
     if value.is_empty() || value.len() > 19 {
@@ -246,7 +387,15 @@ mod tests {
     fn parse(raw: &[u8]) -> Outcome {
         let mut hs = Vec::new();
         match parse_head(raw, &HeadLimits::default(), &mut hs) {
-            Parsed::Head(h) => Ok((h.head_len, h.body_len as usize, h.keep_alive)),
+            Parsed::Head(h) if h.version == Version::Http11 && !h.has_host => Err(400),
+            Parsed::Head(h) => Ok((
+                h.head_len,
+                match h.body {
+                    BodyKind::Length(n) => n as usize,
+                    BodyKind::Chunked => usize::MAX,
+                },
+                h.keep_alive,
+            )),
             Parsed::Partial => Err(0),
             Parsed::Reject(s) => Err(s.as_u16()),
         }
@@ -303,8 +452,40 @@ mod tests {
             ),
             (
                 b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Ok((56, usize::MAX, true)),
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
                 Err(501),
             ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                Err(400),
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Err(400),
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+                Err(400),
+            ),
+            (
+                b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Err(400),
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+                Err(400),
+            ),
+            (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", Ok((34, 0, true))),
+            (b"GET / HTTP/1.1\r\nHost: \r\n\r\n", Ok((26, 0, true))),
+            (b"GET http://a.b/c?d HTTP/1.1\r\nHost: x\r\n\r\n", Ok((40, 0, true))),
+            (b"GET http://u@a.b/ HTTP/1.1\r\nHost: x\r\n\r\n", Err(400)),
+            (b"GET ftp://a.b/ HTTP/1.1\r\nHost: x\r\n\r\n", Err(400)),
             (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Err(505)),
             (b"GET / FOO\r\nHost: a\r\n\r\n", Err(400)),
             (b"GET foo HTTP/1.1\r\nHost: a\r\n\r\n", Err(400)),

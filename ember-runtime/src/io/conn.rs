@@ -15,7 +15,8 @@ use std::task::{Context, Poll};
 use super::timer::timed;
 use super::{Transport, WorkerState};
 use crate::config::Limits;
-use crate::http::parse::{HeadLimits, Parsed, parse_head};
+use crate::http::chunked::{ChunkedDecoder, ChunkedError, Decoded};
+use crate::http::parse::{BodyKind, HeadLimits, Parsed, parse_head};
 use crate::http::request::{Header, Request, Version};
 use crate::http::response::{ConnectionHeader, Framing, Response};
 use crate::http::status::StatusCode;
@@ -58,6 +59,11 @@ pub(crate) async fn serve<T: Transport, S: Service>(
     timers.arm(&timer, limits.keep_alive_timeout);
     // Bytes the request at the front of `rbuf` needs in all (head + body), once known.
     let mut need: Option<usize> = None;
+    // A chunked body being received: its head's length and the in-place decoder.
+    let mut chunked: Option<(usize, ChunkedDecoder)> = None;
+    // Whether a request on this connection carried `Host` (later pipelined requests may
+    // omit it, as llhttp's suite expects; the first HTTP/1.1 request may not).
+    let mut host_seen = false;
     loop {
         // Read. An idle connection (nothing buffered) also gives way to shutdown.
         if rbuf.capacity() - rbuf.len() < READ_CHUNK {
@@ -97,6 +103,26 @@ pub(crate) async fn serve<T: Transport, S: Service>(
         let mut consumed = 0;
         let mut close = false;
         loop {
+            // Resume a chunked body first, while nothing borrows the buffer.
+            let mut decoded: Option<Decoded> = None;
+            if let Some((head_len, decoder)) = chunked.as_mut() {
+                match decoder.decode(&mut rbuf[consumed + *head_len..]) {
+                    Ok(Some(d)) => {
+                        decoded = Some(d);
+                        chunked = None;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let status = match e {
+                            ChunkedError::Malformed => StatusCode::BAD_REQUEST,
+                            ChunkedError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                        };
+                        reject(status, &mut wbuf);
+                        close = true;
+                        break;
+                    }
+                }
+            }
             let mut headers = recycle(std::mem::take(&mut header_store));
             match parse_head(&rbuf[consumed..], &head_limits, &mut headers) {
                 Parsed::Partial => {
@@ -109,25 +135,48 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                     break;
                 }
                 Parsed::Head(head) => {
-                    let route = service.route_limits(head.method, head.path);
-                    let max_body = route.max_body_size.unwrap_or(limits.max_body_size);
-                    if head.body_len > max_body {
-                        // Answered from the headers: the body is never read.
-                        reject(StatusCode::PAYLOAD_TOO_LARGE, &mut wbuf);
+                    if head.version == Version::Http11 && !head.has_host && !host_seen {
+                        reject(StatusCode::BAD_REQUEST, &mut wbuf);
                         close = true;
                         break;
                     }
-                    // Within `max_body`, itself far below `usize::MAX` on 64-bit targets.
-                    let total = head.head_len + head.body_len as usize;
-                    if rbuf.len() - consumed < total {
-                        // The body is still on its way.
-                        if head.expect_continue && rbuf.len() - consumed == head.head_len {
-                            wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    host_seen |= head.has_host;
+                    let route = service.route_limits(head.method, head.path);
+                    let max_body = route.max_body_size.unwrap_or(limits.max_body_size);
+                    let have = rbuf.len() - consumed - head.head_len;
+                    let (body_len, total) = match (head.body, decoded) {
+                        (BodyKind::Length(n), _) => {
+                            if n > max_body {
+                                // Answered from the headers: the body is never read.
+                                reject(StatusCode::PAYLOAD_TOO_LARGE, &mut wbuf);
+                                close = true;
+                                break;
+                            }
+                            // Within `max_body`, far below `usize::MAX` on 64-bit targets.
+                            let n = n as usize;
+                            if have < n {
+                                if head.expect_continue && have == 0 {
+                                    wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                                }
+                                need = Some(head.head_len + n);
+                                header_store = recycle(headers);
+                                break;
+                            }
+                            (n, head.head_len + n)
                         }
-                        need = Some(total);
-                        header_store = recycle(headers);
-                        break;
-                    }
+                        (BodyKind::Chunked, Some(d)) => {
+                            (d.decoded_len, head.head_len + d.encoded_len)
+                        }
+                        (BodyKind::Chunked, None) => {
+                            if head.expect_continue && have == 0 {
+                                wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                            }
+                            chunked = Some((head.head_len, ChunkedDecoder::new(max_body)));
+                            header_store = recycle(headers);
+                            // Decode what is here already, then come back to this head.
+                            continue;
+                        }
+                    };
                     let start = consumed + head.head_len;
                     let req = Request {
                         method: head.method,
@@ -135,7 +184,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         query: head.query,
                         version: head.version,
                         headers: &headers,
-                        body: &rbuf[start..consumed + total],
+                        body: &rbuf[start..start + body_len],
                     };
                     match route.handler_timeout.unwrap_or(limits.handler_timeout) {
                         Some(t) => timers.arm(&timer, t),
@@ -188,7 +237,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             rbuf.reserve(n.saturating_sub(rbuf.len()));
         }
         // Re-arm for what comes next.
-        let next = match (need.is_some(), rbuf.is_empty()) {
+        let next = match (need.is_some() || chunked.is_some(), rbuf.is_empty()) {
             (true, _) => Phase::Body,
             (false, true) => Phase::Idle,
             (false, false) => Phase::Head,
