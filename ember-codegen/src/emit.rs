@@ -45,6 +45,22 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
         .map(|(i, ep)| emit_endpoint_arm(i, ep, &plan.routes))
         .collect();
     let config = emit_config(plan);
+    let all_methods = {
+        let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+        let any = plan.routes.iter().any(|r| r.method == MethodSel::Any);
+        let has = |m: &str| {
+            any || plan
+                .routes
+                .iter()
+                .any(|r| r.method.keyword() == m || (m == "HEAD" && r.method == MethodSel::Get))
+        };
+        order
+            .iter()
+            .copied()
+            .filter(|m| has(m))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let route_limits = emit_route_limits(plan, endpoints);
     let n = matcher.max_params;
     let find_items = &matcher.items;
@@ -104,6 +120,9 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
 
             #endpoint_enum
 
+            /// Every method some route answers, for `OPTIONS *`.
+            const ALL_METHODS: &str = #all_methods;
+
             /// The route pattern each endpoint stands for, by `Endpoint` index.
             pub const ENDPOINT_PATHS: &[&str] = &[#(#endpoint_paths),*];
 
@@ -117,6 +136,11 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
 
             /// Routes one request.
             pub async fn dispatch<'a>(req: &'a Request<'a>) -> Response {
+                if req.path() == "*" {
+                    // `OPTIONS *` (the only method the runtime lets through with `*`): the
+                    // server's methods.
+                    return Response::new(StatusCode::OK).header("Allow", ALL_METHODS);
+                }
                 let mut p: [&'a str; N] = [""; N];
                 let Some(endpoint) = find(req.path(), &mut p) else {
                     return Response::error(StatusCode::NOT_FOUND);

@@ -69,6 +69,7 @@ impl Reply {
 pub struct Client {
     stream: TcpStream,
     buf: Vec<u8>,
+    eof: bool,
 }
 
 impl Client {
@@ -82,6 +83,7 @@ impl Client {
         Client {
             stream,
             buf: Vec::new(),
+            eof: false,
         }
     }
 
@@ -104,7 +106,10 @@ impl Client {
             }
             let mut chunk = [0u8; 8192];
             match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
+                Ok(0) => {
+                    self.eof = true;
+                    return None;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
@@ -118,12 +123,26 @@ impl Client {
         self.read_reply(false).expect("a response")
     }
 
+    /// Sets the read timeout.
+    pub fn set_read_timeout(&mut self, d: Duration) {
+        self.stream.set_read_timeout(Some(d)).expect("timeout");
+    }
+
+    /// Whether a read has already seen the server close (or a reset), without reading more.
+    pub fn closed_seen(&mut self) -> bool {
+        self.eof || self.is_closed()
+    }
+
     /// Whether the server has closed the connection (reads EOF within the timeout).
     pub fn is_closed(&mut self) -> bool {
+        if self.eof {
+            return true;
+        }
         let mut b = [0u8; 1];
         loop {
             match self.stream.read(&mut b) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
                 r => return matches!(r, Ok(0)),
             }
         }

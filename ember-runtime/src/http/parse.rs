@@ -83,7 +83,6 @@ pub(crate) fn parse_head<'b>(
     loop {
         match &buf[start..] {
             [b'\r', b'\n', ..] => start += 2,
-            [b'\n', ..] => start += 1,
             _ => break,
         }
         if start > limits.max_request_line {
@@ -112,6 +111,9 @@ pub(crate) fn parse_head<'b>(
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Parsed::Reject(StatusCode::BAD_REQUEST);
     };
+    if !crlf_only(buf, req.headers, head_len) {
+        return Parsed::Reject(StatusCode::BAD_REQUEST);
+    }
     if method.len() + target.len() + 10 > limits.max_request_line {
         return Parsed::Reject(StatusCode::URI_TOO_LONG);
     }
@@ -208,6 +210,19 @@ pub(crate) fn parse_head<'b>(
         expect_continue: expect_continue && version == Version::Http11,
         keep_alive,
     })
+}
+
+/// Whether every line of the head ends in CRLF. httparse also accepts a bare LF (RFC 9112
+/// §2.2 allows either); we take the strict reading, since lenient line endings are a
+/// classic way to make two parsers disagree. Checking the two bytes before each field name
+/// and the final blank line covers every line terminator at O(fields) cost.
+fn crlf_only(buf: &[u8], headers: &[httparse::Header<'_>], head_len: usize) -> bool {
+    let base = buf.as_ptr() as usize;
+    headers.iter().all(|h| {
+        let at = h.name.as_ptr() as usize - base;
+        at >= 2 && &buf[at - 2..at] == b"\r\n"
+    }) && head_len >= 4
+        && &buf[head_len - 4..head_len] == b"\r\n\r\n"
 }
 
 /// How a request's body is framed.
@@ -341,24 +356,28 @@ fn partial_or_limit(buf: &[u8], limits: &HeadLimits) -> Parsed<'static> {
     }
 }
 
-/// `HTTP/2.0`, `HTTP/3.0`: a well-formed version we do not speak (505); anything else is 400.
+/// `HTTP/2.0`, `HTTP/3.0`: a well-formed version we do not speak (505); anything else,
+/// including a request line with more or fewer than three parts, is 400.
 fn version_error(buf: &[u8]) -> StatusCode {
     let line_end = buf
         .iter()
         .position(|&b| b == b'\r' || b == b'\n')
         .unwrap_or(buf.len());
-    let line = &buf[..line_end];
-    match line.rsplit(|&b| b == b' ').next() {
-        Some(v)
-            if v.len() == 8
-                && v.starts_with(b"HTTP/")
-                && v[5].is_ascii_digit()
-                && v[6] == b'.'
-                && v[7].is_ascii_digit() =>
-        {
-            StatusCode::HTTP_VERSION_NOT_SUPPORTED
-        }
-        _ => StatusCode::BAD_REQUEST,
+    let mut parts = buf[..line_end].split(|&b| b == b' ');
+    let (Some(_), Some(_), Some(v), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let well_formed = v.len() == 8
+        && v.starts_with(b"HTTP/")
+        && v[5].is_ascii_digit()
+        && v[6] == b'.'
+        && v[7].is_ascii_digit();
+    if well_formed {
+        StatusCode::HTTP_VERSION_NOT_SUPPORTED
+    } else {
+        StatusCode::BAD_REQUEST
     }
 }
 
@@ -419,6 +438,12 @@ mod tests {
                 Ok((47, 5, true)),
             ),
             (b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", Ok((29, 0, true))),
+            (b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", Ok((31, 0, true))),
+            (b"GET / HTTP/1.1\nHost: a\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\n", Err(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\n\n", Err(400)),
+            (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", Err(400)),
             (b"GET / HTTP/1.1\r\nHost: a\r\n", Err(0)),
             (b"GET / HTTP/1.1\r\n\r\n", Err(400)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Err(400)),
