@@ -80,11 +80,8 @@ pub(crate) fn parse_head<'b>(
     // Any number is skipped (clients send a stray CRLF after a body), within the request-line
     // limit so that a stream of empty lines cannot grow the buffer forever.
     let mut start = 0;
-    loop {
-        match &buf[start..] {
-            [b'\r', b'\n', ..] => start += 2,
-            _ => break,
-        }
+    while buf[start..].starts_with(b"\r\n") {
+        start += 2;
         if start > limits.max_request_line {
             return Parsed::Reject(StatusCode::BAD_REQUEST);
         }
