@@ -111,7 +111,7 @@ fn emit_tokens(plan: &Plan) -> TokenStream {
 
         /// The generated router (public for benchmarks and tools; not a stable API).
         #[doc(hidden)]
-        #[allow(clippy::all, clippy::pedantic, unused_imports, unused_variables, unused_mut, dead_code, non_snake_case, unreachable_code, unreachable_patterns, missing_docs, unreachable_pub)]
+        #[allow(clippy::all, clippy::pedantic, unused_imports, unused_variables, unused_mut, dead_code, non_snake_case, unreachable_code, unreachable_patterns, missing_docs, unreachable_pub, missing_debug_implementations)]
         pub mod __ember_router {
             use ::ember_runtime::{Method, Request, Response, StatusCode};
 
@@ -222,6 +222,7 @@ fn emit_route(i: usize, route: &RoutePlan) -> TokenStream {
     let handler: syn::Path = syn::parse_str(&route.handler).expect("validated handler path");
     let mut lets = Vec::new();
     let mut args = Vec::new();
+    let mut arg_types = Vec::new();
     let mut k = 0usize;
     for seg in &route.segments {
         let (name, ty) = match seg {
@@ -241,6 +242,7 @@ fn emit_route(i: usize, route: &RoutePlan) -> TokenStream {
                     };
                 });
                 args.push(quote! { &*#var });
+                arg_types.push(quote! { &str });
             }
             other => {
                 let rust_ty = match other {
@@ -258,17 +260,59 @@ fn emit_route(i: usize, route: &RoutePlan) -> TokenStream {
                     };
                 });
                 args.push(quote! { #var });
+                arg_types.push(rust_ty.clone());
             }
         }
     }
+    let marker = route_marker(route);
+    let marker_doc = format!(
+        " Names `{} {}` ({}:{}) in handler-signature errors.",
+        route.method.keyword(),
+        route.path,
+        route.file,
+        route.line
+    );
     quote! {
+        #[doc = #marker_doc]
+        #[allow(non_camel_case_types)]
+        pub struct #marker;
+
         #[doc = #doc]
         #[inline]
         async fn #f<'a>(req: &'a Request<'a>, p: &[&'a str; N]) -> Response {
             #(#lets)*
-            ::ember_runtime::call(&#handler, req, (#(#args,)*)).await
+            ::ember_runtime::call::<#marker, _, (#(#arg_types,)*), _>(&#handler, req, (#(#args,)*)).await
         }
     }
+}
+
+/// A marker type whose name says which route and spec line a handler belongs to, e.g.
+/// `route_GET_users_id__at_ember_yaml_line_12`: rustc prints it in signature errors.
+fn route_marker(route: &RoutePlan) -> Ident {
+    let clean = |s: &str| {
+        let mut out = String::new();
+        for c in s.chars() {
+            let c = if c.is_ascii_alphanumeric() { c } else { '_' };
+            if !(c == '_' && out.ends_with('_')) {
+                out.push(c);
+            }
+        }
+        out.trim_matches('_').to_owned()
+    };
+    let file = route.file.rsplit('/').next().unwrap_or(&route.file);
+    let path = clean(&route.path);
+    let path = if path.is_empty() {
+        "root".to_owned()
+    } else {
+        path
+    };
+    format_ident!(
+        "route_{}_{}__at_{}_line_{}",
+        route.method.keyword(),
+        path,
+        clean(file),
+        route.line
+    )
 }
 
 fn emit_config(plan: &Plan) -> TokenStream {

@@ -22,6 +22,7 @@ mod emit;
 pub mod path;
 pub mod plan;
 mod router;
+pub mod schema;
 pub mod spec;
 pub mod units;
 mod validate;

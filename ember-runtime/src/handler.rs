@@ -28,12 +28,15 @@ pub enum WithRequest {}
 /// A request handler for a route with path parameters `Args` (a tuple, in path order).
 ///
 /// `M` is [`ParamsOnly`] or [`WithRequest`]; it is inferred from the function's signature.
+/// `R` names the route for diagnostics only: generated code passes a marker type such as
+/// `route_GET_users_id__at_ember_yaml_line_12`, so a handler with the wrong signature is
+/// reported with its route and spec line.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a valid handler for a route whose path parameters are `{Args}`",
-    label = "this handler's signature does not match its route in ember.yaml",
-    note = "a handler is an `async fn` taking the route's path parameters in path order, optionally preceded by `&Request<'_>`, and returning a type that implements `IntoResponse`"
+    message = "`{Self}` cannot handle {R}: its signature does not fit the route",
+    label = "wrong signature for {R}",
+    note = "the route's path parameters are `{Args}`; a handler is an `async fn` taking them in path order, optionally preceded by `&Request<'_>`, and returning a type that implements `IntoResponse`"
 )]
-pub trait Handler<Args, M> {
+pub trait Handler<Args, M, R = ()> {
     /// Calls the handler.
     fn call<'a>(&'a self, req: &'a Request<'a>, args: Args) -> impl Future<Output = Response> + 'a
     where
@@ -42,7 +45,7 @@ pub trait Handler<Args, M> {
 
 macro_rules! impl_handler {
     ($($p:ident),*) => {
-        impl<F, R, $($p,)*> Handler<($($p,)*), ParamsOnly> for F
+        impl<F, R, Route, $($p,)*> Handler<($($p,)*), ParamsOnly, Route> for F
         where
             F: AsyncFn($($p),*) -> R,
             R: IntoResponse,
@@ -57,7 +60,7 @@ macro_rules! impl_handler {
             }
         }
 
-        impl<F, R, $($p,)*> Handler<($($p,)*), WithRequest> for F
+        impl<F, R, Route, $($p,)*> Handler<($($p,)*), WithRequest, Route> for F
         where
             F: for<'r> AsyncFn(&'r Request<'r>, $($p),*) -> R,
             R: IntoResponse,
@@ -84,17 +87,18 @@ impl_handler!(P1, P2, P3, P4, P5, P6);
 impl_handler!(P1, P2, P3, P4, P5, P6, P7);
 impl_handler!(P1, P2, P3, P4, P5, P6, P7, P8);
 
-/// Calls `handler` with `args`, choosing the [`Handler`] impl from the function's signature.
+/// Calls `handler` with `args` for route `R`, choosing the [`Handler`] impl from the
+/// function's signature.
 ///
 /// Generated code calls this rather than the trait method so that a mismatched signature is
-/// reported on the handler path the user wrote.
-pub fn call<'a, H, Args, M>(
+/// reported on the handler path the user wrote, naming the route.
+pub fn call<'a, R, H, Args, M>(
     handler: &'a H,
     req: &'a Request<'a>,
     args: Args,
 ) -> impl Future<Output = Response> + 'a
 where
-    H: Handler<Args, M>,
+    H: Handler<Args, M, R>,
     Args: 'a,
 {
     handler.call(req, args)
@@ -130,9 +134,18 @@ mod tests {
     fn dispatches_by_signature() {
         let req = Request::from_parts(Method::Get, "/p", Version::Http11, &[], b"");
         let body = |r: Response| String::from_utf8(r.body().to_vec()).expect("utf8");
-        assert_eq!(body(block_on(call(&none, &req, ()))), "none");
-        assert_eq!(body(block_on(call(&with_req, &req, ()))), "/p");
-        assert_eq!(body(block_on(call(&one, &req, ("x",)))), "one x");
-        assert_eq!(body(block_on(call(&two, &req, (7u64, "y")))), "/p 7 y");
+        assert_eq!(body(block_on(call::<(), _, _, _>(&none, &req, ()))), "none");
+        assert_eq!(
+            body(block_on(call::<(), _, _, _>(&with_req, &req, ()))),
+            "/p"
+        );
+        assert_eq!(
+            body(block_on(call::<(), _, _, _>(&one, &req, ("x",)))),
+            "one x"
+        );
+        assert_eq!(
+            body(block_on(call::<(), _, _, _>(&two, &req, (7u64, "y")))),
+            "/p 7 y"
+        );
     }
 }

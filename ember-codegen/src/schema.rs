@@ -1,0 +1,143 @@
+//! A JSON Schema of `ember.yaml`, for editors (yaml-language-server) to complete and check.
+
+use serde_json::{Value, json};
+
+/// The schema (JSON Schema 2020-12) of the spec language this version accepts.
+pub fn schema() -> Value {
+    let size = json!({
+        "description": "a byte size: a whole number, optionally with B, KB, MB, GB, KiB, MiB or GiB",
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "pattern": "^(\\$\\{.*\\}|[0-9_]+ ?(B|KB|kB|MB|GB|KiB|MiB|GiB)?)$" }
+        ]
+    });
+    let duration = json!({
+        "description": "a duration with a unit: 500ms, 30s, 5m, 1h",
+        "type": "string",
+        "pattern": "^(\\$\\{.*\\}|[0-9_]+ ?(ms|s|m|min|h))$"
+    });
+    let route_limits = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "max_body_size": size,
+            "handler_timeout": { "description": "a duration, or off", "anyOf": [duration, { "enum": ["off", "none", false] }] }
+        }
+    });
+    let mut server_limits = route_limits.clone();
+    if let Some(props) = server_limits["properties"].as_object_mut() {
+        for k in [
+            "keep_alive_timeout",
+            "header_read_timeout",
+            "body_read_timeout",
+        ] {
+            props.insert(k.to_owned(), duration.clone());
+        }
+        for k in ["max_request_line", "max_header_bytes"] {
+            props.insert(k.to_owned(), size.clone());
+        }
+        props.insert(
+            "max_headers".to_owned(),
+            json!({ "type": "integer", "minimum": 1, "maximum": 128 }),
+        );
+        props.insert(
+            "max_connections".to_owned(),
+            json!({ "type": "integer", "minimum": 1 }),
+        );
+    }
+    let handler = json!({
+        "type": "string",
+        "description": "a handler function path, relative to `handlers` unless it starts with `crate::`",
+        "pattern": "^(::)?[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$"
+    });
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "ember.yaml",
+        "description": "An Ember application: routes and server settings, compiled into a router at build time.",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "app": { "type": "string", "description": "the application's name" },
+            "handlers": { "type": "string", "description": "module handler paths are relative to (default crate::handlers)" },
+            "server": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "listen": { "type": "string", "description": "host:port (env EMBER_LISTEN overrides)" },
+                    "workers": { "description": "auto or a count (env EMBER_WORKERS overrides)", "anyOf": [{ "const": "auto" }, { "type": "integer", "minimum": 1, "maximum": 4096 }] },
+                    "backend": { "enum": ["auto", "io_uring", "tokio"], "description": "env EMBER_BACKEND overrides" },
+                    "io_uring": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "entries": { "type": "integer", "minimum": 8, "maximum": 32768, "description": "submission entries per ring (power of two)" },
+                            "num_bufs": { "type": "integer", "minimum": 1, "maximum": 32768, "description": "receive buffers per worker (power of two)" },
+                            "buf_size": size
+                        }
+                    },
+                    "limits": server_limits,
+                    "shutdown_grace": duration
+                }
+            },
+            "routes": { "$ref": "#/$defs/routes" },
+            "groups": { "type": "array", "items": { "$ref": "#/$defs/group" } },
+            "include": {
+                "description": "spec files whose routes and groups are merged in (relative to this file)",
+                "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
+            }
+        },
+        "$defs": {
+            "routes": {
+                "type": "object",
+                "description": "`METHOD /path: handler` entries",
+                "propertyNames": { "pattern": "^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|ANY) +/" },
+                "additionalProperties": {
+                    "anyOf": [
+                        handler,
+                        {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "required": ["handler"],
+                            "properties": {
+                                "handler": handler,
+                                "name": { "type": "string" },
+                                "summary": { "type": "string" },
+                                "limits": route_limits
+                            }
+                        }
+                    ]
+                }
+            },
+            "group": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["prefix"],
+                "properties": {
+                    "prefix": { "type": "string", "pattern": "^/", "description": "path prefix, no trailing slash" },
+                    "name": { "type": "string" },
+                    "limits": route_limits,
+                    "routes": { "$ref": "#/$defs/routes" },
+                    "groups": { "type": "array", "items": { "$ref": "#/$defs/group" } }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schema_names_every_top_level_key_the_parser_accepts() {
+        let s = super::schema();
+        let props = s["properties"].as_object().expect("properties");
+        for key in ["app", "handlers", "server", "routes", "groups", "include"] {
+            assert!(props.contains_key(key), "{key}");
+        }
+        let limits = s["properties"]["server"]["properties"]["limits"]["properties"]
+            .as_object()
+            .expect("limits");
+        for key in crate::spec::LIMIT_KEYS {
+            assert!(limits.contains_key(*key), "{key}");
+        }
+    }
+}
