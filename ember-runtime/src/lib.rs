@@ -22,6 +22,8 @@
 //! user's `async fn` handlers through [`Handler`].
 
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handler;
 mod http;
 mod io;

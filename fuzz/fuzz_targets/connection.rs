@@ -1,0 +1,4 @@
+//! Fuzz target: see `ember_runtime::fuzzing::connection`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ember_runtime::fuzzing::connection(data));
