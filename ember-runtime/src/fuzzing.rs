@@ -75,7 +75,14 @@ struct Memory {
 }
 
 impl Transport for Memory {
-    async fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+    async fn read(
+        &mut self,
+        buf: &mut Vec<u8>,
+        pool: &crate::io::pool::BufPool,
+    ) -> io::Result<usize> {
+        if buf.capacity() == 0 {
+            *buf = pool.take();
+        }
         let n = self
             .step
             .min(self.input.len() - self.pos)

@@ -22,13 +22,11 @@ use crate::http::response::{ConnectionHeader, Framing, Response};
 use crate::http::status::StatusCode;
 use crate::service::Service;
 
-/// Initial read-buffer capacity, and the least free space offered to each read.
+/// The least free space offered to each read of a partly received request.
 const READ_CHUNK: usize = 4096;
 /// Write-buffer size past which pending answers are flushed before serving more pipelined
 /// requests, so a client that pipelines without reading cannot grow server memory unbounded.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
-/// Buffers that grew past this (a large body) are given back once the connection is idle.
-const SHRINK_ABOVE: usize = 64 * 1024;
 
 /// What the connection is waiting for, which decides its deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,8 +50,11 @@ pub(crate) async fn serve<T: Transport, S: Service>(
     let head_limits = HeadLimits::from(limits);
     let timers = &worker.timers;
     let timer = timers.register();
-    let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let pool = &worker.pool;
+    // Both buffers come from the worker's pool while they hold bytes and go back when they
+    // are empty: an idle connection holds no buffer.
+    let mut rbuf: Vec<u8> = Vec::new();
+    let mut wbuf: Vec<u8> = Vec::new();
     let mut header_store: Vec<Header<'static>> = Vec::new();
     let mut phase = Phase::Idle;
     timers.arm(&timer, limits.keep_alive_timeout);
@@ -66,7 +67,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
     let mut host_seen = false;
     loop {
         // Read. An idle connection (nothing buffered) also gives way to shutdown.
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK {
+        if !rbuf.is_empty() && rbuf.capacity() - rbuf.len() < READ_CHUNK {
             rbuf.reserve(READ_CHUNK);
         }
         let read = if rbuf.is_empty() {
@@ -75,11 +76,11 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             }
             ::tokio::select! {
                 biased;
-                r = timed(&timer, io.read(&mut rbuf)) => r,
+                r = timed(&timer, io.read(&mut rbuf, pool)) => r,
                 () = worker.shutdown_started() => return,
             }
         } else {
-            timed(&timer, io.read(&mut rbuf)).await
+            timed(&timer, io.read(&mut rbuf, pool)).await
         };
         match read {
             Ok(Ok(0)) | Ok(Err(_)) => return,
@@ -87,6 +88,9 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             Err(_) => {
                 // Timed out. Idle connections just close; a half-sent request gets a 408.
                 if phase != Phase::Idle {
+                    if wbuf.capacity() == 0 {
+                        wbuf = pool.take();
+                    }
                     reject(StatusCode::REQUEST_TIMEOUT, &mut wbuf);
                     timers.arm(&timer, limits.keep_alive_timeout);
                     let _ = timed(&timer, io.write_all(&mut wbuf)).await;
@@ -98,6 +102,9 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             continue;
         }
         need = None;
+        if wbuf.capacity() == 0 {
+            wbuf = pool.take();
+        }
 
         // Answer every complete request in the buffer.
         let mut consumed = 0;
@@ -251,12 +258,8 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             _ => {}
         }
         phase = next;
-        if rbuf.is_empty() && rbuf.capacity() > SHRINK_ABOVE {
-            rbuf = Vec::with_capacity(READ_CHUNK);
-        }
-        if wbuf.capacity() > SHRINK_ABOVE {
-            wbuf = Vec::with_capacity(READ_CHUNK);
-        }
+        pool.give_if_empty(&mut rbuf);
+        pool.give_if_empty(&mut wbuf);
     }
 }
 

@@ -4,6 +4,7 @@
 //! `tokio` implements it over tokio sockets, `uring` over an io_uring owned by the worker.
 
 pub(crate) mod conn;
+pub(crate) mod pool;
 pub(crate) mod timer;
 pub(crate) mod tokio;
 #[cfg(target_os = "linux")]
@@ -16,8 +17,10 @@ use ::tokio::sync::Notify;
 
 /// A byte stream a connection is served over.
 pub(crate) trait Transport {
-    /// Reads into the spare capacity of `buf`, appending; `Ok(0)` means end of stream.
-    async fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<usize>;
+    /// Reads into `buf`, appending; `Ok(0)` means end of stream. When `buf` has no
+    /// capacity (an idle connection holds none), the transport takes one from `pool` only
+    /// once bytes have arrived.
+    async fn read(&mut self, buf: &mut Vec<u8>, pool: &pool::BufPool) -> io::Result<usize>;
     /// Writes all of `buf`, then clears it (keeping its capacity).
     async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
 }
@@ -34,6 +37,8 @@ pub(crate) struct WorkerState {
     pub(crate) max_connections: usize,
     /// The connections' deadlines.
     pub(crate) timers: timer::Timers,
+    /// Read and write buffers not in use.
+    pub(crate) pool: pool::BufPool,
 }
 
 impl WorkerState {

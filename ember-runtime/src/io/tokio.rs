@@ -4,15 +4,35 @@ use std::io;
 use std::rc::Rc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use tokio::net::{TcpListener, TcpStream};
 
+use super::pool::BufPool;
 use super::{Transport, WorkerState, conn};
 use crate::config::Limits;
 use crate::service::Service;
 
 impl Transport for TcpStream {
-    async fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        self.read_buf(buf).await
+    async fn read(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
+        if buf.capacity() != 0 {
+            return self.read_buf(buf).await;
+        }
+        // Idle: wait for readiness without holding a buffer.
+        loop {
+            self.readable().await?;
+            let mut fresh = pool.take();
+            match self.try_read_buf(&mut fresh) {
+                Ok(n) => {
+                    *buf = fresh;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => pool.give(fresh),
+                Err(e) => {
+                    pool.give(fresh);
+                    return Err(e);
+                }
+            }
+        }
     }
 
     async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {

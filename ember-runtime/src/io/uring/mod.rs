@@ -12,6 +12,7 @@ use io_uring::{opcode, types};
 pub(crate) use driver::{Driver, run_reactor};
 use driver::{MultiOp, Op};
 
+use super::pool::BufPool;
 use super::{Transport, WorkerState, conn};
 use crate::config::Limits;
 use crate::service::Service;
@@ -23,7 +24,10 @@ struct UringConn {
 }
 
 impl Transport for UringConn {
-    async fn read(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+    async fn read(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
+        if buf.capacity() == 0 {
+            *buf = pool.take();
+        }
         let owned = std::mem::take(buf);
         let len = owned.len();
         let spare = owned.capacity() - len;

@@ -1,0 +1,68 @@
+//! Per-worker buffer pool: connections hold a read or write buffer only while they have
+//! bytes in it, so an idle connection costs no buffer memory.
+
+use std::cell::RefCell;
+
+/// Capacity of a fresh buffer.
+pub(crate) const BUF_SIZE: usize = 4096;
+/// Buffers larger than this (a big body) are freed instead of pooled.
+const KEEP_AT_MOST: usize = 64 * 1024;
+/// Most buffers kept for reuse.
+const MAX_POOLED: usize = 1024;
+
+/// A worker's free buffers.
+#[derive(Debug, Default)]
+pub(crate) struct BufPool {
+    free: RefCell<Vec<Vec<u8>>>,
+}
+
+impl BufPool {
+    /// An empty buffer with at least [`BUF_SIZE`] capacity.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        self.free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BUF_SIZE))
+    }
+
+    /// Returns a buffer (its contents are dropped). Buffers without capacity are ignored.
+    pub(crate) fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > KEEP_AT_MOST {
+            return;
+        }
+        buf.clear();
+        let mut free = self.free.borrow_mut();
+        if free.len() < MAX_POOLED {
+            free.push(buf);
+        }
+    }
+
+    /// Gives `buf` back if it is empty, leaving an unallocated vector in its place.
+    pub(crate) fn give_if_empty(&self, buf: &mut Vec<u8>) {
+        if buf.is_empty() && buf.capacity() != 0 {
+            self.give(std::mem::take(buf));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuses_buffers_and_drops_huge_ones() {
+        let pool = BufPool::default();
+        let mut a = pool.take();
+        a.extend_from_slice(b"x");
+        let ptr = a.as_ptr();
+        pool.give(a);
+        let b = pool.take();
+        assert_eq!(b.as_ptr(), ptr);
+        assert!(b.is_empty());
+        pool.give(Vec::with_capacity(KEEP_AT_MOST * 2));
+        assert_eq!(pool.free.borrow().len(), 0);
+        let mut empty = Vec::new();
+        pool.give_if_empty(&mut empty);
+        assert_eq!(pool.free.borrow().len(), 0);
+    }
+}
