@@ -220,13 +220,14 @@ impl Default for UringConfig {
         UringConfig {
             entries: 1024,
             num_bufs: 512,
-            buf_size: 4096,
+            buf_size: 1024,
         }
     }
 }
 
 impl UringConfig {
-    /// 1024 submission entries, 512 receive buffers of 4 KiB (2 MiB per worker).
+    /// 1024 submission entries, 512 receive buffers of 1 KiB (512 KiB per worker: a request
+    /// head usually fits one buffer; larger ones span several).
     pub fn new() -> Self {
         Self::default()
     }

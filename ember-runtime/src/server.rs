@@ -280,7 +280,8 @@ fn worker_main<S: Service>(
     builder.enable_all();
     #[cfg(target_os = "linux")]
     let driver = if backend == Backend::IoUring {
-        let d = crate::io::uring::Driver::new(config.io_uring.entries)?;
+        let u = config.io_uring;
+        let d = crate::io::uring::Driver::new(u.entries, u.num_bufs, u.buf_size)?;
         crate::io::uring::Driver::set_current(&d);
         builder.on_thread_park(crate::io::uring::Driver::flush_current);
         Some(d)

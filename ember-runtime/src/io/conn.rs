@@ -89,7 +89,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                 // Timed out. Idle connections just close; a half-sent request gets a 408.
                 if phase != Phase::Idle {
                     if wbuf.capacity() == 0 {
-                        wbuf = pool.take();
+                        wbuf = pool.take_small();
                     }
                     reject(StatusCode::REQUEST_TIMEOUT, &mut wbuf);
                     timers.arm(&timer, limits.keep_alive_timeout);
@@ -103,7 +103,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
         }
         need = None;
         if wbuf.capacity() == 0 {
-            wbuf = pool.take();
+            wbuf = pool.take_small();
         }
 
         // Answer every complete request in the buffer.
@@ -232,16 +232,19 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                 }
             }
         }
+        // The answered requests leave the read buffer (and an empty one goes back to the
+        // pool) before the answers are sent, so a send in flight holds only its own buffer.
+        rbuf.drain(..consumed);
+        if let Some(n) = need.as_mut() {
+            *n -= consumed;
+            rbuf.reserve(n.saturating_sub(rbuf.len()));
+        }
+        pool.give_if_empty(&mut rbuf);
         if !wbuf.is_empty() && !flush(&mut io, &mut wbuf, worker, &timer, limits).await {
             return;
         }
         if close {
             return;
-        }
-        rbuf.drain(..consumed);
-        if let Some(n) = need.as_mut() {
-            *n -= consumed;
-            rbuf.reserve(n.saturating_sub(rbuf.len()));
         }
         // Re-arm for what comes next.
         let next = match (need.is_some() || chunked.is_some(), rbuf.is_empty()) {
@@ -258,7 +261,6 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             _ => {}
         }
         phase = next;
-        pool.give_if_empty(&mut rbuf);
         pool.give_if_empty(&mut wbuf);
     }
 }

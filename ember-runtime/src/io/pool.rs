@@ -3,17 +3,21 @@
 
 use std::cell::RefCell;
 
-/// Capacity of a fresh buffer.
+/// Capacity of a fresh read buffer.
 pub(crate) const BUF_SIZE: usize = 4096;
+/// Capacity of a fresh write buffer: most answers are a few hundred bytes, and a larger
+/// one grows its buffer once.
+pub(crate) const SMALL_BUF_SIZE: usize = 1024;
 /// Buffers larger than this (a big body) are freed instead of pooled.
 const KEEP_AT_MOST: usize = 64 * 1024;
 /// Most buffers kept for reuse.
 const MAX_POOLED: usize = 1024;
 
-/// A worker's free buffers.
+/// A worker's free buffers, read-sized and write-sized.
 #[derive(Debug, Default)]
 pub(crate) struct BufPool {
     free: RefCell<Vec<Vec<u8>>>,
+    small: RefCell<Vec<Vec<u8>>>,
 }
 
 impl BufPool {
@@ -25,15 +29,28 @@ impl BufPool {
             .unwrap_or_else(|| Vec::with_capacity(BUF_SIZE))
     }
 
+    /// An empty buffer with at least [`SMALL_BUF_SIZE`] capacity.
+    pub(crate) fn take_small(&self) -> Vec<u8> {
+        self.small
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(SMALL_BUF_SIZE))
+    }
+
     /// Returns a buffer (its contents are dropped). Buffers without capacity are ignored.
     pub(crate) fn give(&self, mut buf: Vec<u8>) {
         if buf.capacity() == 0 || buf.capacity() > KEEP_AT_MOST {
             return;
         }
         buf.clear();
-        let mut free = self.free.borrow_mut();
-        if free.len() < MAX_POOLED {
-            free.push(buf);
+        let list = if buf.capacity() >= BUF_SIZE {
+            &self.free
+        } else {
+            &self.small
+        };
+        let mut list = list.borrow_mut();
+        if list.len() < MAX_POOLED {
+            list.push(buf);
         }
     }
 

@@ -24,6 +24,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use io_uring::{IoUring, cqueue, opcode, squeue};
+
+use super::bufring::BufRing;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
@@ -38,10 +40,11 @@ enum Slot {
         waker: Option<Waker>,
         result: Option<i32>,
     },
-    /// A multishot operation: queued results, and whether the kernel will post more.
+    /// A multishot operation: queued results (with their CQE flags), and whether the kernel
+    /// will post more.
     Multi {
         waker: Option<Waker>,
-        results: VecDeque<i32>,
+        results: VecDeque<(i32, u32)>,
         more: bool,
     },
     /// The future was dropped; keep its buffers until the kernel is done with them.
@@ -50,6 +53,8 @@ enum Slot {
 
 struct Inner {
     ring: IoUring,
+    /// The provided-buffer ring for multishot receives, when the kernel has them.
+    bufs: Option<BufRing>,
     slots: Vec<Slot>,
     free: Vec<usize>,
     in_flight: usize,
@@ -72,8 +77,10 @@ thread_local! {
 }
 
 impl Driver {
-    /// Creates a ring with `entries` submission slots, trying the cheapest setup flags first.
-    pub(crate) fn new(entries: u32) -> io::Result<Rc<Driver>> {
+    /// Creates a ring with `entries` submission slots (trying the cheapest setup flags
+    /// first) and, where the kernel supports it, a provided-buffer ring of `num_bufs` ×
+    /// `buf_size` bytes for multishot receives.
+    pub(crate) fn new(entries: u32, num_bufs: u16, buf_size: u32) -> io::Result<Rc<Driver>> {
         let ring = IoUring::builder()
             .setup_coop_taskrun()
             .setup_taskrun_flag()
@@ -87,9 +94,17 @@ impl Driver {
                     .setup_cqsize(entries * 4)
                     .build(entries)
             })?;
+        let bufs = match BufRing::new(&ring, num_bufs, buf_size) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::debug!("no provided-buffer ring ({e}); single-shot receives");
+                None
+            }
+        };
         Ok(Rc::new(Driver {
             inner: RefCell::new(Inner {
                 ring,
+                bufs,
                 slots: Vec::new(),
                 free: Vec::new(),
                 in_flight: 0,
@@ -218,7 +233,7 @@ impl Driver {
                     results,
                     more: m,
                 }) => {
-                    results.push_back(cqe.result());
+                    results.push_back((cqe.result(), cqe.flags()));
                     *m = more;
                     if let Some(w) = waker.take() {
                         w.wake();
@@ -226,6 +241,11 @@ impl Driver {
                     }
                 }
                 Some(Slot::Orphan(_)) => {
+                    if let (Some(bid), Some(bufs)) =
+                        (cqueue::buffer_select(cqe.flags()), inner.bufs.as_mut())
+                    {
+                        bufs.recycle(bid);
+                    }
                     if !more {
                         orphans_done.push(key);
                     }
@@ -262,8 +282,9 @@ impl Driver {
         }
     }
 
-    /// Polls a multishot operation's slot: the next result, or `None` once it has ended.
-    fn poll_multi(&self, key: usize, cx: &mut Context<'_>) -> Poll<Option<i32>> {
+    /// Polls a multishot operation's slot: the next result and its flags, or `None` once it
+    /// has ended.
+    fn poll_multi(&self, key: usize, cx: &mut Context<'_>) -> Poll<Option<(i32, u32)>> {
         let mut inner = self.inner.borrow_mut();
         match &mut inner.slots[key] {
             Slot::Multi {
@@ -288,9 +309,50 @@ impl Driver {
         }
     }
 
+    /// A multishot result already queued, without waiting.
+    fn try_multi(&self, key: usize) -> Option<(i32, u32)> {
+        match &mut self.inner.borrow_mut().slots[key] {
+            Slot::Multi { results, .. } => results.pop_front(),
+            _ => None,
+        }
+    }
+
+    /// Whether multishot receives into provided buffers are available.
+    pub(crate) fn has_buf_ring(&self) -> bool {
+        self.inner.borrow().bufs.is_some()
+    }
+
+    /// Appends the `len` bytes of provided buffer `bid` to `out` and recycles the buffer.
+    pub(crate) fn take_buffer(&self, bid: u16, len: usize, out: &mut Vec<u8>) {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(bufs) = inner.bufs.as_mut() {
+            out.extend_from_slice(bufs.data(bid, len));
+            bufs.recycle(bid);
+        }
+    }
+
+    /// Recycles provided buffer `bid` without reading it.
+    pub(crate) fn recycle_buffer(&self, bid: u16) {
+        if let Some(bufs) = self.inner.borrow_mut().bufs.as_mut() {
+            bufs.recycle(bid);
+        }
+    }
+
     /// Gives up on an operation: park its data until completion and ask the kernel to cancel.
     fn abandon(&self, key: usize, data: Option<Box<dyn Any>>) {
         let mut inner = self.inner.borrow_mut();
+        // Buffers of results nobody will read go back to the ring.
+        if let Slot::Multi { results, .. } = &mut inner.slots[key] {
+            let bids: Vec<u16> = results
+                .drain(..)
+                .filter_map(|(_, f)| cqueue::buffer_select(f))
+                .collect();
+            if let Some(bufs) = inner.bufs.as_mut() {
+                for bid in bids {
+                    bufs.recycle(bid);
+                }
+            }
+        }
         let done = match &inner.slots[key] {
             Slot::Single { result, .. } => result.is_some(),
             Slot::Multi { more, .. } => !*more,
@@ -330,8 +392,12 @@ impl Driver {
         }
         for _ in 0..100 {
             {
-                let inner = self.inner.borrow();
+                let mut inner = self.inner.borrow_mut();
                 if inner.in_flight == 0 {
+                    let inner = &mut *inner;
+                    if let Some(bufs) = inner.bufs.as_mut() {
+                        bufs.unregister(&inner.ring);
+                    }
                     return;
                 }
                 let _ = inner.ring.submitter().submit_with_args(
@@ -487,8 +553,14 @@ impl MultiOp {
         }
     }
 
-    /// The next result, or `None` once the operation has ended (re-arm it).
-    pub(crate) async fn next(&mut self) -> Option<i32> {
+    /// A result already queued, without waiting.
+    pub(crate) fn try_next(&mut self) -> Option<(i32, u32)> {
+        let key = self.key?;
+        self.driver.try_multi(key)
+    }
+
+    /// The next result and its CQE flags, or `None` once the operation has ended (re-arm it).
+    pub(crate) async fn next(&mut self) -> Option<(i32, u32)> {
         let key = self.key?;
         let r = std::future::poll_fn(|cx| self.driver.poll_multi(key, cx)).await;
         if r.is_none() {
@@ -501,15 +573,8 @@ impl MultiOp {
 impl Drop for MultiOp {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            let finished = {
-                let inner = self.driver.inner.borrow();
-                matches!(&inner.slots[key], Slot::Multi { more: false, .. })
-            };
-            if finished {
-                self.driver.inner.borrow_mut().release(key);
-            } else {
-                self.driver.abandon(key, None);
-            }
+            // Recycles any queued buffers, then releases the slot or cancels the operation.
+            self.driver.abandon(key, None);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The io_uring backend: multishot accept, receive and send through the worker's ring, and
 //! the shared connection loop on top.
 
+mod bufring;
 mod driver;
 
 use std::io;
@@ -21,10 +22,117 @@ use crate::service::Service;
 struct UringConn {
     fd: OwnedFd,
     driver: Rc<Driver>,
+    /// The armed multishot receive, when provided buffers are in use.
+    recv: Option<MultiOp>,
+    /// Multishot receives are off for this connection (no buffer ring, or an old kernel).
+    single: bool,
+    /// The peer's end of stream arrived together with data; report it on the next read.
+    eof: bool,
 }
 
-impl Transport for UringConn {
-    async fn read(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
+impl UringConn {
+    fn new(fd: OwnedFd, driver: Rc<Driver>) -> Self {
+        let single = !driver.has_buf_ring();
+        UringConn {
+            fd,
+            driver,
+            recv: None,
+            single,
+            eof: false,
+        }
+    }
+
+    /// Handles one multishot result: bytes appended to `buf`, `Ok(0)` at end of stream, or
+    /// `Err(None)` when the receive must be re-armed.
+    fn absorb(
+        &mut self,
+        res: i32,
+        flags: u32,
+        buf: &mut Vec<u8>,
+        pool: &BufPool,
+    ) -> Result<usize, Option<io::Error>> {
+        let bid = io_uring::cqueue::buffer_select(flags);
+        if res < 0 {
+            if let Some(bid) = bid {
+                self.driver.recycle_buffer(bid);
+            }
+            return match -res {
+                // The ring ran dry for a moment: the receive ended; arm it again.
+                libc::ENOBUFS => Err(None),
+                // Multishot receive is not supported here: fall back to single-shot.
+                libc::EINVAL | libc::EOPNOTSUPP => {
+                    self.single = true;
+                    Err(None)
+                }
+                e => Err(Some(io::Error::from_raw_os_error(e))),
+            };
+        }
+        let Some(bid) = bid else {
+            return Ok(0);
+        };
+        if res == 0 {
+            self.driver.recycle_buffer(bid);
+            return Ok(0);
+        }
+        if buf.capacity() == 0 {
+            *buf = pool.take();
+        }
+        self.driver.take_buffer(bid, res as usize, buf);
+        Ok(res as usize)
+    }
+
+    async fn read_multishot(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
+        if self.eof {
+            return Ok(0);
+        }
+        loop {
+            let fd = self.fd.as_raw_fd();
+            let driver = self.driver.clone();
+            let recv = self.recv.get_or_insert_with(|| {
+                MultiOp::new(
+                    &driver,
+                    opcode::RecvMulti::new(types::Fd(fd), bufring::GROUP).build(),
+                )
+            });
+            let Some((res, flags)) = recv.next().await else {
+                self.recv = None;
+                continue;
+            };
+            let mut total = match self.absorb(res, flags, buf, pool) {
+                Ok(0) => return Ok(0),
+                Ok(n) => n,
+                Err(None) => {
+                    self.recv = None;
+                    if self.single {
+                        return self.read_single(buf, pool).await;
+                    }
+                    continue;
+                }
+                Err(Some(e)) => return Err(e),
+            };
+            // Take whatever else already arrived, so a burst costs one pass of the parser.
+            while let Some((res, flags)) = self.recv.as_mut().and_then(MultiOp::try_next) {
+                match self.absorb(res, flags, buf, pool) {
+                    Ok(0) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Ok(n) => total += n,
+                    Err(None) => {
+                        self.recv = None;
+                        break;
+                    }
+                    Err(Some(_)) => {
+                        self.eof = true;
+                        break;
+                    }
+                }
+            }
+            return Ok(total);
+        }
+    }
+
+    async fn read_single(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
         if buf.capacity() == 0 {
             *buf = pool.take();
         }
@@ -46,6 +154,16 @@ impl Transport for UringConn {
         unsafe { owned.set_len(len + n.min(spare)) };
         *buf = owned;
         Ok(n)
+    }
+}
+
+impl Transport for UringConn {
+    async fn read(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
+        if self.single {
+            self.read_single(buf, pool).await
+        } else {
+            self.read_multishot(buf, pool).await
+        }
     }
 
     async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
@@ -107,7 +225,7 @@ pub(crate) async fn serve<S: Service>(
             tokio::select! {
                 biased;
                 () = worker.shutdown_started() => break,
-                r = accept.next() => r,
+                r = accept.next() => r.map(|(res, _)| res),
             }
         } else {
             // Kernels before 5.19 have no multishot accept: one operation per connection.
@@ -144,10 +262,7 @@ pub(crate) async fn serve<S: Service>(
             drop(fd);
             continue;
         }
-        let conn = UringConn {
-            fd,
-            driver: driver.clone(),
-        };
+        let conn = UringConn::new(fd, driver.clone());
         let service = service.clone();
         let limits = limits.clone();
         let worker = worker.clone();
