@@ -235,8 +235,8 @@ pub(crate) async fn serve<T: Transport, S: Service>(
         // The answered requests leave the read buffer (and an empty one goes back to the
         // pool) before the answers are sent, so a send in flight holds only its own buffer.
         rbuf.drain(..consumed);
-        if let Some(n) = need.as_mut() {
-            *n -= consumed;
+        if let Some(n) = need {
+            // `need` counts from the start of the waiting request, which is now at 0.
             rbuf.reserve(n.saturating_sub(rbuf.len()));
         }
         pool.give_if_empty(&mut rbuf);
