@@ -27,7 +27,8 @@ pub fn emit(plan: &Plan) -> String {
     )
 }
 
-fn emit_tokens(plan: &Plan) -> TokenStream {
+/// The generated items as tokens, unformatted.
+pub fn emit_tokens(plan: &Plan) -> TokenStream {
     let matcher = router::build(&plan.routes);
     let endpoints = &matcher.endpoints;
     let ep_variants: Vec<Ident> = (0..endpoints.len())

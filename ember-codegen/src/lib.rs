@@ -30,7 +30,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, Label, SourceFile};
-pub use emit::emit;
+pub use emit::{emit, emit_tokens};
 
 /// Checks spec source and plans the generated code. `file` names it in diagnostics and
 /// anchors relative `include` paths; `read` loads included files and `env` answers

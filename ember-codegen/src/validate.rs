@@ -805,12 +805,23 @@ fn shape(segments: &[Segment]) -> Vec<String> {
 /// Duplicate routes, and one path shape spelled with different parameter names or types.
 fn check_conflicts(cx: &mut Ctx<'_, '_>) {
     let mut found = Vec::new();
-    for i in 0..cx.routes.len() {
-        for j in 0..i {
-            let (a, b) = (&cx.routes[i], &cx.routes[j]);
-            if shape(&a.segments) != shape(&b.segments) {
-                continue;
+    // Group routes by shape once (O(n)), then compare only within a group.
+    let mut by_shape: std::collections::HashMap<Vec<String>, Vec<usize>> = Default::default();
+    for (i, r) in cx.routes.iter().enumerate() {
+        by_shape.entry(shape(&r.segments)).or_default().push(i);
+    }
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for group in by_shape.values() {
+        for (k, &i) in group.iter().enumerate() {
+            for &j in &group[..k] {
+                pairs.push((i, j));
             }
+        }
+    }
+    pairs.sort_unstable();
+    for (i, j) in pairs {
+        {
+            let (a, b) = (&cx.routes[i], &cx.routes[j]);
             let (oa, ob) = (&cx.origins[i], &cx.origins[j]);
             let where_b = if oa.file == ob.file {
                 format!("line {}", b.line)
