@@ -35,7 +35,7 @@ pub use config::{Backend, ConfigError, Limits, RouteLimits, ServerConfig, UringC
 pub use handler::{Handler, ParamsOnly, WithRequest, call};
 pub use http::method::Method;
 pub use http::request::{Header, Request, Version};
-pub use http::response::{IntoResponse, InvalidHeader, Json, Response};
+pub use http::response::{BodyClosed, BodySender, IntoResponse, InvalidHeader, Json, Response};
 pub use http::status::StatusCode;
 pub use server::{Server, ServerHandle, run};
 pub use service::Service;

@@ -95,3 +95,30 @@ pub mod users {
         "me"
     }
 }
+
+/// `GET /stream/{n}`: `n` chunks, 5 ms apart, through a body channel.
+pub async fn stream_n(n: u32) -> Response {
+    let (tx, response) = Response::channel(4);
+    tokio::task::spawn_local(async move {
+        for i in 0..n {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            if tx.send(format!("chunk {i}\n")).await.is_err() {
+                return;
+            }
+        }
+    });
+    response.with_content_type("text/plain")
+}
+
+/// `GET /forever`: a stream that only shutdown ends, with a final event.
+pub async fn forever() -> Response {
+    let (tx, response) = Response::channel(1);
+    tokio::task::spawn_local(async move {
+        let _ = tx.send("data: hello\n\n").await;
+        std::future::pending::<()>().await;
+        drop(tx);
+    });
+    response
+        .with_content_type("text/event-stream")
+        .with_final_chunk("event: shutdown\ndata: bye\n\n")
+}

@@ -2,6 +2,9 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::pin::Pin;
+
+use futures_core::Stream;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -10,19 +13,21 @@ use super::date;
 use super::status::StatusCode;
 
 /// A response body.
-#[derive(Clone, Default)]
+#[derive(Default)]
 enum Body {
     #[default]
     Empty,
     Static(&'static [u8]),
     Bytes(Bytes),
     Owned(Vec<u8>),
+    /// Produced while it is sent; see [`Response::stream`].
+    Stream(StreamBody),
 }
 
 impl Body {
     fn as_slice(&self) -> &[u8] {
         match self {
-            Body::Empty => &[],
+            Body::Empty | Body::Stream(_) => &[],
             Body::Static(s) => s,
             Body::Bytes(b) => b,
             Body::Owned(v) => v,
@@ -30,11 +35,17 @@ impl Body {
     }
 }
 
-/// An HTTP response: status, content type, extra headers and a complete body.
+/// A streamed body: the chunks, and what to send last if the server shuts down mid-stream.
+pub(crate) struct StreamBody {
+    pub(crate) chunks: Pin<Box<dyn Stream<Item = Bytes>>>,
+    pub(crate) final_chunk: Option<Bytes>,
+}
+
+/// An HTTP response: status, content type, extra headers and a body — complete, or
+/// streamed (see [`Response::stream`]).
 ///
-/// `Server`, `Date`, `Content-Length` and `Connection` are written by the runtime; extra
-/// headers are encoded once, when they are added.
-#[derive(Clone)]
+/// `Server`, `Date`, `Content-Length` (or `Transfer-Encoding`) and `Connection` are written
+/// by the runtime; extra headers are encoded once, when they are added.
 pub struct Response {
     status: StatusCode,
     content_type: Option<Cow<'static, str>>,
@@ -123,6 +134,58 @@ impl Response {
             content_type: None,
             headers: Vec::new(),
             body: Body::Bytes(body.into()),
+        }
+    }
+
+    /// `200 OK` with a body produced while it is sent: each item of `chunks` goes out as
+    /// soon as it is ready (one write each), framed with the chunked transfer coding for
+    /// HTTP/1.1 clients and by closing the connection for HTTP/1.0 ones. Use it for
+    /// server-sent events, long downloads and token streams.
+    pub fn stream<S>(chunks: S) -> Self
+    where
+        S: Stream<Item = Bytes> + 'static,
+    {
+        Response {
+            status: StatusCode::OK,
+            content_type: None,
+            headers: Vec::new(),
+            body: Body::Stream(StreamBody {
+                chunks: Box::pin(chunks),
+                final_chunk: None,
+            }),
+        }
+    }
+
+    /// A streamed `200 OK` fed through a channel: send chunks with the returned
+    /// [`BodySender`] (from a task spawned with `tokio::task::spawn_local`, say); the body
+    /// ends when the sender is dropped. A send fails once the client has gone.
+    pub fn channel(capacity: usize) -> (BodySender, Response) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        (BodySender { tx }, Response::stream(ChannelStream { rx }))
+    }
+
+    /// For a streamed response: bytes to send as the last chunk if the server shuts down
+    /// before the stream ends (an SSE `event: shutdown`, say), so clients learn why it ended.
+    pub fn with_final_chunk(mut self, last: impl Into<Bytes>) -> Self {
+        if let Body::Stream(s) = &mut self.body {
+            s.final_chunk = Some(last.into());
+        }
+        self
+    }
+
+    /// Whether the body is streamed.
+    pub fn is_stream(&self) -> bool {
+        matches!(self.body, Body::Stream(_))
+    }
+
+    /// Takes a streamed body out, leaving the response empty.
+    pub(crate) fn take_stream(&mut self) -> Option<StreamBody> {
+        match std::mem::take(&mut self.body) {
+            Body::Stream(s) => Some(s),
+            other => {
+                self.body = other;
+                None
+            }
         }
     }
 
@@ -215,7 +278,12 @@ impl Response {
             out.extend_from_slice(b"\r\n");
         }
         let bodiless = self.status.is_bodiless();
-        if !bodiless {
+        if self.is_stream() {
+            // HTTP/1.0 streams are delimited by closing the connection.
+            if !bodiless && framing.chunked {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            }
+        } else if !bodiless {
             out.extend_from_slice(b"Content-Length: ");
             out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -230,6 +298,47 @@ impl Response {
         if !framing.head_only && !bodiless {
             out.extend_from_slice(body);
         }
+    }
+}
+
+/// The sending half of [`Response::channel`].
+#[derive(Debug, Clone)]
+pub struct BodySender {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+}
+
+/// The client went away (or the response was dropped): nothing more will be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyClosed;
+
+impl fmt::Display for BodyClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the response body's receiver is gone")
+    }
+}
+
+impl std::error::Error for BodyClosed {}
+
+impl BodySender {
+    /// Sends one chunk, waiting while the channel is full (backpressure from the client).
+    pub async fn send(&self, chunk: impl Into<Bytes>) -> Result<(), BodyClosed> {
+        self.tx.send(chunk.into()).await.map_err(|_| BodyClosed)
+    }
+}
+
+/// A channel receiver as a body stream.
+struct ChannelStream {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+}
+
+impl Stream for ChannelStream {
+    type Item = Bytes;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Bytes>> {
+        self.rx.poll_recv(cx)
     }
 }
 
@@ -249,6 +358,27 @@ pub(crate) enum ConnectionHeader {
 pub(crate) struct Framing {
     pub(crate) head_only: bool,
     pub(crate) connection: ConnectionHeader,
+    /// The client speaks HTTP/1.1: streamed bodies use the chunked coding.
+    pub(crate) chunked: bool,
+}
+
+/// Appends one chunk of the chunked transfer coding.
+pub(crate) fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let mut hex = [0u8; 16];
+    let mut n = data.len();
+    let mut i = hex.len();
+    while n > 0 {
+        i -= 1;
+        hex[i] = b"0123456789abcdef"[n & 15];
+        n >>= 4;
+    }
+    out.extend_from_slice(&hex[i..]);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Conversion of a handler's return value into a [`Response`].

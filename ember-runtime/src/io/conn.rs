@@ -18,7 +18,7 @@ use crate::config::Limits;
 use crate::http::chunked::{ChunkedDecoder, ChunkedError, Decoded};
 use crate::http::parse::{BodyKind, HeadLimits, Parsed, parse_head};
 use crate::http::request::{Header, Request, Version};
-use crate::http::response::{ConnectionHeader, Framing, Response};
+use crate::http::response::{ConnectionHeader, Framing, Response, StreamBody, encode_chunk};
 use crate::http::status::StatusCode;
 use crate::service::Service;
 
@@ -197,29 +197,45 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         Some(t) => timers.arm(&timer, t),
                         None => timers.disarm(&timer),
                     }
-                    let (response, keep) = match timed(&timer, CatchUnwind(service.call(&req)))
+                    let (mut response, keep) = match timed(&timer, CatchUnwind(service.call(&req)))
                         .await
                     {
                         Ok(Ok(r)) => (r, true),
                         Ok(Err(())) => (Response::error(StatusCode::INTERNAL_SERVER_ERROR), false),
                         Err(_) => (Response::error(StatusCode::SERVICE_UNAVAILABLE), false),
                     };
-                    let keep_alive = head.keep_alive && keep;
+                    // An HTTP/1.0 client learns where a streamed body ends from the close.
+                    let keep_alive = head.keep_alive
+                        && keep
+                        && !(response.is_stream() && head.version == Version::Http10);
                     let connection = match (keep_alive, head.version) {
                         (false, _) => ConnectionHeader::Close,
                         (true, Version::Http10) => ConnectionHeader::KeepAlive,
                         (true, Version::Http11) => ConnectionHeader::None,
                     };
                     let head_only = matches!(head.method, crate::Method::Head);
+                    let chunked = head.version == Version::Http11;
                     response.encode(
                         &mut wbuf,
                         Framing {
                             head_only,
                             connection,
+                            chunked,
                         },
                     );
                     consumed += total;
                     header_store = recycle(headers);
+                    if let Some(body) = response.take_stream().filter(|_| !head_only) {
+                        // The head (and any answers before it) now, then each chunk as it
+                        // comes; a stream cut short by shutdown ends the connection.
+                        timers.disarm(&timer);
+                        if !flush(&mut io, &mut wbuf, worker, &timer, limits).await
+                            || !stream(&mut io, body, chunked, &mut wbuf, worker, &timer, limits)
+                                .await
+                        {
+                            return;
+                        }
+                    }
                     if !keep_alive {
                         close = true;
                         break;
@@ -277,11 +293,67 @@ async fn flush<T: Transport>(
     matches!(timed(timer, io.write_all(wbuf)).await, Ok(Ok(())))
 }
 
+/// Sends a streamed body, one write per chunk. `false` when the connection must end: a
+/// failed write, shutdown (after the stream's final chunk), or an HTTP/1.0 stream (which
+/// only the close delimits).
+async fn stream<T: Transport>(
+    io: &mut T,
+    mut body: StreamBody,
+    chunked: bool,
+    wbuf: &mut Vec<u8>,
+    worker: &WorkerState,
+    timer: &super::timer::ConnTimer,
+    limits: &Limits,
+) -> bool {
+    loop {
+        let next = std::future::poll_fn(|cx| body.chunks.as_mut().poll_next(cx));
+        let item = ::tokio::select! {
+            biased;
+            item = next => item,
+            () = worker.shutdown_started() => {
+                if let Some(last) = body.final_chunk.take() {
+                    frame(wbuf, &last, chunked);
+                }
+                if chunked {
+                    wbuf.extend_from_slice(b"0\r\n\r\n");
+                }
+                let _ = flush(io, wbuf, worker, timer, limits).await;
+                return false;
+            }
+        };
+        match item {
+            Some(data) => {
+                frame(wbuf, &data, chunked);
+                if !wbuf.is_empty() && !flush(io, wbuf, worker, timer, limits).await {
+                    return false;
+                }
+            }
+            None => {
+                if !chunked {
+                    return false;
+                }
+                wbuf.extend_from_slice(b"0\r\n\r\n");
+                return flush(io, wbuf, worker, timer, limits).await;
+            }
+        }
+    }
+}
+
+/// Frames one piece of a streamed body.
+fn frame(wbuf: &mut Vec<u8>, data: &[u8], chunked: bool) {
+    if chunked {
+        encode_chunk(wbuf, data);
+    } else {
+        wbuf.extend_from_slice(data);
+    }
+}
+
 /// Encodes the answer to a request that cannot be served; the connection closes after it.
 fn reject(status: StatusCode, wbuf: &mut Vec<u8>) {
     let framing = Framing {
         head_only: false,
         connection: ConnectionHeader::Close,
+        chunked: true,
     };
     Response::error(status).encode(wbuf, framing);
 }
