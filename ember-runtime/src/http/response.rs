@@ -465,6 +465,7 @@ mod tests {
             Framing {
                 head_only,
                 connection,
+                chunked: true,
             },
         );
         let s = String::from_utf8(out).expect("utf8");
@@ -521,6 +522,16 @@ mod tests {
     fn unregistered_status() {
         let r = Response::new(StatusCode::from_u16(299).expect("valid"));
         assert!(encode(&r, false, ConnectionHeader::None).starts_with("HTTP/1.1 299 \r\n"));
+    }
+
+    #[test]
+    fn chunks_are_hex_framed() {
+        let mut out = Vec::new();
+        encode_chunk(&mut out, b"hello");
+        encode_chunk(&mut out, &[b'x'; 300]);
+        encode_chunk(&mut out, b"");
+        assert!(out.starts_with(b"5\r\nhello\r\n12c\r\nxxx"));
+        assert!(out.ends_with(b"xx\r\n"));
     }
 
     #[test]
