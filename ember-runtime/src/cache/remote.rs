@@ -229,7 +229,9 @@ pub(crate) async fn set(cache: &Cache, key: &[u8], entry: &Entry) -> Result<(), 
             let secs = match keep {
                 None => 0,
                 Some(ms) => {
-                    let s = ms.div_ceil(1000);
+                    // Memcached's clock ticks in whole seconds: one more keeps an entry
+                    // from vanishing early (freshness is checked from the value itself).
+                    let s = ms.div_ceil(1000) + 1;
                     // Memcached reads more than 30 days as an absolute Unix time.
                     if s > 30 * 86_400 { now / 1000 + s } else { s }
                 }
