@@ -8,7 +8,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::path::{ParamType, Segment};
-use crate::plan::{MethodSel, Plan, RoutePlan};
+use crate::plan::{CacheKind, CachePlan, JitterPlan, MethodSel, Plan, QueryPlan, RoutePlan};
 use crate::router;
 
 /// Generates the formatted Rust source for a plan.
@@ -38,8 +38,38 @@ pub fn emit_tokens(plan: &Plan) -> TokenStream {
         .routes
         .iter()
         .enumerate()
-        .map(|(i, r)| emit_route(i, r))
+        .map(|(i, r)| emit_route(i, r, &plan.caches))
         .collect();
+    let caches = emit_caches(plan);
+    let (cache_hooks, cache_api) = if plan.caches.is_empty() {
+        (quote! {}, quote! {})
+    } else {
+        (
+            quote! {
+                fn on_worker_start(&self) {
+                    __ember_router::CACHES.worker_start()
+                }
+
+                fn on_worker_stop(&self) {
+                    __ember_router::CACHES.worker_stop()
+                }
+            },
+            quote! {
+                impl App {
+                    /// The caches declared under `caches:` in the spec, shared by every worker.
+                    pub fn caches() -> &'static ::ember_runtime::cache::Caches {
+                        &__ember_router::CACHES
+                    }
+
+                    /// The cache declared as `name` under `caches:` (purge it, or keep
+                    /// application data in it).
+                    pub fn cache(name: &str) -> ::core::option::Option<&'static ::ember_runtime::cache::Cache> {
+                        Self::caches().get(name)
+                    }
+                }
+            },
+        )
+    };
     let arms: Vec<TokenStream> = endpoints
         .iter()
         .enumerate()
@@ -108,7 +138,11 @@ pub fn emit_tokens(plan: &Plan) -> TokenStream {
             fn route_limits(&self, method: ::ember_runtime::Method<'_>, path: &str) -> ::ember_runtime::RouteLimits {
                 __ember_router::route_limits(method, path)
             }
+
+            #cache_hooks
         }
+
+        #cache_api
 
         /// The generated router (public for benchmarks and tools; not a stable API).
         #[doc(hidden)]
@@ -130,6 +164,8 @@ pub fn emit_tokens(plan: &Plan) -> TokenStream {
             #find_items
 
             #route_limits
+
+            #caches
 
             fn method_not_allowed(allow: &'static str) -> Response {
                 Response::error(StatusCode::METHOD_NOT_ALLOWED).header("Allow", allow)
@@ -210,8 +246,13 @@ fn emit_endpoint_arm(i: usize, ep: &router::Endpoint, routes: &[RoutePlan]) -> T
     }
 }
 
-fn emit_route(i: usize, route: &RoutePlan) -> TokenStream {
+fn emit_route(i: usize, route: &RoutePlan, caches: &[CachePlan]) -> TokenStream {
     let f = format_ident!("r{i}");
+    // A cached route's own function asks the cache; `rN_call` is the plain route.
+    let call = match route.cache {
+        Some(_) => format_ident!("r{i}_call"),
+        None => f.clone(),
+    };
     let doc = format!(
         " {}:{}: `{} {}` → `{}`",
         route.file,
@@ -266,6 +307,10 @@ fn emit_route(i: usize, route: &RoutePlan) -> TokenStream {
         }
     }
     let marker = route_marker(route);
+    let cached = match route.cache {
+        Some(c) => emit_cached_route(i, route, c, &caches[c]),
+        None => quote! {},
+    };
     let marker_doc = format!(
         " Names `{} {}` ({}:{}) in handler-signature errors.",
         route.method.keyword(),
@@ -280,10 +325,139 @@ fn emit_route(i: usize, route: &RoutePlan) -> TokenStream {
 
         #[doc = #doc]
         #[inline]
-        async fn #f<'a>(req: &'a Request<'a>, p: &[&'a str; N]) -> Response {
+        async fn #call<'a>(req: &'a Request<'a>, p: &[&'a str; N]) -> Response {
             #(#lets)*
             ::ember_runtime::call::<#marker, _, (#(#arg_types,)*), _>(&#handler, req, (#(#args,)*)).await
         }
+
+        #cached
+    }
+}
+
+/// The cache front of a cached route: its policy constant, the function that asks the
+/// cache, and the background refresh over an owned copy of the request.
+fn emit_cached_route(i: usize, route: &RoutePlan, cache: usize, plan: &CachePlan) -> TokenStream {
+    let f = format_ident!("r{i}");
+    let call = format_ident!("r{i}_call");
+    let refresh = format_ident!("r{i}_refresh");
+    let policy = format_ident!("POLICY_R{i}");
+    let doc = format!(
+        " {}:{}: `{} {}` through cache `{}`",
+        route.file,
+        route.line,
+        route.method.keyword(),
+        route.path,
+        plan.name
+    );
+    let mut calls = Vec::new();
+    match plan.ttl {
+        Some(t) => {
+            let ms = t.as_millis() as u64;
+            calls.push(quote! { .ttl(::core::time::Duration::from_millis(#ms)) });
+        }
+        None => calls.push(quote! { .forever() }),
+    }
+    if let Some(w) = plan.stale_while_revalidate {
+        let ms = w.as_millis() as u64;
+        calls.push(quote! { .stale_while_revalidate(::core::time::Duration::from_millis(#ms)) });
+    }
+    match plan.jitter {
+        Some(JitterPlan::Duration(d)) => {
+            let ms = d.as_millis() as u64;
+            calls.push(quote! { .jitter(::core::time::Duration::from_millis(#ms)) });
+        }
+        Some(JitterPlan::Percent(p)) => calls.push(quote! { .jitter_percent(#p) }),
+        None => {}
+    }
+    match &plan.query {
+        QueryPlan::All => {}
+        QueryPlan::None => calls.push(quote! { .query_none() }),
+        QueryPlan::Only(names) => calls.push(quote! { .query_only(&[#(#names),*]) }),
+    }
+    if !plan.vary.is_empty() {
+        let vary = &plan.vary;
+        calls.push(quote! { .vary(&[#(#vary),*]) });
+    }
+    if plan.statuses != [200] {
+        let st = &plan.statuses;
+        calls.push(quote! { .statuses(&[#(#st),*]) });
+    }
+    match &plan.header {
+        Some(h) if h == "X-Cache" => {}
+        Some(h) => calls.push(quote! { .header(Some(#h)) }),
+        None => calls.push(quote! { .header(None) }),
+    }
+    quote! {
+        static #policy: ::ember_runtime::cache::Policy = ::ember_runtime::cache::Policy::new(#cache) #(#calls)*;
+
+        #[doc = #doc]
+        #[inline]
+        async fn #f<'a>(req: &'a Request<'a>, p: &[&'a str; N]) -> Response {
+            ::ember_runtime::cache::serve(&CACHES, &#policy, req, || #call(req, p), #refresh).await
+        }
+
+        /// Recomputes a stale entry in the background, from an owned copy of the request.
+        fn #refresh(
+            owned: ::ember_runtime::cache::OwnedRequest,
+        ) -> impl ::core::future::Future<Output = Response> + 'static {
+            async move {
+                let headers = owned.headers();
+                let req = owned.request(&headers);
+                let mut p: [&str; N] = [""; N];
+                if find(req.path(), &mut p).is_none() {
+                    return Response::error(StatusCode::NOT_FOUND);
+                }
+                #call(&req, &p).await
+            }
+        }
+    }
+}
+
+/// The app's caches: one process-wide instance, made on first use.
+fn emit_caches(plan: &Plan) -> TokenStream {
+    if plan.caches.is_empty() {
+        return quote! {};
+    }
+    let configs = plan.caches.iter().map(|c| {
+        let name = &c.name;
+        let mut calls = Vec::new();
+        let base = match &c.kind {
+            CacheKind::Ttl => quote! { ::ember_runtime::cache::CacheConfig::memory(#name) },
+            CacheKind::Static => quote! { ::ember_runtime::cache::CacheConfig::fixed(#name) },
+            CacheKind::Redis(r) | CacheKind::Memcached(r) => {
+                let (t, v) = (&r.template, &r.value);
+                let ctor = if matches!(c.kind, CacheKind::Redis(_)) {
+                    quote!(redis)
+                } else {
+                    quote!(memcached)
+                };
+                if !r.prefix.is_empty() {
+                    let p = &r.prefix;
+                    calls.push(quote! { .prefix(#p) });
+                }
+                let ms = r.timeout.as_millis() as u64;
+                calls.push(quote! { .timeout(::core::time::Duration::from_millis(#ms)) });
+                quote! { ::ember_runtime::cache::CacheConfig::#ctor(#name, #t, #v) }
+            }
+        };
+        if let Some(t) = c.ttl {
+            let ms = t.as_millis() as u64;
+            calls.push(quote! { .ttl(::core::time::Duration::from_millis(#ms)) });
+        }
+        if let Some(n) = c.max_entries {
+            let n = n as usize;
+            calls.push(quote! { .max_entries(#n) });
+        }
+        if let Some(n) = c.max_bytes {
+            let n = n as usize;
+            calls.push(quote! { .max_bytes(#n) });
+        }
+        quote! { #base #(#calls)* }
+    });
+    quote! {
+        /// The caches declared in the spec (`App::caches()`).
+        pub static CACHES: ::std::sync::LazyLock<::ember_runtime::cache::Caches> =
+            ::std::sync::LazyLock::new(|| ::ember_runtime::cache::Caches::new(::std::vec![#(#configs),*]));
     }
 }
 

@@ -177,6 +177,9 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(spec::GROUP_KEYS)
                 .chain(spec::LIMIT_KEYS)
                 .chain(spec::URING_KEYS)
+                .chain(spec::CACHE_KEYS)
+                .chain(spec::REMOTE_KEYS)
+                .chain(spec::KEY_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

@@ -141,6 +141,84 @@ pub struct RoutePlan {
     pub file: String,
     /// The line the route is declared on.
     pub line: usize,
+    /// The cache its GET (and HEAD) answers go through: an index into `Plan::caches`.
+    pub cache: Option<usize>,
+}
+
+/// Where a cache keeps its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheKind {
+    /// In process, with a TTL (`ttl:` without a backend).
+    Ttl,
+    /// In process, never expiring (`static: true`).
+    Static,
+    /// Redis (`redis: { url }`).
+    Redis(RemotePlan),
+    /// Memcached (`memcached: { addr }`).
+    Memcached(RemotePlan),
+}
+
+/// A remote backend's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemotePlan {
+    /// `url`/`addr` as written (`${VAR}` is resolved again when the server starts).
+    pub template: String,
+    /// Its value at build time.
+    pub value: String,
+    /// Key prefix.
+    pub prefix: String,
+    /// Operation timeout.
+    pub timeout: Duration,
+}
+
+/// `jitter:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JitterPlan {
+    /// Up to this much shorter.
+    Duration(Duration),
+    /// Up to this share (1–99 %) of the TTL shorter.
+    Percent(u8),
+}
+
+/// Which query parameters enter a key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum QueryPlan {
+    /// The whole query (the default).
+    #[default]
+    All,
+    /// None of it.
+    None,
+    /// These parameters, in this order.
+    Only(Vec<String>),
+}
+
+/// One entry of `caches:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachePlan {
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: CacheKind,
+    /// Freshness (`None` for a static cache).
+    pub ttl: Option<Duration>,
+    /// Stale-while-revalidate window.
+    pub stale_while_revalidate: Option<Duration>,
+    /// TTL jitter.
+    pub jitter: Option<JitterPlan>,
+    /// Most entries (in-process kinds).
+    pub max_entries: Option<u64>,
+    /// Most bytes (in-process kinds).
+    pub max_bytes: Option<u64>,
+    /// Query rule of the key.
+    pub query: QueryPlan,
+    /// Request headers in the key (lower-case).
+    pub vary: Vec<String>,
+    /// Cached statuses.
+    pub statuses: Vec<u16>,
+    /// The status header's name (`None`: off).
+    pub header: Option<String>,
+    /// The line it is declared on.
+    pub line: usize,
 }
 
 /// A validated spec.
@@ -154,6 +232,8 @@ pub struct Plan {
     pub server: ServerPlan,
     /// Routes in spec order (included files after the including file's own).
     pub routes: Vec<RoutePlan>,
+    /// Caches in spec order.
+    pub caches: Vec<CachePlan>,
     /// Every spec file read (for `cargo::rerun-if-changed`), the root first.
     pub files: Vec<String>,
     /// Every environment variable the spec read (for `cargo::rerun-if-env-changed`).

@@ -50,6 +50,46 @@ pub fn schema() -> Value {
         "description": "a handler function path, relative to `handlers` unless it starts with `crate::`",
         "pattern": "^(::)?[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$"
     });
+    let cache_ref = json!({
+        "description": "a cache declared under `caches:`, or off",
+        "type": "string"
+    });
+    let remote = |addr: &str, what: &str| {
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": [addr],
+            "properties": {
+                addr: { "type": "string", "description": what },
+                "prefix": { "type": "string", "description": "prefix of every key in the backend" },
+                "timeout": duration
+            }
+        })
+    };
+    let cache = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "ttl": duration,
+            "static": { "type": "boolean", "description": "computed once, kept until purged" },
+            "redis": remote("url", "redis://host:port (${VAR:-default} allowed, read at start-up)"),
+            "memcached": remote("addr", "host:port (${VAR:-default} allowed, read at start-up)"),
+            "max_entries": { "type": "integer", "minimum": 1 },
+            "max_bytes": size,
+            "stale_while_revalidate": duration,
+            "jitter": { "description": "a duration or a percentage of the TTL", "type": "string" },
+            "key": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "query": { "anyOf": [{ "enum": ["all", "none"] }, { "type": "array", "items": { "type": "string" } }] },
+                    "vary": { "type": "array", "items": { "type": "string" } }
+                }
+            },
+            "statuses": { "type": "array", "items": { "type": "integer", "minimum": 200, "maximum": 599 } },
+            "header": { "description": "the cache status header's name, or off", "anyOf": [{ "type": "string" }, { "const": false }] }
+        }
+    });
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ember.yaml",
@@ -81,6 +121,7 @@ pub fn schema() -> Value {
             },
             "routes": { "$ref": "#/$defs/routes" },
             "groups": { "type": "array", "items": { "$ref": "#/$defs/group" } },
+            "caches": { "type": "object", "description": "named caches", "additionalProperties": cache },
             "include": {
                 "description": "spec files whose routes and groups are merged in (relative to this file)",
                 "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
@@ -102,7 +143,8 @@ pub fn schema() -> Value {
                                 "handler": handler,
                                 "name": { "type": "string" },
                                 "summary": { "type": "string" },
-                                "limits": route_limits
+                                "limits": route_limits,
+                                "cache": cache_ref
                             }
                         }
                     ]
@@ -116,6 +158,7 @@ pub fn schema() -> Value {
                     "prefix": { "type": "string", "pattern": "^/", "description": "path prefix, no trailing slash" },
                     "name": { "type": "string" },
                     "limits": route_limits,
+                    "cache": cache_ref,
                     "routes": { "$ref": "#/$defs/routes" },
                     "groups": { "type": "array", "items": { "$ref": "#/$defs/group" } }
                 }
@@ -130,7 +173,9 @@ mod tests {
     fn schema_names_every_top_level_key_the_parser_accepts() {
         let s = super::schema();
         let props = s["properties"].as_object().expect("properties");
-        for key in ["app", "handlers", "server", "routes", "groups", "include"] {
+        for key in [
+            "app", "handlers", "server", "routes", "groups", "caches", "include",
+        ] {
             assert!(props.contains_key(key), "{key}");
         }
         let limits = s["properties"]["server"]["properties"]["limits"]["properties"]

@@ -21,6 +21,7 @@
 //! an `App` that implements [`Service`], with a statically dispatched router that calls the
 //! user's `async fn` handlers through [`Handler`].
 
+pub mod cache;
 mod config;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -295,7 +295,9 @@ fn worker_main<S: Service>(
     let worker = Rc::new(WorkerState::new(per_worker));
     let grace = config.shutdown_grace;
 
+    let hooks = service.clone();
     let result = local.block_on(&rt, async {
+        hooks.on_worker_start();
         {
             let worker = worker.clone();
             tokio::task::spawn_local(async move {
@@ -337,6 +339,7 @@ fn worker_main<S: Service>(
         };
         // Accepting has stopped; give busy connections the grace period to finish.
         let _ = tokio::time::timeout(grace, worker.drained()).await;
+        hooks.on_worker_stop();
         served
     });
     drop(local);

@@ -27,4 +27,12 @@ pub trait Service: Clone + Send + 'static {
         let _ = (method, path);
         RouteLimits::default()
     }
+
+    /// Runs on each worker thread once its runtime is up, before it serves (inside its
+    /// `LocalSet`, so it may `spawn_local`). Generated apps connect their remote caches here.
+    fn on_worker_start(&self) {}
+
+    /// Runs on each worker thread after it has stopped serving. Generated apps close their
+    /// remote cache connections here.
+    fn on_worker_stop(&self) {}
 }

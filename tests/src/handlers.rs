@@ -122,3 +122,126 @@ pub async fn forever() -> Response {
         .with_content_type("text/event-stream")
         .with_final_chunk("event: shutdown\ndata: bye\n\n")
 }
+
+/// Cached routes: each counts its calls per tag, so tests can tell hits from misses.
+pub mod cached {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use ember_runtime::{Request, Response, StatusCode};
+
+    static CALLS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+    fn bump(tag: &str) -> u64 {
+        let mut calls = match CALLS.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let n = calls.entry(tag.to_owned()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    async fn pause(req: &Request<'_>) {
+        if let Some(ms) = req.query_param("ms").and_then(|v| v.parse::<u64>().ok()) {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+
+    /// Sleeps `?ms=`, counts the call, and says which call this was.
+    pub async fn counted(req: &Request<'_>, tag: &str) -> String {
+        pause(req).await;
+        let n = bump(tag);
+        format!(
+            "tag={tag} n={n} lang={} query={}",
+            req.header_str("accept-language").unwrap_or("-"),
+            req.query()
+        )
+    }
+
+    /// How many times `tag`'s handlers ran.
+    pub async fn count(tag: &str) -> String {
+        let calls = match CALLS.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        calls.get(tag).copied().unwrap_or(0).to_string()
+    }
+
+    /// Answers with status `code`.
+    pub async fn status(tag: &str, code: u16) -> Response {
+        let n = bump(tag);
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+        Response::text(format!("tag={tag} n={n}")).with_status(status)
+    }
+
+    /// A response the cache must not keep.
+    pub async fn no_store(tag: &str) -> Response {
+        let n = bump(tag);
+        Response::text(format!("tag={tag} n={n}")).header("Cache-Control", "no-store")
+    }
+
+    /// Sleeps `?ms=`, counts, then panics.
+    pub async fn panics(req: &Request<'_>, tag: &str) -> &'static str {
+        pause(req).await;
+        bump(tag);
+        panic!("cached handler panic (expected by the test)")
+    }
+
+    /// `POST /c/purge/{cache}` with `?key=K` or `?prefix=P` (spaces as `+`).
+    pub async fn purge(req: &Request<'_>, cache: &str) -> Response {
+        let Some(c) = crate::App::cache(cache) else {
+            return Response::error(StatusCode::NOT_FOUND);
+        };
+        let decode = |v: &str| v.replace('+', " ").replace("%2F", "/");
+        let result = match (req.query_param("key"), req.query_param("prefix")) {
+            (Some(k), _) => c.purge(&decode(k)).await.map(usize::from),
+            (None, Some(p)) => c.purge_prefix(&decode(p)).await,
+            _ => return Response::error(StatusCode::BAD_REQUEST),
+        };
+        match result {
+            Ok(n) => Response::text(format!("purged {n}")),
+            Err(e) if e.is_unsupported() => {
+                Response::text(e.to_string()).with_status(StatusCode::NOT_IMPLEMENTED)
+            }
+            Err(e) => Response::text(e.to_string()).with_status(StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+
+    /// Application data kept in a cache: a JSON list of numbers.
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    pub struct Data {
+        /// Some numbers.
+        pub values: Vec<u64>,
+    }
+
+    /// `GET /c/data/{cache}/{key}`: the stored `Data`, or 404.
+    pub async fn get_data(cache: &str, key: &str) -> Response {
+        let Some(c) = crate::App::cache(cache) else {
+            return Response::error(StatusCode::NOT_FOUND);
+        };
+        match c.get::<Data>(key).await {
+            Ok(Some(d)) => Response::json(&d),
+            Ok(None) => Response::error(StatusCode::NOT_FOUND),
+            Err(e) => Response::text(e.to_string()).with_status(StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+
+    /// `PUT /c/data/{cache}/{key}?values=1,2,3`: stores `Data`.
+    pub async fn set_data(req: &Request<'_>, cache: &str, key: &str) -> Response {
+        let Some(c) = crate::App::cache(cache) else {
+            return Response::error(StatusCode::NOT_FOUND);
+        };
+        let values = req
+            .query_param("values")
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        match c.set(key, &Data { values }, None).await {
+            Ok(()) => Response::new(StatusCode::NO_CONTENT),
+            Err(e) => Response::text(e.to_string()).with_status(StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+}

@@ -182,3 +182,49 @@ pub fn parse_reply(buf: &[u8], head: bool) -> Option<(Reply, usize)> {
         end + len,
     ))
 }
+
+/// The `host:port` of a service the tests need (from `env`, else `default`), if it
+/// answers a TCP connect. Missing, it fails the test under `CI=true` and skips it (with a
+/// message) elsewhere.
+pub fn require_service(what: &str, env: &str, default: &str) -> Option<String> {
+    let raw = std::env::var(env).unwrap_or_else(|_| default.to_owned());
+    let addr = raw
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&addr.as_str())
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok());
+    if reachable {
+        return Some(addr);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what} is not reachable at {addr} (set {env}); CI must provide it");
+    }
+    eprintln!("skipping: {what} is not reachable at {addr} (set {env} to run this test)");
+    None
+}
+
+/// Sends `n` GETs for `path` at once, each on its own connection, and returns the replies
+/// in no particular order.
+pub fn concurrent_gets(addr: SocketAddr, path: &str, n: usize) -> Vec<Reply> {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let barrier = barrier.clone();
+            let path = path.to_owned();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                barrier.wait();
+                c.get(&path)
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("client thread"))
+        .collect()
+}

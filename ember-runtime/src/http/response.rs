@@ -51,6 +51,11 @@ pub struct Response {
     content_type: Option<Cow<'static, str>>,
     /// Extra header lines, already encoded as `Name: value\r\n`.
     headers: Vec<u8>,
+    /// Header lines shared with a cache entry (written after `headers`, never copied into
+    /// the response).
+    shared_headers: Bytes,
+    /// One header whose name and value are static (the cache's `X-Cache: HIT`).
+    static_header: Option<(&'static str, &'static str)>,
     body: Body,
 }
 
@@ -60,6 +65,11 @@ impl fmt::Debug for Response {
             .field("status", &self.status)
             .field("content_type", &self.content_type)
             .field("headers", &String::from_utf8_lossy(&self.headers))
+            .field(
+                "shared_headers",
+                &String::from_utf8_lossy(&self.shared_headers),
+            )
+            .field("static_header", &self.static_header)
             .field("body_len", &self.body.as_slice().len())
             .finish()
     }
@@ -90,6 +100,8 @@ impl Response {
             status,
             content_type: None,
             headers: Vec::new(),
+            shared_headers: Bytes::new(),
+            static_header: None,
             body: Body::Empty,
         }
     }
@@ -104,6 +116,8 @@ impl Response {
             status: StatusCode::OK,
             content_type: Some(Cow::Borrowed("text/plain; charset=utf-8")),
             headers: Vec::new(),
+            shared_headers: Bytes::new(),
+            static_header: None,
             body,
         }
     }
@@ -118,6 +132,8 @@ impl Response {
                 status: StatusCode::OK,
                 content_type: Some(Cow::Borrowed("application/json")),
                 headers: Vec::new(),
+                shared_headers: Bytes::new(),
+                static_header: None,
                 body: Body::Owned(buf),
             },
             Err(e) => {
@@ -133,6 +149,8 @@ impl Response {
             status: StatusCode::OK,
             content_type: None,
             headers: Vec::new(),
+            shared_headers: Bytes::new(),
+            static_header: None,
             body: Body::Bytes(body.into()),
         }
     }
@@ -149,6 +167,8 @@ impl Response {
             status: StatusCode::OK,
             content_type: None,
             headers: Vec::new(),
+            shared_headers: Bytes::new(),
+            static_header: None,
             body: Body::Stream(StreamBody {
                 chunks: Box::pin(chunks),
                 final_chunk: None,
@@ -254,13 +274,73 @@ impl Response {
         self.body.as_slice()
     }
 
+    /// A response that shares its header block and body with a cache entry: building it
+    /// copies nothing and allocates nothing. `headers` are encoded lines (content type
+    /// included); `tag` is written as one more header line.
+    pub(crate) fn shared(
+        status: StatusCode,
+        headers: Bytes,
+        body: Bytes,
+        tag: Option<(&'static str, &'static str)>,
+    ) -> Self {
+        Response {
+            status,
+            content_type: None,
+            headers: Vec::new(),
+            shared_headers: headers,
+            static_header: tag,
+            body: Body::Bytes(body),
+        }
+    }
+
+    /// Adds one header with a static name and value without encoding it now (replaces a
+    /// previous one added this way).
+    pub(crate) fn with_static_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.static_header = Some((name, value));
+        self
+    }
+
+    /// Splits the response into what a cache entry keeps: the status, every header line
+    /// (content type first) as one block, and the body, moved (not copied) into `Bytes`.
+    pub(crate) fn into_cache_parts(self) -> (StatusCode, Bytes, Bytes) {
+        let mut block = Vec::with_capacity(self.headers.len() + self.shared_headers.len() + 64);
+        if let Some(ct) = &self.content_type {
+            block.extend_from_slice(b"Content-Type: ");
+            block.extend_from_slice(ct.as_bytes());
+            block.extend_from_slice(b"\r\n");
+        }
+        block.extend_from_slice(&self.headers);
+        block.extend_from_slice(&self.shared_headers);
+        if let Some((n, v)) = self.static_header {
+            block.extend_from_slice(n.as_bytes());
+            block.extend_from_slice(b": ");
+            block.extend_from_slice(v.as_bytes());
+            block.extend_from_slice(b"\r\n");
+        }
+        let body = match self.body {
+            // Streams are never cached (see `cache::serve::cacheable`).
+            Body::Empty | Body::Stream(_) => Bytes::new(),
+            Body::Static(s) => Bytes::from_static(s),
+            Body::Bytes(b) => b,
+            Body::Owned(v) => Bytes::from(v),
+        };
+        (self.status, Bytes::from(block), body)
+    }
+
+    /// Every extra header line, encoded (`Name: value\r\n`), for inspection.
+    pub(crate) fn header_lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.headers
+            .split_inclusive(|&b| b == b'\n')
+            .chain(self.shared_headers.split_inclusive(|&b| b == b'\n'))
+    }
+
     /// Encodes the response after whatever `out` already holds.
     ///
     /// `head_only` (a HEAD request) keeps `Content-Length` but omits the body; `keep_alive`
     /// false adds `Connection: close`; `http10_keep_alive` adds `Connection: keep-alive`.
     pub(crate) fn encode(&self, out: &mut Vec<u8>, framing: Framing) {
         let body = self.body.as_slice();
-        out.reserve(160 + self.headers.len() + body.len());
+        out.reserve(160 + self.headers.len() + self.shared_headers.len() + body.len());
         match self.status.status_line() {
             Some(line) => out.extend_from_slice(line),
             None => {
@@ -294,6 +374,13 @@ impl Response {
             ConnectionHeader::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
         }
         out.extend_from_slice(&self.headers);
+        out.extend_from_slice(&self.shared_headers);
+        if let Some((name, value)) = self.static_header {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
         out.extend_from_slice(b"\r\n");
         if !framing.head_only && !bodiless {
             out.extend_from_slice(body);

@@ -1,6 +1,6 @@
 //! The tasks API's handlers: JSON in, JSON out, JSON errors.
 
-use ember_runtime::{Request, Response, StatusCode};
+use ember_runtime::{IntoResponse, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{self, StoreError, Task};
@@ -9,6 +9,26 @@ use crate::store::{self, StoreError, Task};
 const MAX_TITLE: usize = 500;
 /// Most tasks per page.
 const MAX_LIMIT: i64 = 100;
+
+/// An error answer: `{"error": "..."}` with a status.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, &self.message)
+    }
+}
+
+fn api_error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        message: message.into(),
+    }
+}
 
 /// `{"error": "..."}` with a status.
 fn error(status: StatusCode, message: &str) -> Response {
@@ -24,10 +44,10 @@ fn unavailable(e: &StoreError) -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
 }
 
-fn parse_id(raw: &str) -> Result<i64, Response> {
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
     match raw.parse::<i64>() {
         Ok(id) if id > 0 => Ok(id),
-        _ => Err(error(
+        _ => Err(api_error(
             StatusCode::BAD_REQUEST,
             "task id must be a positive integer",
         )),
@@ -40,14 +60,14 @@ fn number(
     name: &str,
     default: i64,
     range: std::ops::RangeInclusive<i64>,
-) -> Result<i64, Response> {
+) -> Result<i64, ApiError> {
     match req.query_param(name) {
         None | Some("") => Ok(default),
         Some(v) => match v.parse::<i64>() {
             Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(error(
+            _ => Err(api_error(
                 StatusCode::BAD_REQUEST,
-                &format!(
+                format!(
                     "`{name}` must be a whole number from {} to {}",
                     range.start(),
                     range.end()
@@ -58,32 +78,32 @@ fn number(
 }
 
 /// Checks the body is JSON (by `Content-Type`, when one is sent) and parses it.
-fn json_body<'a, T: Deserialize<'a>>(req: &Request<'a>) -> Result<T, Response> {
+fn json_body<'a, T: Deserialize<'a>>(req: &Request<'a>) -> Result<T, ApiError> {
     if let Some(ct) = req.header_str("content-type")
         && !ct
             .trim_start()
             .to_ascii_lowercase()
             .starts_with("application/json")
     {
-        return Err(error(
+        return Err(api_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "send application/json",
         ));
     }
     serde_json::from_slice(req.body())
-        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")))
+        .map_err(|e| api_error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
-fn check_title(title: &str) -> Result<(), Response> {
+fn check_title(title: &str) -> Result<(), ApiError> {
     let t = title.trim();
     if t.is_empty() {
-        return Err(error(
+        return Err(api_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "`title` must not be empty",
         ));
     }
     if t.chars().count() > MAX_TITLE {
-        return Err(error(
+        return Err(api_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "`title` is longer than 500 characters",
         ));
@@ -100,11 +120,11 @@ pub async fn list(req: &Request<'_>) -> Response {
     }
     let page = match number(req, "page", 1, 1..=1_000_000) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let limit = match number(req, "limit", 20, 1..=MAX_LIMIT) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match store::list(page, limit).await {
         Ok((tasks, total)) => Response::json(&Page { tasks, total }),
@@ -116,7 +136,7 @@ pub async fn list(req: &Request<'_>) -> Response {
 pub async fn show(id: &str) -> Response {
     let id = match parse_id(id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match store::get(id).await {
         Ok(Some(task)) => Response::json(&task),
@@ -134,10 +154,10 @@ pub async fn create(req: &Request<'_>) -> Response {
     }
     let new: NewTask = match json_body(req) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
-    if let Err(r) = check_title(&new.title) {
-        return r;
+    if let Err(e) = check_title(&new.title) {
+        return e.into_response();
     }
     match store::create(new.title.trim()).await {
         Ok(task) => Response::json(&task)
@@ -157,16 +177,16 @@ pub async fn update(req: &Request<'_>, id: &str) -> Response {
     }
     let id = match parse_id(id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let change: Change = match json_body(req) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     if let Some(t) = &change.title
-        && let Err(r) = check_title(t)
+        && let Err(e) = check_title(t)
     {
-        return r;
+        return e.into_response();
     }
     match store::update(id, change.title.as_deref().map(str::trim), change.done).await {
         Ok(Some(task)) => Response::json(&task),
@@ -179,7 +199,7 @@ pub async fn update(req: &Request<'_>, id: &str) -> Response {
 pub async fn delete(id: &str) -> Response {
     let id = match parse_id(id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match store::delete(id).await {
         Ok(true) => Response::new(StatusCode::NO_CONTENT),

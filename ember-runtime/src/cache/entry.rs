@@ -1,0 +1,160 @@
+//! A cached value: an encoded response (status, header block, body) or application data,
+//! with its freshness, and the byte format remote stores keep it in.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, BufMut, Bytes};
+
+use crate::http::status::StatusCode;
+
+/// Milliseconds since the Unix epoch (wall clock, so that instances sharing a remote
+/// store agree on freshness).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A stored response or data value.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// The status (`0` for application data).
+    pub(crate) status: u16,
+    /// Encoded header lines, content type included.
+    pub(crate) headers: Bytes,
+    /// The body (or the data).
+    pub(crate) body: Bytes,
+    /// Served as fresh until then (ms since the epoch; `u64::MAX`: forever).
+    pub(crate) fresh_until: u64,
+    /// Served as stale (while one refresh runs) until then.
+    pub(crate) stale_until: u64,
+    /// A background refresh is running.
+    pub(crate) refreshing: AtomicBool,
+    /// Read since the eviction clock last passed (second-chance eviction).
+    pub(crate) referenced: AtomicBool,
+}
+
+/// How an entry may be served at a given time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    Fresh,
+    Stale,
+    Expired,
+}
+
+/// The first bytes of an entry in a remote store.
+const MAGIC: &[u8; 4] = b"EMB1";
+/// Magic, status, fresh-until, stale-until, header length.
+const FIXED: usize = 4 + 2 + 8 + 8 + 4;
+
+impl Entry {
+    pub(crate) fn new(status: u16, headers: Bytes, body: Bytes, fresh: u64, stale: u64) -> Self {
+        Entry {
+            status,
+            headers,
+            body,
+            fresh_until: fresh,
+            stale_until: stale.max(fresh),
+            refreshing: AtomicBool::new(false),
+            referenced: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn freshness(&self, now: u64) -> Freshness {
+        if now < self.fresh_until {
+            Freshness::Fresh
+        } else if now < self.stale_until {
+            Freshness::Stale
+        } else {
+            Freshness::Expired
+        }
+    }
+
+    /// Claims the single background refresh of a stale entry.
+    pub(crate) fn claim_refresh(&self) -> bool {
+        self.refreshing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    pub(crate) fn release_refresh(&self) {
+        self.refreshing.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn touch(&self) {
+        if !self.referenced.load(Ordering::Relaxed) {
+            self.referenced.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Approximate memory held, for `max_bytes`.
+    pub(crate) fn weight(&self, key_len: usize) -> usize {
+        key_len + self.headers.len() + self.body.len() + 96
+    }
+
+    pub(crate) fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The bytes a remote store keeps.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(FIXED + self.headers.len() + self.body.len());
+        out.extend_from_slice(MAGIC);
+        out.put_u16(self.status);
+        out.put_u64(self.fresh_until);
+        out.put_u64(self.stale_until);
+        out.put_u32(self.headers.len() as u32);
+        out.extend_from_slice(&self.headers);
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// Reads what [`Entry::encode`] wrote; `None` for anything else (a foreign value
+    /// under our prefix is a miss, never a panic).
+    pub(crate) fn decode(raw: Bytes) -> Option<Entry> {
+        if raw.len() < FIXED || &raw[..4] != MAGIC {
+            return None;
+        }
+        let mut head = &raw[4..FIXED];
+        let status = head.get_u16();
+        let fresh = head.get_u64();
+        let stale = head.get_u64();
+        let hlen = head.get_u32() as usize;
+        if raw.len() - FIXED < hlen {
+            return None;
+        }
+        let headers = raw.slice(FIXED..FIXED + hlen);
+        let body = raw.slice(FIXED + hlen..);
+        Some(Entry::new(status, headers, body, fresh, stale))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_garbage() {
+        let e = Entry::new(
+            200,
+            Bytes::from_static(b"Content-Type: text/plain\r\n"),
+            Bytes::from_static(b"hello"),
+            10,
+            20,
+        );
+        let d = Entry::decode(Bytes::from(e.encode())).expect("decodes");
+        assert_eq!(d.status, 200);
+        assert_eq!(&d.headers[..], b"Content-Type: text/plain\r\n");
+        assert_eq!(&d.body[..], b"hello");
+        assert_eq!((d.fresh_until, d.stale_until), (10, 20));
+        assert_eq!(d.freshness(5), Freshness::Fresh);
+        assert_eq!(d.freshness(15), Freshness::Stale);
+        assert_eq!(d.freshness(25), Freshness::Expired);
+        assert!(Entry::decode(Bytes::from_static(b"nope")).is_none());
+        let mut bad = e.encode();
+        bad.truncate(FIXED + 3);
+        assert!(Entry::decode(Bytes::from(bad)).is_none());
+    }
+}

@@ -1,0 +1,581 @@
+//! Response caches and application data caches, declared in `ember.yaml`.
+//!
+//! ```yaml
+//! caches:
+//!   hot: { ttl: 1s, max_entries: 10000 }
+//! routes:
+//!   GET /tasks: { handler: tasks::list, cache: hot }
+//! ```
+//!
+//! A cached route's generated code asks [`Cache`] before calling the handler: a fresh
+//! entry is answered without the handler and without copying the body (the response
+//! shares the entry's `Bytes`); concurrent misses for one key, on any worker thread, wait
+//! for a single handler call (single-flight); within `stale_while_revalidate` a stale
+//! entry is answered while one background refresh runs on the worker. Answers carry
+//! `X-Cache: HIT`, `MISS`, `STALE` or `BYPASS` (a request with credentials the key does
+//! not vary on).
+//!
+//! Kinds: in-process TTL (a sharded table shared by every worker, bounded by
+//! `max_entries`/`max_bytes`), static (computed once, kept until purged), Redis and
+//! Memcached (a connection per worker; they fail open: an unreachable or slow backend
+//! means the handler answers, never an error).
+//!
+//! Handlers reach the caches through the generated `App::cache("name")`:
+//!
+//! ```ignore
+//! pub async fn create_task(req: &Request<'_>) -> Response {
+//!     // … insert the task …
+//!     if let Some(cache) = crate::App::cache("hot") {
+//!         let _ = cache.purge_prefix("GET /tasks").await; // every page of the list
+//!     }
+//!     Response::new(StatusCode::CREATED)
+//! }
+//! ```
+//!
+//! Keys of cached responses read `GET /path?query` (HEAD shares GET's entry), followed by
+//! one `\n`-separated line per `vary` header; data keys are whatever the application
+//! passes to [`Cache::set`].
+
+mod entry;
+mod env;
+mod key;
+mod memcached;
+mod remote;
+mod serve;
+mod store;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use serve::{OwnedRequest, serve};
+
+use entry::{Entry, now_ms};
+use store::Store;
+
+/// How a route's responses are cached: compiled in by the generator from the spec
+/// (`caches.NAME` and the route's `cache:`), a constant per route.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    cache: usize,
+    ttl_ms: u64,
+    swr_ms: u64,
+    jitter: Jitter,
+    query: Query,
+    vary: &'static [&'static str],
+    statuses: &'static [u16],
+    header: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Jitter {
+    None,
+    Millis(u64),
+    Percent(u8),
+}
+
+/// Which query parameters enter a key.
+#[derive(Debug, Clone, Copy)]
+enum Query {
+    All,
+    None,
+    Only(&'static [&'static str]),
+}
+
+impl Policy {
+    /// Caching in cache number `cache` of the app's [`Caches`], with the defaults: a one
+    /// second TTL, the whole query in the key, only `200` cached, `X-Cache` on.
+    pub const fn new(cache: usize) -> Self {
+        Policy {
+            cache,
+            ttl_ms: 1000,
+            swr_ms: 0,
+            jitter: Jitter::None,
+            query: Query::All,
+            vary: &[],
+            statuses: &[200],
+            header: Some("X-Cache"),
+        }
+    }
+
+    /// How long an entry is fresh.
+    pub const fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl_ms = ttl.as_millis() as u64;
+        self
+    }
+
+    /// Entries never expire (a `static` cache).
+    pub const fn forever(mut self) -> Self {
+        self.ttl_ms = u64::MAX;
+        self
+    }
+
+    /// How long past its TTL an entry is still answered while one refresh runs.
+    pub const fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.swr_ms = window.as_millis() as u64;
+        self
+    }
+
+    /// Shortens each entry's TTL by a random amount up to `jitter`.
+    pub const fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = Jitter::Millis(jitter.as_millis() as u64);
+        self
+    }
+
+    /// Shortens each entry's TTL by a random amount up to `percent` % of it.
+    pub const fn jitter_percent(mut self, percent: u8) -> Self {
+        self.jitter = Jitter::Percent(percent);
+        self
+    }
+
+    /// Leaves the query out of the key.
+    pub const fn query_none(mut self) -> Self {
+        self.query = Query::None;
+        self
+    }
+
+    /// Keeps only these query parameters in the key (in this order).
+    pub const fn query_only(mut self, names: &'static [&'static str]) -> Self {
+        self.query = Query::Only(names);
+        self
+    }
+
+    /// Adds these request headers (lower-case names) to the key.
+    pub const fn vary(mut self, headers: &'static [&'static str]) -> Self {
+        self.vary = headers;
+        self
+    }
+
+    /// The statuses that are cached (default: `200` only).
+    pub const fn statuses(mut self, statuses: &'static [u16]) -> Self {
+        self.statuses = statuses;
+        self
+    }
+
+    /// The name of the header that says `HIT`, `MISS`, `STALE` or `BYPASS`; `None` for none.
+    pub const fn header(mut self, name: Option<&'static str>) -> Self {
+        self.header = name;
+        self
+    }
+
+    fn varies_on(&self, header: &str) -> bool {
+        self.vary.iter().any(|v| v.eq_ignore_ascii_case(header))
+    }
+
+    /// Fresh-until and stale-until for an entry made now.
+    fn deadlines(&self, now: u64) -> (u64, u64) {
+        if self.ttl_ms == u64::MAX {
+            return (u64::MAX, u64::MAX);
+        }
+        let cut = match self.jitter {
+            Jitter::None => 0,
+            Jitter::Millis(j) => random_below(j.min(self.ttl_ms.saturating_sub(1)) + 1),
+            Jitter::Percent(p) => random_below(self.ttl_ms * u64::from(p.min(99)) / 100 + 1),
+        };
+        let fresh = now.saturating_add(self.ttl_ms - cut);
+        (fresh, fresh.saturating_add(self.swr_ms))
+    }
+}
+
+/// A cheap per-thread random number below `n` (for TTL jitter).
+fn random_below(n: u64) -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let local = 0u8;
+            now_ms() ^ (std::ptr::from_ref(&local) as u64).rotate_left(32) | 1
+        });
+    }
+    if n <= 1 {
+        return 0;
+    }
+    STATE.with(|s| {
+        // xorshift64*
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    })
+}
+
+/// Where a cache keeps its entries.
+#[derive(Debug, Clone)]
+enum Kind {
+    Memory,
+    Static,
+    Redis(RemoteConfig),
+    Memcached(RemoteConfig),
+}
+
+/// A remote backend's settings.
+#[derive(Debug, Clone)]
+struct RemoteConfig {
+    /// `url` / `addr` as written in the spec (`${VAR:-default}` resolved at start-up).
+    template: String,
+    /// The value the spec had at build time (used when a variable is unset at run time).
+    built: String,
+    prefix: String,
+    timeout: Duration,
+}
+
+/// One cache's settings, as the generator writes them.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    name: String,
+    kind: Kind,
+    max_entries: usize,
+    max_bytes: usize,
+    ttl: Option<Duration>,
+}
+
+impl CacheConfig {
+    fn with_kind(name: &str, kind: Kind) -> Self {
+        CacheConfig {
+            name: name.to_owned(),
+            kind,
+            max_entries: 0,
+            max_bytes: 0,
+            ttl: None,
+        }
+    }
+
+    /// An in-process TTL cache shared by every worker.
+    pub fn memory(name: &str) -> Self {
+        Self::with_kind(name, Kind::Memory)
+    }
+
+    /// An in-process cache whose entries never expire.
+    pub fn fixed(name: &str) -> Self {
+        Self::with_kind(name, Kind::Static)
+    }
+
+    /// A Redis cache. `url` may hold `${VAR}` / `${VAR:-default}`, read when the server
+    /// starts; `built` is its value at build time, used where a variable is unset.
+    pub fn redis(name: &str, url: &str, built: &str) -> Self {
+        Self::with_kind(name, Kind::Redis(RemoteConfig::new(url, built)))
+    }
+
+    /// A Memcached cache (`addr` is `host:port`, with `${VAR}` as for [`CacheConfig::redis`]).
+    pub fn memcached(name: &str, addr: &str, built: &str) -> Self {
+        Self::with_kind(name, Kind::Memcached(RemoteConfig::new(addr, built)))
+    }
+
+    /// Most entries held (in-process caches).
+    pub fn max_entries(mut self, n: usize) -> Self {
+        self.max_entries = n;
+        self
+    }
+
+    /// Most bytes of keys, headers and bodies held (in-process caches).
+    pub fn max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    /// The TTL [`Cache::set`] uses when given none.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// A prefix for every key in the remote store.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        if let Kind::Redis(r) | Kind::Memcached(r) = &mut self.kind {
+            r.prefix = prefix.to_owned();
+        }
+        self
+    }
+
+    /// How long a remote operation may take before the cache is skipped.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        if let Kind::Redis(r) | Kind::Memcached(r) = &mut self.kind {
+            r.timeout = timeout;
+        }
+        self
+    }
+}
+
+impl RemoteConfig {
+    fn new(template: &str, built: &str) -> Self {
+        RemoteConfig {
+            template: template.to_owned(),
+            built: built.to_owned(),
+            prefix: String::new(),
+            timeout: Duration::from_millis(100),
+        }
+    }
+
+    /// The address to connect to now.
+    fn target(&self) -> String {
+        env::resolve(&self.template, &|k| std::env::var(k).ok())
+            .unwrap_or_else(|| self.built.clone())
+    }
+}
+
+/// Every cache an app declares, shared by all of its workers.
+///
+/// The generated `App::caches()` returns the app's one instance; `App::cache("name")`
+/// finds one by name.
+#[derive(Debug)]
+pub struct Caches {
+    caches: Box<[Cache]>,
+}
+
+impl Caches {
+    /// The caches for these settings (in spec order: a [`Policy`] names its cache by index).
+    pub fn new(configs: Vec<CacheConfig>) -> Self {
+        Caches {
+            caches: configs.into_iter().map(Cache::new).collect(),
+        }
+    }
+
+    /// The cache named `name`.
+    pub fn get(&self, name: &str) -> Option<&Cache> {
+        self.caches.iter().find(|c| c.name == name)
+    }
+
+    /// Every cache, in spec order.
+    pub fn iter(&self) -> impl Iterator<Item = &Cache> {
+        self.caches.iter()
+    }
+
+    /// The cache at `index` (generated code only).
+    #[doc(hidden)]
+    pub fn at(&self, index: usize) -> &Cache {
+        &self.caches[index]
+    }
+
+    /// Connects this worker thread to the remote backends (called by the generated
+    /// `Service::on_worker_start`; connections are otherwise made on first use).
+    pub fn worker_start(&self) {
+        for c in self.caches.iter() {
+            c.worker_start();
+        }
+    }
+
+    /// Closes this worker thread's remote connections.
+    pub fn worker_stop(&self) {
+        for c in self.caches.iter() {
+            remote::close(c);
+        }
+    }
+}
+
+/// A cache failed: the backend is unreachable or slow, or the operation does not apply.
+///
+/// Request handling never sees these: a cached route falls back to its handler. They
+/// reach code that calls [`Cache`] methods directly.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+}
+
+#[derive(Debug)]
+enum ErrorKind {
+    Unavailable(String),
+    Unsupported(&'static str),
+    Decode(String),
+}
+
+impl Error {
+    fn unavailable(msg: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::Unavailable(msg.into()),
+        }
+    }
+
+    /// The backend could not be reached in time (or is down).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Unavailable(_))
+    }
+
+    /// The operation is not possible on this kind of cache (a prefix purge on Memcached).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self.kind, ErrorKind::Unsupported(_))
+    }
+
+    /// A stored value did not decode as the requested type.
+    pub fn is_decode(&self) -> bool {
+        matches!(self.kind, ErrorKind::Decode(_))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::Unavailable(m) => write!(f, "cache unavailable: {m}"),
+            ErrorKind::Unsupported(m) => write!(f, "not supported: {m}"),
+            ErrorKind::Decode(m) => write!(f, "cached value does not decode: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// One named cache.
+///
+/// Its methods are `async` because a remote cache talks to its backend; they run on the
+/// calling worker's connection (call them from handlers).
+#[derive(Debug)]
+pub struct Cache {
+    /// Process-unique, indexes the per-worker connection table.
+    id: usize,
+    name: String,
+    kind: Kind,
+    /// Entries (in-process kinds) and flights (every kind).
+    store: Store,
+    /// Bumped by every purge: a computation that started before one is not stored.
+    epoch: AtomicU64,
+    default_ttl: Duration,
+    /// Keys of a remote cache being refreshed in the background by this process.
+    refreshing: std::sync::Mutex<std::collections::HashSet<Arc<[u8]>>>,
+}
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+impl Cache {
+    fn new(c: CacheConfig) -> Self {
+        let (entries, bytes) = match c.kind {
+            Kind::Memory if c.max_entries == 0 && c.max_bytes == 0 => (10_000, 0),
+            Kind::Memory | Kind::Static => (c.max_entries, c.max_bytes),
+            // Remote caches keep only flights here.
+            Kind::Redis(_) | Kind::Memcached(_) => (0, 0),
+        };
+        Cache {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: c.name,
+            kind: c.kind,
+            store: Store::new(entries, bytes),
+            epoch: AtomicU64::new(0),
+            default_ttl: c.ttl.unwrap_or(Duration::from_secs(60)),
+            refreshing: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The cache's name in the spec.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `ttl`, `static`, `redis` or `memcached`.
+    pub fn kind(&self) -> &'static str {
+        match self.kind {
+            Kind::Memory => "ttl",
+            Kind::Static => "static",
+            Kind::Redis(_) => "redis",
+            Kind::Memcached(_) => "memcached",
+        }
+    }
+
+    fn is_remote(&self) -> bool {
+        matches!(self.kind, Kind::Redis(_) | Kind::Memcached(_))
+    }
+
+    fn remote_config(&self) -> Option<&RemoteConfig> {
+        match &self.kind {
+            Kind::Redis(r) | Kind::Memcached(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn worker_start(&self) {
+        if self.is_remote() {
+            remote::connect(self);
+        }
+    }
+
+    /// Removes the entry under `key` (for a cached response, `GET /path?query`); whether
+    /// one was there (remote stores: whether the backend had it).
+    pub async fn purge(&self, key: &str) -> Result<bool, Error> {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if self.is_remote() {
+            remote::delete(self, key.as_bytes()).await
+        } else {
+            Ok(self.store.remove(key.as_bytes()))
+        }
+    }
+
+    /// Removes every entry whose key starts with `prefix` (`GET /tasks` drops every page
+    /// and query of `/tasks`, and `/tasks/…`); how many. Redis scans its keys for it;
+    /// Memcached cannot list keys and answers [`Error::is_unsupported`].
+    pub async fn purge_prefix(&self, prefix: &str) -> Result<usize, Error> {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        match &self.kind {
+            Kind::Memory | Kind::Static => Ok(self.store.remove_prefix(prefix.as_bytes())),
+            Kind::Redis(_) => remote::delete_prefix(self, prefix.as_bytes()).await,
+            Kind::Memcached(_) => Err(Error {
+                kind: ErrorKind::Unsupported("Memcached cannot purge by prefix"),
+            }),
+        }
+    }
+
+    /// The raw bytes stored under `key` by [`Cache::set_bytes`] (or a response's body).
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>, Error> {
+        let now = now_ms();
+        if self.is_remote() {
+            let e = remote::get(self, key.as_bytes()).await?;
+            Ok(e.filter(|e| e.freshness(now) != entry::Freshness::Expired)
+                .map(|e| e.body.clone()))
+        } else {
+            Ok(self.store.get(key.as_bytes(), now).map(|e| e.body.clone()))
+        }
+    }
+
+    /// Stores `value` under `key` for `ttl` (default: the cache's `ttl`, or a minute;
+    /// a static cache keeps it until purged).
+    pub async fn set_bytes(
+        &self,
+        key: &str,
+        value: impl Into<Bytes>,
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        let now = now_ms();
+        let ttl = ttl.unwrap_or(self.default_ttl);
+        let until = match self.kind {
+            Kind::Static => u64::MAX,
+            _ => now.saturating_add(ttl.as_millis() as u64),
+        };
+        let e = Arc::new(Entry::new(0, Bytes::new(), value.into(), until, until));
+        if self.is_remote() {
+            remote::set(self, key.as_bytes(), &e).await
+        } else {
+            self.store.put(key.as_bytes(), e);
+            Ok(())
+        }
+    }
+
+    /// The value stored under `key` by [`Cache::set`], decoded from JSON.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        match self.get_bytes(key).await? {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error {
+                kind: ErrorKind::Decode(e.to_string()),
+            }),
+        }
+    }
+
+    /// Stores `value` (as JSON) under `key` for `ttl` (see [`Cache::set_bytes`]).
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<Duration>,
+    ) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Error {
+            kind: ErrorKind::Decode(e.to_string()),
+        })?;
+        self.set_bytes(key, bytes, ttl).await
+    }
+
+    /// Entries held in process (0 for remote caches), for tests and metrics.
+    pub fn local_len(&self) -> usize {
+        self.store.len()
+    }
+}

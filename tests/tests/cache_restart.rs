@@ -1,0 +1,124 @@
+//! A Redis cache whose server stops mid-test: requests still succeed (the cache fails
+//! open), and are cached again once the server is back. The test runs its own
+//! `redis-server` on a free port, stopped and restarted by PID; the shared one on 6379 is
+//! never touched. Its own test binary, so that setting the cache's URL variable before
+//! the app first reads it affects no other test.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ember_tests::{BACKENDS, Client, Reply, start};
+
+/// A `redis-server` child, killed on drop.
+struct Redis {
+    child: Child,
+}
+
+impl Redis {
+    fn start(port: u16) -> Option<Redis> {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let r = Redis { child };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Some(r);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn get(addr: SocketAddr, path: &str) -> Reply {
+    Client::connect(addr).get(path)
+}
+
+fn x_cache(r: &Reply) -> &str {
+    r.header("x-cache").unwrap_or("-")
+}
+
+#[test]
+fn redis_stopped_mid_test_fails_open_and_caching_resumes_after_restart() {
+    let port = free_port();
+    let Some(mut redis) = Redis::start(port) else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("could not start redis-server (is it installed?); CI must provide it");
+        }
+        eprintln!("skipping: could not start redis-server on port {port}");
+        return;
+    };
+    // SAFETY: this test binary has this one test, and the app reads the variable only when
+    // its workers start, after this line.
+    unsafe {
+        std::env::set_var(
+            "EMBER_TEST_FLAKY_REDIS",
+            format!("redis://127.0.0.1:{port}"),
+        )
+    };
+    let run = std::process::id();
+    for b in BACKENDS {
+        let server = start(ember_tests::App, b, 2);
+        let addr = server.local_addr();
+        let path = format!("/c/flaky/up-{b}-{run}");
+        assert_eq!(x_cache(&get(addr, &path)), "MISS", "{b}");
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(x_cache(&get(addr, &path)), "HIT", "{b}: cached in Redis");
+
+        redis.stop();
+        let down = format!("/c/flaky/down-{b}-{run}");
+        for i in 0..5 {
+            let t = Instant::now();
+            let r = get(addr, &down);
+            assert_eq!(r.status, 200, "{b}: request {i} with Redis down");
+            assert!(
+                r.text().contains(&format!("n={}", i + 1)),
+                "{b}: the handler answered"
+            );
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "{b}: no long wait on a dead backend"
+            );
+        }
+
+        redis = Redis::start(port).expect("redis-server restarts on its port");
+        let back = format!("/c/flaky/back-{b}-{run}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut hit = false;
+        while Instant::now() < deadline && !hit {
+            let r = get(addr, &back);
+            assert_eq!(r.status, 200, "{b}");
+            hit = x_cache(&r) == "HIT";
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(hit, "{b}: caching resumed after Redis came back");
+        drop(server);
+    }
+    redis.stop();
+}
