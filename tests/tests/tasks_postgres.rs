@@ -59,5 +59,8 @@ fn tasks_api_on_postgres() {
         return;
     };
     tasks::store::configure(tasks::store::Mode::Postgres { url, pool_size: 4 }).expect("configure");
+    // Writes purge the cached reads, so the contract sees its own writes at once.
+    tasks::set_purge_on_write(true);
     tasks_api::exercise(ember_runtime::Backend::Tokio);
+    tasks_api::freshness(ember_runtime::Backend::Tokio);
 }

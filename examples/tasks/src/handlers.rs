@@ -39,6 +39,16 @@ fn error(status: StatusCode, message: &str) -> Response {
     Response::json(&Error { error: message }).with_status(status)
 }
 
+/// After a write: drop the cached reads, when purging is on.
+async fn purge_reads() {
+    if crate::purge_on_write()
+        && let Some(hot) = crate::App::cache("hot")
+        && let Err(e) = hot.purge_prefix("GET /tasks").await
+    {
+        eprintln!("tasks: cache purge failed: {e}");
+    }
+}
+
 fn unavailable(e: &StoreError) -> Response {
     eprintln!("tasks: storage error: {e}");
     error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable")
@@ -160,9 +170,12 @@ pub async fn create(req: &Request<'_>) -> Response {
         return e.into_response();
     }
     match store::create(new.title.trim()).await {
-        Ok(task) => Response::json(&task)
-            .with_status(StatusCode::CREATED)
-            .header("Location", &format!("/tasks/{}", task.id)),
+        Ok(task) => {
+            purge_reads().await;
+            Response::json(&task)
+                .with_status(StatusCode::CREATED)
+                .header("Location", &format!("/tasks/{}", task.id))
+        }
         Err(e) => unavailable(&e),
     }
 }
@@ -189,7 +202,10 @@ pub async fn update(req: &Request<'_>, id: &str) -> Response {
         return e.into_response();
     }
     match store::update(id, change.title.as_deref().map(str::trim), change.done).await {
-        Ok(Some(task)) => Response::json(&task),
+        Ok(Some(task)) => {
+            purge_reads().await;
+            Response::json(&task)
+        }
         Ok(None) => error(StatusCode::NOT_FOUND, "no such task"),
         Err(e) => unavailable(&e),
     }
@@ -202,7 +218,10 @@ pub async fn delete(id: &str) -> Response {
         Err(e) => return e.into_response(),
     };
     match store::delete(id).await {
-        Ok(true) => Response::new(StatusCode::NO_CONTENT),
+        Ok(true) => {
+            purge_reads().await;
+            Response::new(StatusCode::NO_CONTENT)
+        }
         Ok(false) => error(StatusCode::NOT_FOUND, "no such task"),
         Err(e) => unavailable(&e),
     }

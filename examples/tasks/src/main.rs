@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         },
         _ => tasks::store::Mode::Memory,
     };
+    tasks::set_purge_on_write(std::env::var("TASKS_PURGE_ON_WRITE").is_ok_and(|v| v == "1"));
     if let Err(e) = tasks::store::configure(mode) {
         eprintln!("tasks: {e}");
         return ExitCode::FAILURE;

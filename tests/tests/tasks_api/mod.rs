@@ -186,3 +186,45 @@ pub(crate) fn exercise(backend: Backend) {
         );
     }
 }
+
+/// Reads are cached for 1 s: stale within the TTL when writes do not purge, fresh at once
+/// when they do.
+pub(crate) fn freshness(backend: Backend) {
+    let server = start(tasks::App, backend, 1);
+    let mut c = Client::connect(server.local_addr());
+    let total = |r: &Reply| json(r)["total"].as_i64().expect("total");
+
+    tasks::set_purge_on_write(false);
+    let before = send(&mut c, "GET", "/tasks?limit=1", None);
+    let n = total(&before);
+    assert_eq!(
+        send(&mut c, "POST", "/tasks", Some(r#"{"title":"fresh"}"#)).status,
+        201
+    );
+    let cached = send(&mut c, "GET", "/tasks?limit=1", None);
+    assert_eq!(
+        (cached.header("x-cache"), total(&cached)),
+        (Some("HIT"), n),
+        "{backend}: within the TTL"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let later = send(&mut c, "GET", "/tasks?limit=1", None);
+    assert_eq!(
+        (later.header("x-cache"), total(&later)),
+        (Some("MISS"), n + 1),
+        "{backend}: after the TTL"
+    );
+
+    tasks::set_purge_on_write(true);
+    let _ = send(&mut c, "GET", "/tasks?limit=1", None);
+    assert_eq!(
+        send(&mut c, "POST", "/tasks", Some(r#"{"title":"purged"}"#)).status,
+        201
+    );
+    let fresh = send(&mut c, "GET", "/tasks?limit=1", None);
+    assert_eq!(
+        (fresh.header("x-cache"), total(&fresh)),
+        (Some("MISS"), n + 2),
+        "{backend}: after a purge"
+    );
+}
