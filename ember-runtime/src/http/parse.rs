@@ -271,8 +271,30 @@ impl TransferCodings {
 }
 
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
+
+/// A byte table from a predicate over ASCII letters, digits and the listed punctuation.
+const fn table(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// RFC 9110 `tchar`.
+const TCHAR: [bool; 256] = table(b"!#$%&'*+-.^_`|~");
+/// RFC 3986 `reg-name` characters (unreserved, sub-delims, `%` of pct-encoded).
+const REG_NAME: [bool; 256] = table(b"-._~!$&'()*+,;=%");
 
 /// `Host = uri-host [ ":" port ]`: registered names, IPv4 and bracketed IPv6 literals.
 fn valid_host(value: &[u8]) -> bool {
@@ -295,10 +317,7 @@ fn valid_host(value: &[u8]) -> bool {
             None => (value, &[][..]),
         },
     };
-    let host_ok = host.first() == Some(&b'[')
-        || host
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b));
+    let host_ok = host.first() == Some(&b'[') || host.iter().all(|&b| REG_NAME[usize::from(b)]);
     let port_ok = match port {
         [] => true,
         [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit) && digits.len() <= 5,
@@ -315,7 +334,11 @@ fn request_target<'b>(method: Method<'b>, target: &'b str) -> Option<(&'b str, &
     if matches!(method, Method::Connect) {
         return None;
     }
-    let target = target.split('#').next().unwrap_or(target);
+    // One pass for the first `#` (a fragment, dropped); `split_target` then finds `?`.
+    let target = match target.bytes().position(|b| b == b'#') {
+        Some(i) => &target[..i],
+        None => target,
+    };
     if target.starts_with('/') {
         return Some(split_target(target));
     }

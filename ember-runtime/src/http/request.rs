@@ -122,8 +122,8 @@ impl<'a> Request<'a> {
 
 /// Splits a request target at the first `?`.
 pub(crate) fn split_target(target: &str) -> (&str, &str) {
-    match target.split_once('?') {
-        Some((p, q)) => (p, q),
+    match target.bytes().position(|b| b == b'?') {
+        Some(i) => (&target[..i], &target[i + 1..]),
         None => (target, ""),
     }
 }

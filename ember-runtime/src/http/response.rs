@@ -349,9 +349,7 @@ impl Response {
                 out.extend_from_slice(b" \r\n");
             }
         }
-        out.extend_from_slice(b"Server: ember\r\nDate: ");
-        out.extend_from_slice(&date::current());
-        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&date::preamble());
         if let Some(ct) = &self.content_type {
             out.extend_from_slice(b"Content-Type: ");
             out.extend_from_slice(ct.as_bytes());
