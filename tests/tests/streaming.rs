@@ -53,6 +53,17 @@ fn read_chunked(s: &mut TcpStream, buf: &mut Vec<u8>) -> (String, Vec<u8>) {
     }
 }
 
+/// One read, retried on EINTR.
+fn read_some(s: &mut TcpStream, chunk: &mut [u8]) -> usize {
+    loop {
+        match s.read(chunk) {
+            Ok(n) => return n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
 fn connect(addr: std::net::SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
@@ -91,7 +102,7 @@ fn http11_streams_are_chunked_and_keep_the_connection() {
         assert_eq!(String::from_utf8_lossy(&body), "chunk 0\nchunk 1\n", "{b}");
         while !buf.windows(13).any(|w| w == b"Hello, World!") {
             let mut chunk = [0u8; 1024];
-            let n = s.read(&mut chunk).expect("read");
+            let n = read_some(&mut s, &mut chunk);
             assert!(n > 0, "{b}: closed");
             buf.extend_from_slice(&chunk[..n]);
         }
@@ -110,7 +121,7 @@ fn head_of_a_stream_has_no_body() {
         let mut got = Vec::new();
         while !got.windows(13).any(|w| w == b"Hello, World!") {
             let mut chunk = [0u8; 1024];
-            let n = s.read(&mut chunk).expect("read");
+            let n = read_some(&mut s, &mut chunk);
             assert!(n > 0, "{b}: closed");
             got.extend_from_slice(&chunk[..n]);
         }
@@ -155,7 +166,7 @@ fn shutdown_ends_a_stream_with_its_final_event() {
         let mut got = Vec::new();
         while !got.windows(11).any(|w| w == b"data: hello") {
             let mut chunk = [0u8; 1024];
-            let n = s.read(&mut chunk).expect("read");
+            let n = read_some(&mut s, &mut chunk);
             assert!(n > 0, "{b}: closed");
             got.extend_from_slice(&chunk[..n]);
         }
