@@ -288,6 +288,10 @@ def one_run(name, dist, rep, args, pg):
         check_data(base, ROWS)
         if args.warmup > 0:
             run_wrk(args, base, id_max, args.warmup)
+        # PostgreSQL 15 backends flush their statistics at most once a second and, when
+        # they go idle with some pending, up to 10 s later: let the warm-up's settle so
+        # the counters below hold exactly the measured window.
+        time.sleep(args.stats_settle)
         before_pids = pg.backend_pids()
         c0 = pg.counters()
         s0 = proc_cpu(p.pid)
@@ -300,7 +304,9 @@ def one_run(name, dist, rep, args, pg):
         pids = set(before_pids) | set(pg.backend_pids())
         pg1 = cpu_of(pids)
         m1 = moka_stats(base) if name == "axum-moka" else None
+        time.sleep(args.stats_settle)
         c1 = pg.counters()
+        rows_end = int(pg.psql("SELECT count(*) FROM tasks"))
         if p.poll() is not None:
             raise RuntimeError(f"{name} died during the run")
     finally:
@@ -332,6 +338,7 @@ def one_run(name, dist, rep, args, pg):
         "wrk_cpu": w["wrk_cpu_s"] / secs * 100,
         "est_hit": est_hit,
         "hit": None,
+        "rows_end": rows_end,
     }
     if m0 and m1 and m1["lookups"] > m0["lookups"]:
         r["hit"] = 1 - (m1["misses"] - m0["misses"]) / (m1["lookups"] - m0["lookups"])
@@ -388,12 +395,14 @@ def report(args, runs, contenders, skipped, started, finished):
              "responses outside 200–299 plus socket errors; DB q/s = statements/s from "
              "`pg_stat_database` (xact_commit + xact_rollback of the bench database; every "
              "statement is its own implicit transaction; pg_stat_statements is not loaded on "
-             "this server); q/req = statements per request (2.0·0.65+0.25+0.10 = 1.65 "
+             f"this server; read after {args.stats_settle:g} s idle at both ends of the "
+             "window so backends have flushed them); q/req = statements per request (2.0·0.65+0.25+0.10 = 1.65 "
              "without a cache); CPU in % of one core over the measured window from "
              "/proc/PID/stat utime+stime: server = its PID, PG = sum over the backends "
              "connected to the bench database, wrk = its rusage; hit = cache hit ratio "
              "(moka: its own counters; est. hit = 1 − (statements − creates)/(2·lists + "
-             "gets), from the DB counters, for every contender).\n")
+             "gets), from the DB counters, for every contender, so statement-weighted: a list "
+             "counts twice; it reads ≈ 0 without a cache).\n")
     for dist in DISTS:
         if not any(d == dist for (_, d) in by):
             continue
@@ -435,15 +444,16 @@ def report(args, runs, contenders, skipped, started, finished):
             L.append("")
     L.append("## Every run\n")
     L.append("| rep | dist | contender | RPS | p50 ms | p99 ms | statuses | sock err | "
-             "DB q/s | server % | PG % | wrk % | PG backends | hit | est. hit |")
-    L.append("|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+             "DB q/s | server % | PG % | wrk % | PG backends | rows at end | hit | est. hit |")
+    L.append("|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         sts = " ".join(f"{k}:{v}" for k, v in sorted(r["statuses"].items()))
         L.append(
             f"| {r['rep']} | {r['dist']} | {r['contender']} | {r['rps']:,.0f} | "
             f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {sts} | {r['sock_errors']} | "
             f"{r['db_qps']:,.0f} | {r['server_cpu']:.0f} | {r['pg_cpu']:.0f} | "
-            f"{r['wrk_cpu']:.0f} | {r['pg_backends']} | {fmt(r['hit'], '.3f')} | "
+            f"{r['wrk_cpu']:.0f} | {r['pg_backends']} | {r['rows_end']:,} | "
+            f"{fmt(r['hit'], '.3f')} | "
             f"{fmt(r['est_hit'], '.3f')} |")
     L.append("")
     if args.notes:
@@ -476,6 +486,9 @@ def main():
                     help="the tasks binary built with the read-route cache; without it the "
                          "ember-cached contender is skipped")
     ap.add_argument("--axum-bin", default=os.path.join(HERE, "target/release/crud-axum"))
+    ap.add_argument("--stats-settle", type=float, default=11,
+                    help="idle seconds before reading pg_stat_database, after the warm-up "
+                         "and after the run, so backends have flushed their counters (11)")
     ap.add_argument("--pool-size", type=int, default=16)
     ap.add_argument("--port", type=int, default=18090)
     ap.add_argument("--pg-host", default="127.0.0.1")
