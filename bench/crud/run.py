@@ -112,6 +112,14 @@ def proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def machine_busy():
+    """Busy CPU seconds of the whole machine (all cores) from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return (sum(v[:8]) - idle) / CLK_TCK
+
+
 def cpu_of(pids):
     return {p: c for p in pids if (c := proc_cpu(p)) is not None}
 
@@ -295,12 +303,14 @@ def one_run(name, dist, rep, args, pg):
         before_pids = pg.backend_pids()
         c0 = pg.counters()
         s0 = proc_cpu(p.pid)
+        b0 = machine_busy()
         pg0 = cpu_of(before_pids)
         m0 = moka_stats(base) if name == "axum-moka" else None
         t0 = time.time()
         w = run_wrk(args, base, id_max, args.duration)
         wall = time.time() - t0
         s1 = proc_cpu(p.pid)
+        b1 = machine_busy()
         pids = set(before_pids) | set(pg.backend_pids())
         pg1 = cpu_of(pids)
         m1 = moka_stats(base) if name == "axum-moka" else None
@@ -336,10 +346,13 @@ def one_run(name, dist, rep, args, pg):
         "pg_cpu": sum(pg1.get(q, 0) - pg0.get(q, 0) for q in pids) / secs * 100,
         "pg_backends": len(pids),
         "wrk_cpu": w["wrk_cpu_s"] / secs * 100,
+        "busy_cpu": (b1 - b0) / secs * 100,
         "est_hit": est_hit,
         "hit": None,
         "rows_end": rows_end,
     }
+    # Everything else on the (shared) machine during the window.
+    r["other_cpu"] = r["busy_cpu"] - r["server_cpu"] - r["pg_cpu"] - r["wrk_cpu"]
     if m0 and m1 and m1["lookups"] > m0["lookups"]:
         r["hit"] = 1 - (m1["misses"] - m0["misses"]) / (m1["lookups"] - m0["lookups"])
     return r
@@ -399,7 +412,9 @@ def report(args, runs, contenders, skipped, started, finished):
              "window so backends have flushed them); q/req = statements per request (2.0·0.65+0.25+0.10 = 1.65 "
              "without a cache); CPU in % of one core over the measured window from "
              "/proc/PID/stat utime+stime: server = its PID, PG = sum over the backends "
-             "connected to the bench database, wrk = its rusage; hit = cache hit ratio "
+             "connected to the bench database, wrk = its rusage, other = the machine's busy time "
+             "(/proc/stat, all cores) minus those three: other work on the shared machine and "
+             "PostgreSQL's background processes; hit = cache hit ratio "
              "(moka: its own counters; est. hit = 1 − (statements − creates)/(2·lists + "
              "gets), from the DB counters, for every contender, so statement-weighted: a list "
              "counts twice; it reads ≈ 0 without a cache).\n")
@@ -408,8 +423,8 @@ def report(args, runs, contenders, skipped, started, finished):
             continue
         L.append(f"## {dist} ids (1..{DISTS[dist]:,})\n")
         L.append("| contender | RPS | p50 ms | p99 ms | non-2xx | DB q/s | q/req | "
-                 "server CPU % | PG CPU % | wrk CPU % | hit | est. hit |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                 "server CPU % | PG CPU % | wrk CPU % | other CPU % | hit | est. hit |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for c in contenders:
             rs = by.get((c, dist))
             if not rs:
@@ -420,7 +435,8 @@ def report(args, runs, contenders, skipped, started, finished):
                 f"{fmt(med(rs, 'p99_ms'), '.1f')} | {fmt(non2, '.0f')} | "
                 f"{fmt(med(rs, 'db_qps'), ',.0f')} | {fmt(med(rs, 'db_per_req'), '.2f')} | "
                 f"{fmt(med(rs, 'server_cpu'), '.0f')} | {fmt(med(rs, 'pg_cpu'), '.0f')} | "
-                f"{fmt(med(rs, 'wrk_cpu'), '.0f')} | {fmt(med(rs, 'hit'), '.3f')} | "
+                f"{fmt(med(rs, 'wrk_cpu'), '.0f')} | {fmt(med(rs, 'other_cpu'), '.0f')} | "
+                f"{fmt(med(rs, 'hit'), '.3f')} | "
                 f"{fmt(med(rs, 'est_hit'), '.3f')} |")
         L.append("")
         pairs = [("ember", "axum"), ("ember", "axum-moka"), ("ember-cached", "axum-moka"),
@@ -444,15 +460,17 @@ def report(args, runs, contenders, skipped, started, finished):
             L.append("")
     L.append("## Every run\n")
     L.append("| rep | dist | contender | RPS | p50 ms | p99 ms | statuses | sock err | "
-             "DB q/s | server % | PG % | wrk % | PG backends | rows at end | hit | est. hit |")
-    L.append("|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+             "DB q/s | server % | PG % | wrk % | other % | PG backends | rows at end | hit | "
+             "est. hit |")
+    L.append("|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         sts = " ".join(f"{k}:{v}" for k, v in sorted(r["statuses"].items()))
         L.append(
             f"| {r['rep']} | {r['dist']} | {r['contender']} | {r['rps']:,.0f} | "
             f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {sts} | {r['sock_errors']} | "
             f"{r['db_qps']:,.0f} | {r['server_cpu']:.0f} | {r['pg_cpu']:.0f} | "
-            f"{r['wrk_cpu']:.0f} | {r['pg_backends']} | {r['rows_end']:,} | "
+            f"{r['wrk_cpu']:.0f} | {fmt(r.get('other_cpu'), '.0f')} | {r['pg_backends']} | "
+            f"{r['rows_end']:,} | "
             f"{fmt(r['hit'], '.3f')} | "
             f"{fmt(r['est_hit'], '.3f')} |")
     L.append("")
@@ -557,7 +575,7 @@ def main():
                     f"statuses {r['statuses']} sockerr {r['sock_errors']} "
                     f"db {r['db_qps']:,.0f} q/s ({r['db_per_req']:.2f}/req) "
                     f"cpu server {r['server_cpu']:.0f}% pg {r['pg_cpu']:.0f}% "
-                    f"wrk {r['wrk_cpu']:.0f}% hit {fmt(r['hit'], '.3f')} "
+                    f"wrk {r['wrk_cpu']:.0f}% other {r['other_cpu']:.0f}% hit {fmt(r['hit'], '.3f')} "
                     f"est {fmt(r['est_hit'], '.3f')}")
                 runs.append(r)
                 with open(args.json, "w") as f:
