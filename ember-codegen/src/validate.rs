@@ -918,7 +918,9 @@ fn check_conflicts(cx: &mut Ctx<'_, '_>) {
 
 /// `cache: NAME` or `cache: off` on a route or group: `Some(None)` for off.
 fn cache_ref(cx: &mut Ctx<'_, '_>, f: usize, v: &Spanned<Scalar>) -> Option<Option<usize>> {
-    let name = v.value.0.as_str();
+    // `cache: ${APP_CACHE:-hot}` lets a build choose (or turn off) a route's cache.
+    let name = cx.scalar(f, v)?;
+    let name = name.as_str();
     if name == "off" || name == "none" {
         return Some(None);
     }
