@@ -46,6 +46,7 @@ pub fn emit_tokens(plan: &Plan) -> TokenStream {
         .map(|(i, ep)| emit_endpoint_arm(i, ep, &plan.routes))
         .collect();
     let config = emit_config(plan);
+    let middleware = crate::middleware::emit_statics(&plan.routes);
     let all_methods = {
         let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
         let any = plan.routes.iter().any(|r| r.method == MethodSel::Any);
@@ -151,6 +152,8 @@ pub fn emit_tokens(plan: &Plan) -> TokenStream {
                 }
             }
 
+            #middleware
+
             #(#route_fns)*
         }
     }
@@ -186,6 +189,12 @@ fn emit_endpoint_arm(i: usize, ep: &router::Endpoint, routes: &[RoutePlan]) -> T
             allow.push("HEAD");
         }
     }
+    {
+        let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+        let allow: Vec<&str> = order.iter().copied().filter(|m| allow.contains(m)).collect();
+        let rs: Vec<&RoutePlan> = ep.routes.iter().map(|&r| &routes[r]).collect();
+        arms.extend(crate::middleware::options_arm(&rs, &allow.join(", ")));
+    }
     let fallback = match find(MethodSel::Any) {
         Some(r) => {
             let f = format_ident!("r{r}");
@@ -211,7 +220,12 @@ fn emit_endpoint_arm(i: usize, ep: &router::Endpoint, routes: &[RoutePlan]) -> T
 }
 
 fn emit_route(i: usize, route: &RoutePlan) -> TokenStream {
-    let f = format_ident!("r{i}");
+    let wrapper = crate::middleware::emit_route(i, route);
+    let f = if wrapper.is_some() {
+        format_ident!("r{i}_h")
+    } else {
+        format_ident!("r{i}")
+    };
     let doc = format!(
         " {}:{}: `{} {}` → `{}`",
         route.file,
@@ -284,6 +298,8 @@ fn emit_route(i: usize, route: &RoutePlan) -> TokenStream {
             #(#lets)*
             ::ember_runtime::call::<#marker, _, (#(#arg_types,)*), _>(&#handler, req, (#(#args,)*)).await
         }
+
+        #wrapper
     }
 }
 

@@ -141,6 +141,8 @@ pub struct RoutePlan {
     pub file: String,
     /// The line the route is declared on.
     pub line: usize,
+    /// The route's middleware chain, outermost first (inherited entries included).
+    pub middleware: Vec<crate::middleware::MwPlan>,
 }
 
 /// A validated spec.

@@ -27,8 +27,8 @@ pub struct Spec {
     pub groups: Option<Spanned<Vec<Spanned<GroupSpec>>>>,
     /// Reserved: caches.
     pub caches: Option<Spanned<IgnoredAny>>,
-    /// Reserved: middleware.
-    pub middleware: Option<Spanned<IgnoredAny>>,
+    /// Middleware, outermost first (see [`crate::middleware`]).
+    pub middleware: Option<Spanned<crate::middleware::MwList>>,
     /// Reserved: AI routes.
     pub ai: Option<Spanned<IgnoredAny>>,
     /// Further spec files whose `routes`, `groups` and `include` are merged in.
@@ -81,8 +81,8 @@ pub struct GroupSpec {
     pub routes: Option<Spanned<Entries<Spanned<String>, Spanned<RouteValue>>>>,
     /// Nested groups.
     pub groups: Option<Spanned<Vec<Spanned<GroupSpec>>>>,
-    /// Reserved: middleware.
-    pub middleware: Option<Spanned<IgnoredAny>>,
+    /// Middleware, outermost first (see [`crate::middleware`]).
+    pub middleware: Option<Spanned<crate::middleware::MwList>>,
     /// Reserved: cache.
     pub cache: Option<Spanned<IgnoredAny>>,
 }
@@ -247,8 +247,8 @@ pub struct RouteLong {
     pub limits: Option<Spanned<LimitsSpec>>,
     /// Reserved: cache.
     pub cache: Option<Spanned<IgnoredAny>>,
-    /// Reserved: middleware.
-    pub middleware: Option<Spanned<IgnoredAny>>,
+    /// Middleware, outermost first (see [`crate::middleware`]).
+    pub middleware: Option<Spanned<crate::middleware::MwList>>,
 }
 
 /// The keys of a long-form route, for suggestions.

@@ -61,14 +61,15 @@ enum Level {
     Route,
 }
 
-struct Ctx<'a, 'l> {
+pub(crate) struct Ctx<'a, 'l> {
     files: Vec<SourceFile>,
     paths: Vec<PathBuf>,
     errors: Vec<Diagnostic>,
     env: &'a Env<'a>,
     env_read: Vec<String>,
     load: &'a mut Loader<'l>,
-    handlers_mod: String,
+    pub(crate) handlers_mod: String,
+    pub(crate) mw: crate::middleware::MwState,
     routes: Vec<RoutePlan>,
     origins: Vec<Origin>,
 }
@@ -78,11 +79,11 @@ impl Ctx<'_, '_> {
         &self.files[f].source
     }
 
-    fn span<T>(&self, f: usize, s: &Spanned<T>) -> Range<usize> {
+    pub(crate) fn span<T>(&self, f: usize, s: &Spanned<T>) -> Range<usize> {
         span_of(self.source(f), s)
     }
 
-    fn error(&mut self, f: usize, d: Diagnostic) {
+    pub(crate) fn error(&mut self, f: usize, d: Diagnostic) {
         self.errors.push(d.in_file(f));
     }
 
@@ -121,7 +122,7 @@ impl Ctx<'_, '_> {
         self.interp(f, s, &s.value.0)
     }
 
-    fn interp<T>(&mut self, f: usize, at: &Spanned<T>, text: &str) -> Option<String> {
+    pub(crate) fn interp<T>(&mut self, f: usize, at: &Spanned<T>, text: &str) -> Option<String> {
         let env = self.env;
         match interpolate(text, env, &mut self.env_read) {
             Ok(v) => Some(v),
@@ -167,6 +168,7 @@ pub(crate) fn compile(
         env_read: Vec::new(),
         load,
         handlers_mod: "crate::handlers".to_owned(),
+        mw: Default::default(),
         routes: Vec::new(),
         origins: Vec::new(),
     };
@@ -175,7 +177,6 @@ pub(crate) fn compile(
         Err(d) => return Err(Diagnostics::new(cx.files, vec![d])),
     };
     cx.reserved(0, &spec.caches, "caches", "caches");
-    cx.reserved(0, &spec.middleware, "middleware", "middleware");
     cx.reserved(0, &spec.ai, "ai", "ai");
 
     let app = spec
@@ -196,6 +197,7 @@ pub(crate) fn compile(
         Some(s) => server_plan(&mut cx, &s.value),
         None => ServerPlan::default(),
     };
+    crate::middleware::enter(&mut cx, 0, &spec.middleware);
     add_sections(&mut cx, 0, &spec);
 
     check_conflicts(&mut cx);
@@ -351,7 +353,6 @@ fn add_group(
     limits: LimitsPlan,
 ) {
     let g_val = &g.value;
-    cx.reserved(f, &g_val.middleware, "group middleware", "middleware");
     cx.reserved(f, &g_val.cache, "group cache", "cache");
     let Some(prefix_text) = cx.text(f, &g_val.prefix) else {
         return;
@@ -397,6 +398,7 @@ fn add_group(
         Some(l) => limits.overlay(limits_plan(cx, f, l, Level::Route)),
         None => limits,
     };
+    let entered = crate::middleware::enter(cx, f, &g_val.middleware);
     if let Some(routes) = &g_val.routes {
         add_routes(cx, f, &routes.value, &prefix, limits);
     }
@@ -405,6 +407,7 @@ fn add_group(
             add_group(cx, f, inner, &prefix, limits);
         }
     }
+    crate::middleware::leave(cx, entered);
 }
 
 fn add_routes(
@@ -739,11 +742,15 @@ fn route_plan(
             names.push(name);
         }
     }
+    let own_mw = match &value.value {
+        RouteValue::Long(l) => l.middleware.as_ref(),
+        RouteValue::Short(_) => None,
+    };
+    let middleware = crate::middleware::for_route(cx, f, own_mw);
     let (handler, handler_span, name, summary, limits) = match &value.value {
         RouteValue::Short(h) => (h.clone(), cx.span(f, value), None, None, inherited),
         RouteValue::Long(l) => {
             cx.reserved(f, &l.cache, "route cache", "cache");
-            cx.reserved(f, &l.middleware, "route middleware", "middleware");
             let limits = match &l.limits {
                 Some(lim) => inherited.overlay(limits_plan(cx, f, lim, Level::Route)),
                 None => inherited,
@@ -785,6 +792,7 @@ fn route_plan(
             limits,
             file,
             line,
+            middleware,
         },
         key_span,
     ))
