@@ -122,3 +122,30 @@ pub async fn forever() -> Response {
         .with_content_type("text/event-stream")
         .with_final_chunk("event: shutdown\ndata: bye\n\n")
 }
+
+/// Handlers and hooks for the middleware routes under `/mw`.
+pub mod mw {
+    use ember_runtime::{Request, Response, StatusCode};
+
+    /// The identity the auth middleware accepted.
+    pub async fn whoami(req: &Request<'_>) -> String {
+        format!("id={}", req.identity().unwrap_or("-"))
+    }
+
+    /// A user `verify` function: accepts `letmein`.
+    pub async fn verify(_req: &Request<'_>, token: &str) -> Option<String> {
+        tokio::task::yield_now().await;
+        (token == "letmein").then(|| "verified-user".to_owned())
+    }
+
+    /// A `before` hook: `x-block: 1` short-circuits with 403.
+    pub async fn gate(req: &Request<'_>) -> Option<Response> {
+        req.header("x-block")
+            .map(|_| Response::text("blocked").with_status(StatusCode::FORBIDDEN))
+    }
+
+    /// An `after` hook: stamps the response.
+    pub async fn stamp(req: &Request<'_>, resp: Response) -> Response {
+        resp.header("x-after", req.path())
+    }
+}
