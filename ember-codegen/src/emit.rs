@@ -191,7 +191,11 @@ fn emit_endpoint_arm(i: usize, ep: &router::Endpoint, routes: &[RoutePlan]) -> T
     }
     {
         let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-        let allow: Vec<&str> = order.iter().copied().filter(|m| allow.contains(m)).collect();
+        let allow: Vec<&str> = order
+            .iter()
+            .copied()
+            .filter(|m| allow.contains(m))
+            .collect();
         let rs: Vec<&RoutePlan> = ep.routes.iter().map(|&r| &routes[r]).collect();
         arms.extend(crate::middleware::options_arm(&rs, &allow.join(", ")));
     }

@@ -321,7 +321,9 @@ fn resolve(
         let name = o.text("name").unwrap_or_else(|| kind_name.clone());
         let kind = match kind_name.as_str() {
             "cors" => cors(&mut o, kind_span).map(MwKind::Cors),
-            "bearer" | "api_key" => auth(&mut o, kind_span, kind_name == "api_key").map(MwKind::Auth),
+            "bearer" | "api_key" => {
+                auth(&mut o, kind_span, kind_name == "api_key").map(MwKind::Auth)
+            }
             "rate_limit" => rate(&mut o, kind_span, &name).map(MwKind::RateLimit),
             _ => hook(&mut o, kind_span),
         };
@@ -345,7 +347,10 @@ fn single<'s>(
         _ => {
             let span = cx.span(f, entry);
             let d = Diagnostic::new("a middleware entry is one `kind: options` pair")
-                .at(span, "expected e.g. `- cors: { allow_origins: [https://app.example.com] }`")
+                .at(
+                    span,
+                    "expected e.g. `- cors: { allow_origins: [https://app.example.com] }`",
+                )
                 .help("write each middleware as its own list item");
             cx.error(f, d);
             None
@@ -399,11 +404,9 @@ impl<'c, 'a, 'l, 's> Opts<'c, 'a, 'l, 's> {
                     if allowed.contains(&k.value.as_str()) {
                         entries.push((k.value.as_str(), v, span));
                     } else {
-                        let mut d = Diagnostic::new(format!(
-                            "unknown option `{}` for `{kind}`",
-                            k.value
-                        ))
-                        .at(span, format!("`{kind}` takes {}", allowed.join(", ")));
+                        let mut d =
+                            Diagnostic::new(format!("unknown option `{}` for `{kind}`", k.value))
+                                .at(span, format!("`{kind}` takes {}", allowed.join(", ")));
                         if let Some(s) = did_you_mean(&k.value, allowed) {
                             d = d.help(format!("did you mean `{s}`?"));
                         }
@@ -481,7 +484,11 @@ impl<'c, 'a, 'l, 's> Opts<'c, 'a, 'l, 's> {
             "true" | "on" | "yes" => Some(true),
             "false" | "off" | "no" => Some(false),
             other => {
-                self.err(span, format!("`{other}` is not a boolean"), "expected `true` or `false`");
+                self.err(
+                    span,
+                    format!("`{other}` is not a boolean"),
+                    "expected `true` or `false`",
+                );
                 None
             }
         }
@@ -523,7 +530,11 @@ fn cors(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>) -> Option<CorsPlan> {
                     p.any = true;
                 } else if let Some(rest) = origin.strip_prefix("*.") {
                     if rest.is_empty() || rest.contains(['/', '*', ':']) {
-                        o.err(span, format!("`{origin}` is not a valid origin pattern"), "expected `*.example.com`");
+                        o.err(
+                            span,
+                            format!("`{origin}` is not a valid origin pattern"),
+                            "expected `*.example.com`",
+                        );
                         ok = false;
                     } else {
                         p.suffixes.push(format!(".{}", rest.to_ascii_lowercase()));
@@ -542,7 +553,8 @@ fn cors(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>) -> Option<CorsPlan> {
                         let help = if trimmed != origin && trimmed.contains("://") {
                             format!("did you mean `{trimmed}`? (an origin has no path)")
                         } else {
-                            "an origin is `scheme://host[:port]`, or `*.example.com`, or `*`".to_owned()
+                            "an origin is `scheme://host[:port]`, or `*.example.com`, or `*`"
+                                .to_owned()
                         };
                         o.err_help(span, format!("`{origin}` is not an origin"), "here", help);
                         ok = false;
@@ -567,7 +579,8 @@ fn cors(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>) -> Option<CorsPlan> {
                 if METHODS.contains(&up.as_str()) && up != "ANY" {
                     out.push(up);
                 } else {
-                    let mut d = Diagnostic::new(format!("unknown method `{m}`")).at(span, "in `allow_methods`");
+                    let mut d = Diagnostic::new(format!("unknown method `{m}`"))
+                        .at(span, "in `allow_methods`");
                     if let Some(s) = did_you_mean(&up, METHODS) {
                         d = d.help(format!("did you mean `{s}`?"));
                     }
@@ -591,12 +604,19 @@ fn cors(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>) -> Option<CorsPlan> {
             .join(", ");
     }
     if let Some(list) = o.list("expose_headers") {
-        p.expose = list.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>().join(", ");
+        p.expose = list
+            .iter()
+            .map(|(h, _)| h.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
     }
     p.credentials = o.boolean("allow_credentials").unwrap_or(false);
     if p.credentials {
         if p.any {
-            let span = o.get("allow_credentials").map(|(_, s)| s).unwrap_or(at.clone());
+            let span = o
+                .get("allow_credentials")
+                .map(|(_, s)| s)
+                .unwrap_or(at.clone());
             o.err_help(
                 span,
                 "`allow_origins: \"*\"` with `allow_credentials: true` would let any site make credentialed requests".to_owned(),
@@ -617,11 +637,22 @@ fn cors(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>) -> Option<CorsPlan> {
         }
     }
     if let Some(text) = o.text("max_age") {
-        let span = o.get("max_age").map(|(v, _)| o.cx.span(o.f, v)).unwrap_or(at);
-        match text.parse::<u64>().ok().or_else(|| parse_duration(&text).ok().map(|d| d.as_secs())) {
+        let span = o
+            .get("max_age")
+            .map(|(v, _)| o.cx.span(o.f, v))
+            .unwrap_or(at);
+        match text
+            .parse::<u64>()
+            .ok()
+            .or_else(|| parse_duration(&text).ok().map(|d| d.as_secs()))
+        {
             Some(s) => p.max_age = Some(s),
             None => {
-                o.err(span, format!("invalid max_age `{text}`"), "expected seconds or a duration like `10m`");
+                o.err(
+                    span,
+                    format!("invalid max_age `{text}`"),
+                    "expected seconds or a duration like `10m`",
+                );
                 ok = false;
             }
         }
@@ -678,7 +709,12 @@ fn auth(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, api_key: bool) -> Option
         }
         match (header, query) {
             (_, Some(q)) => p.query = q,
-            (h, None) => p.header = Some(h.unwrap_or_else(|| "x-api-key".to_owned()).to_ascii_lowercase()),
+            (h, None) => {
+                p.header = Some(
+                    h.unwrap_or_else(|| "x-api-key".to_owned())
+                        .to_ascii_lowercase(),
+                )
+            }
         }
     }
     ok.then_some(p)
@@ -701,14 +737,27 @@ fn parse_rate(text: &str) -> Option<(u64, u64)> {
 fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<RatePlan> {
     let mut ok = true;
     let Some(rate_text) = o.text("rate") else {
-        o.err_help(at, "`rate_limit` needs `rate`".to_owned(), "no rate given", "e.g. `rate: 100/s`".to_owned());
+        o.err_help(
+            at,
+            "`rate_limit` needs `rate`".to_owned(),
+            "no rate given",
+            "e.g. `rate: 100/s`".to_owned(),
+        );
         return None;
     };
-    let rate_span = o.get("rate").map(|(v, _)| o.cx.span(o.f, v)).unwrap_or(at.clone());
+    let rate_span = o
+        .get("rate")
+        .map(|(v, _)| o.cx.span(o.f, v))
+        .unwrap_or(at.clone());
     let (count, per_secs) = match parse_rate(&rate_text) {
         Some(r) => r,
         None => {
-            o.err_help(rate_span, format!("invalid rate `{rate_text}`"), "here", "write `N/s`, `N/min`, `N/h` or `N/day` with N > 0".to_owned());
+            o.err_help(
+                rate_span,
+                format!("invalid rate `{rate_text}`"),
+                "here",
+                "write `N/s`, `N/min`, `N/h` or `N/day` with N > 0".to_owned(),
+            );
             return None;
         }
     };
@@ -716,8 +765,15 @@ fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<Ra
         Some(b) => match b.parse::<u32>() {
             Ok(n) if n > 0 => n,
             _ => {
-                let span = o.get("burst").map(|(v, _)| o.cx.span(o.f, v)).unwrap_or(at.clone());
-                o.err(span, format!("invalid burst `{b}`"), "expected a whole number from 1");
+                let span = o
+                    .get("burst")
+                    .map(|(v, _)| o.cx.span(o.f, v))
+                    .unwrap_or(at.clone());
+                o.err(
+                    span,
+                    format!("invalid burst `{b}`"),
+                    "expected a whole number from 1",
+                );
                 ok = false;
                 1
             }
@@ -725,7 +781,10 @@ fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<Ra
         None => count.clamp(1, u64::from(u32::MAX)) as u32,
     };
     let key_text = o.text("key").unwrap_or_else(|| "client_ip".to_owned());
-    let key_span = o.get("key").map(|(v, _)| o.cx.span(o.f, v)).unwrap_or(at.clone());
+    let key_span = o
+        .get("key")
+        .map(|(v, _)| o.cx.span(o.f, v))
+        .unwrap_or(at.clone());
     let mut key = match key_text.as_str() {
         "client_ip" => RateKeyPlan::ClientIp(Vec::new()),
         "global" => RateKeyPlan::Global,
@@ -733,8 +792,10 @@ fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<Ra
         other => match other.strip_prefix("header:") {
             Some(h) if !h.trim().is_empty() => RateKeyPlan::Header(h.trim().to_ascii_lowercase()),
             _ => {
-                let mut d = Diagnostic::new(format!("unknown rate-limit key `{other}`"))
-                    .at(key_span, "expected `client_ip`, `global`, `identity` or `header:NAME`");
+                let mut d = Diagnostic::new(format!("unknown rate-limit key `{other}`")).at(
+                    key_span,
+                    "expected `client_ip`, `global`, `identity` or `header:NAME`",
+                );
                 if let Some(s) = did_you_mean(other, &["client_ip", "global", "identity"]) {
                     d = d.help(format!("did you mean `{s}`?"));
                 }
@@ -750,15 +811,26 @@ fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<Ra
                     match t.parse::<IpAddr>() {
                         Ok(ip) => ips.push(ip),
                         Err(_) => {
-                            o.err(span, format!("`{t}` is not an IP address"), "expected e.g. `10.0.0.1`");
+                            o.err(
+                                span,
+                                format!("`{t}` is not an IP address"),
+                                "expected e.g. `10.0.0.1`",
+                            );
                             ok = false;
                         }
                     }
                 }
             }
             _ => {
-                let span = o.get("trusted_proxies").map(|(_, s)| s).unwrap_or(at.clone());
-                o.err(span, "`trusted_proxies` only applies to `key: client_ip`", "here");
+                let span = o
+                    .get("trusted_proxies")
+                    .map(|(_, s)| s)
+                    .unwrap_or(at.clone());
+                o.err(
+                    span,
+                    "`trusted_proxies` only applies to `key: client_ip`",
+                    "here",
+                );
                 ok = false;
             }
         }
@@ -771,8 +843,12 @@ fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<Ra
                 .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
         ),
         other => {
-            let span = o.get("store").map(|(v, _)| o.cx.span(o.f, v)).unwrap_or(at.clone());
-            let mut d = Diagnostic::new(format!("unknown store `{other}`")).at(span, "expected `memory` or `redis`");
+            let span = o
+                .get("store")
+                .map(|(v, _)| o.cx.span(o.f, v))
+                .unwrap_or(at.clone());
+            let mut d = Diagnostic::new(format!("unknown store `{other}`"))
+                .at(span, "expected `memory` or `redis`");
             if let Some(s) = did_you_mean(other, &["memory", "redis"]) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
@@ -782,15 +858,26 @@ fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<Ra
     };
     if redis.is_none() && o.get("redis_url").is_some() {
         let span = o.get("redis_url").map(|(_, s)| s).unwrap_or(at.clone());
-        o.err(span, "`redis_url` needs `store: redis`", "ignored with the memory store");
+        o.err(
+            span,
+            "`redis_url` needs `store: redis`",
+            "ignored with the memory store",
+        );
         ok = false;
     }
     let max_keys = match o.text("max_keys") {
         Some(t) => match t.parse::<u64>() {
             Ok(n) if n > 0 => n,
             _ => {
-                let span = o.get("max_keys").map(|(v, _)| o.cx.span(o.f, v)).unwrap_or(at);
-                o.err(span, format!("invalid max_keys `{t}`"), "expected a whole number from 1");
+                let span = o
+                    .get("max_keys")
+                    .map(|(v, _)| o.cx.span(o.f, v))
+                    .unwrap_or(at);
+                o.err(
+                    span,
+                    format!("invalid max_keys `{t}`"),
+                    "expected a whole number from 1",
+                );
                 ok = false;
                 1
             }
@@ -815,7 +902,11 @@ fn hook(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>) -> Option<MwKind> {
     let before = o.rust_path("before");
     let after = o.rust_path("after");
     if o.get("before").is_none() && o.get("after").is_none() {
-        o.err(at, "a `hook` needs `before`, `after` or both", "nothing to call");
+        o.err(
+            at,
+            "a `hook` needs `before`, `after` or both",
+            "nothing to call",
+        );
         return None;
     }
     Some(MwKind::Hook { before, after })
@@ -1091,7 +1182,10 @@ fn wrap(m: &MwPlan, inner: TokenStream) -> TokenStream {
 /// For an endpoint without an `OPTIONS` route, where a route has CORS: the `OPTIONS` arm
 /// answering preflights (and `405` with `allow` otherwise).
 pub(crate) fn options_arm(routes: &[&RoutePlan], allow: &str) -> Option<TokenStream> {
-    if routes.iter().any(|r| r.method == MethodSel::Options || r.method == MethodSel::Any) {
+    if routes
+        .iter()
+        .any(|r| r.method == MethodSel::Options || r.method == MethodSel::Any)
+    {
         return None;
     }
     let id = routes.iter().find_map(|r| {

@@ -38,9 +38,15 @@ fn cors_actual_requests() {
         let a = server.local_addr();
         let r = get(a, "/mw/cors", &[("Origin", "https://app.test")]);
         assert_eq!(r.status, 200, "{backend}");
-        assert_eq!(r.header("access-control-allow-origin"), Some("https://app.test"));
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.test")
+        );
         assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
-        assert_eq!(r.header("access-control-expose-headers"), Some("x-request-id"));
+        assert_eq!(
+            r.header("access-control-expose-headers"),
+            Some("x-request-id")
+        );
         assert_eq!(r.header("vary"), Some("Origin"));
         assert_eq!(r.text(), "Hello, World!");
         // Suffix match.
@@ -50,7 +56,12 @@ fn cors_actual_requests() {
             Some("https://api.example.com:8443")
         );
         // Not allowed: served, but no CORS headers (the browser blocks it); never reflected.
-        for bad in ["https://evil.test", "https://example.com", "https://evilexample.com", "null"] {
+        for bad in [
+            "https://evil.test",
+            "https://example.com",
+            "https://evilexample.com",
+            "null",
+        ] {
             let r = get(a, "/mw/cors", &[("Origin", bad)]);
             assert_eq!(r.status, 200);
             assert_eq!(r.header("access-control-allow-origin"), None, "{bad}");
@@ -74,7 +85,10 @@ fn cors_preflight() {
         let server = start(App, backend, 1);
         let a = server.local_addr();
         let pre = |origin: &str, method: &str, headers: &str| {
-            let mut h = vec![("Origin", origin), ("Access-Control-Request-Method", method)];
+            let mut h = vec![
+                ("Origin", origin),
+                ("Access-Control-Request-Method", method),
+            ];
             if !headers.is_empty() {
                 h.push(("Access-Control-Request-Headers", headers));
             }
@@ -82,8 +96,14 @@ fn cors_preflight() {
         };
         let r = pre("https://app.test", "PUT", "Content-Type, Authorization");
         assert_eq!(r.status, 204, "{backend}");
-        assert_eq!(r.header("access-control-allow-origin"), Some("https://app.test"));
-        assert_eq!(r.header("access-control-allow-methods"), Some("GET, POST, PUT"));
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.test")
+        );
+        assert_eq!(
+            r.header("access-control-allow-methods"),
+            Some("GET, POST, PUT")
+        );
         assert_eq!(
             r.header("access-control-allow-headers"),
             Some("content-type, authorization")
@@ -97,14 +117,20 @@ fn cors_preflight() {
             a,
             "OPTIONS",
             "/mw/bearer/whoami",
-            &[("Origin", "https://app.test"), ("Access-Control-Request-Method", "GET")],
+            &[
+                ("Origin", "https://app.test"),
+                ("Access-Control-Request-Method", "GET"),
+            ],
         );
         assert_eq!(r.status, 204);
         // Refused: origin, method, header.
         assert_eq!(pre("https://evil.test", "PUT", "").status, 403);
         assert_eq!(pre("https://app.test", "DELETE", "").status, 403);
         assert_eq!(pre("https://app.test", "GET", "x-secret").status, 403);
-        assert_eq!(pre("https://evil.test", "PUT", "").header("access-control-allow-origin"), None);
+        assert_eq!(
+            pre("https://evil.test", "PUT", "").header("access-control-allow-origin"),
+            None
+        );
         // A plain OPTIONS is still 405 with Allow.
         let r = request(a, "OPTIONS", "/mw/cors", &[]);
         assert_eq!(r.status, 405);
@@ -114,7 +140,10 @@ fn cors_preflight() {
             a,
             "OPTIONS",
             "/plaintext",
-            &[("Origin", "https://app.test"), ("Access-Control-Request-Method", "GET")],
+            &[
+                ("Origin", "https://app.test"),
+                ("Access-Control-Request-Method", "GET"),
+            ],
         );
         assert_eq!(r.status, 405);
         server.shutdown().expect("clean shutdown");
@@ -135,23 +164,42 @@ fn bearer_tokens() {
             r.header("www-authenticate"),
             Some("Bearer realm=\"tests\", error=\"invalid_token\"")
         );
-        for (tok, id) in [("alice-token", "alice"), ("bob-token", "bob"), ("bare-token", "#3")] {
+        for (tok, id) in [
+            ("alice-token", "alice"),
+            ("bob-token", "bob"),
+            ("bare-token", "#3"),
+        ] {
             let auth = format!("Bearer {tok}");
             let r = get(a, "/mw/bearer/whoami", &[("Authorization", &auth)]);
             assert_eq!(r.status, 200);
             assert_eq!(r.text(), format!("id={id}"));
         }
         // The scheme is case-insensitive; a prefix of a token is not the token.
-        let r = get(a, "/mw/bearer/whoami", &[("authorization", "bearer alice-token")]);
+        let r = get(
+            a,
+            "/mw/bearer/whoami",
+            &[("authorization", "bearer alice-token")],
+        );
         assert_eq!(r.text(), "id=alice");
-        let r = get(a, "/mw/bearer/whoami", &[("Authorization", "Bearer alice-toke")]);
+        let r = get(
+            a,
+            "/mw/bearer/whoami",
+            &[("Authorization", "Bearer alice-toke")],
+        );
         assert_eq!(r.status, 401);
-        let r = get(a, "/mw/bearer/whoami", &[("Authorization", "Basic YWxpY2U6eA==")]);
+        let r = get(
+            a,
+            "/mw/bearer/whoami",
+            &[("Authorization", "Basic YWxpY2U6eA==")],
+        );
         assert_eq!(r.status, 401);
         // CORS (outer) still decorates the 401 from the bearer layer (inner).
         let r = get(a, "/mw/bearer/whoami", &[("Origin", "https://app.test")]);
         assert_eq!(r.status, 401);
-        assert_eq!(r.header("access-control-allow-origin"), Some("https://app.test"));
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.test")
+        );
         server.shutdown().expect("clean shutdown");
     }
 }
@@ -161,7 +209,11 @@ fn bearer_verify_function() {
     for backend in BACKENDS {
         let server = start(App, backend, 1);
         let a = server.local_addr();
-        let r = get(a, "/mw/verify/whoami", &[("Authorization", "Bearer letmein")]);
+        let r = get(
+            a,
+            "/mw/verify/whoami",
+            &[("Authorization", "Bearer letmein")],
+        );
         assert_eq!(r.status, 200, "{backend}");
         assert_eq!(r.text(), "id=verified-user");
         let r = get(a, "/mw/verify/whoami", &[("Authorization", "Bearer wrong")]);
@@ -229,9 +281,15 @@ fn rate_limit_by_client_ip_and_trusted_proxy() {
         let ip = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
         let xff = format!("{ip}, 127.0.0.1");
         for _ in 0..2 {
-            assert_eq!(get(a, "/mw/rl/proxied", &[("X-Forwarded-For", &xff)]).status, 200);
+            assert_eq!(
+                get(a, "/mw/rl/proxied", &[("X-Forwarded-For", &xff)]).status,
+                200
+            );
         }
-        assert_eq!(get(a, "/mw/rl/proxied", &[("X-Forwarded-For", &xff)]).status, 429);
+        assert_eq!(
+            get(a, "/mw/rl/proxied", &[("X-Forwarded-For", &xff)]).status,
+            429
+        );
         // /direct trusts no proxy: a forged X-Forwarded-For does not buy a new bucket.
         let mut allowed = 0;
         for i in 0..3 {
@@ -256,13 +314,22 @@ fn rate_limit_global_and_identity() {
         }
         assert!(statuses.contains(&429), "{backend}: {statuses:?}");
         // Keyed by identity (behind bearer): bob's budget is his own.
-        let r = get(a, "/mw/bearer/limited", &[("Authorization", "Bearer bob-token")]);
+        let r = get(
+            a,
+            "/mw/bearer/limited",
+            &[("Authorization", "Bearer bob-token")],
+        );
         if r.status == 200 {
             assert_eq!(r.text(), "id=bob");
         }
         let mut last = 0;
         for _ in 0..3 {
-            last = get(a, "/mw/bearer/limited", &[("Authorization", "Bearer bob-token")]).status;
+            last = get(
+                a,
+                "/mw/bearer/limited",
+                &[("Authorization", "Bearer bob-token")],
+            )
+            .status;
         }
         assert_eq!(last, 429);
         // Unauthenticated requests are refused before the limiter.
@@ -309,7 +376,11 @@ fn redis_cmd(addr: &str, args: &[&str]) -> std::io::Result<String> {
     s.write_all(cmd.as_bytes())?;
     let mut buf = [0u8; 512];
     let n = s.read(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_owned())
+    Ok(String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned())
 }
 
 #[test]
@@ -330,7 +401,11 @@ fn rate_limit_in_redis_shared_by_two_servers() {
         let key = format!("ember:test:rl:k:{me}");
         redis_cmd(&addr, &["DEL", &key]).expect("DEL");
         let (a1, a2) = (s1.local_addr(), s2.local_addr());
-        assert_eq!(get(a1, "/mw/rl/redis", &[("X-Client", &me)]).status, 200, "{backend}");
+        assert_eq!(
+            get(a1, "/mw/rl/redis", &[("X-Client", &me)]).status,
+            200,
+            "{backend}"
+        );
         let r = get(a2, "/mw/rl/redis", &[("X-Client", &me)]);
         assert_eq!(r.status, 200);
         assert_eq!(r.header("ratelimit-remaining"), Some("1"));

@@ -126,11 +126,7 @@ impl Cors {
                 .split(',')
                 .map(str::trim)
                 .filter(|h| !h.is_empty())
-                .all(|h| {
-                    self.headers
-                        .split(", ")
-                        .any(|a| a.eq_ignore_ascii_case(h))
-                });
+                .all(|h| self.headers.split(", ").any(|a| a.eq_ignore_ascii_case(h)));
             if !ok {
                 return forbidden();
             }
