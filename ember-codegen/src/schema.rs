@@ -81,6 +81,7 @@ pub fn schema() -> Value {
             },
             "routes": { "$ref": "#/$defs/routes" },
             "groups": { "type": "array", "items": { "$ref": "#/$defs/group" } },
+            "middleware": { "$ref": "#/$defs/middleware" },
             "include": {
                 "description": "spec files whose routes and groups are merged in (relative to this file)",
                 "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
@@ -102,7 +103,8 @@ pub fn schema() -> Value {
                                 "handler": handler,
                                 "name": { "type": "string" },
                                 "summary": { "type": "string" },
-                                "limits": route_limits
+                                "limits": route_limits,
+                                "middleware": { "$ref": "#/$defs/middleware" }
                             }
                         }
                     ]
@@ -117,7 +119,18 @@ pub fn schema() -> Value {
                     "name": { "type": "string" },
                     "limits": route_limits,
                     "routes": { "$ref": "#/$defs/routes" },
-                    "groups": { "type": "array", "items": { "$ref": "#/$defs/group" } }
+                    "groups": { "type": "array", "items": { "$ref": "#/$defs/group" } },
+                    "middleware": { "$ref": "#/$defs/middleware" }
+                }
+            },
+            "middleware": {
+                "type": "array",
+                "description": "middleware, outermost first (docs/spec.md, `middleware`)",
+                "items": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "propertyNames": { "enum": crate::middleware::KINDS }
                 }
             }
         }
@@ -130,7 +143,15 @@ mod tests {
     fn schema_names_every_top_level_key_the_parser_accepts() {
         let s = super::schema();
         let props = s["properties"].as_object().expect("properties");
-        for key in ["app", "handlers", "server", "routes", "groups", "include"] {
+        for key in [
+            "app",
+            "handlers",
+            "server",
+            "routes",
+            "groups",
+            "include",
+            "middleware",
+        ] {
             assert!(props.contains_key(key), "{key}");
         }
         let limits = s["properties"]["server"]["properties"]["limits"]["properties"]

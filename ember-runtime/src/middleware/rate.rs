@@ -1,7 +1,7 @@
 //! Token-bucket rate limits in process: a sharded map shared by every worker thread.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -156,9 +156,7 @@ impl RateLimiter {
 
     /// Counts one request against `key`.
     pub fn check(&self, key: RateKey<'_>) -> Decision {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let hash = h.finish();
+        let hash = self.hasher.hash_one(key);
         let now = self.epoch.elapsed().as_nanos() as u64;
         let shard = &self.shards[(hash as usize) % SHARDS];
         // A poisoned shard only means a panic elsewhere mid-update: the data is still
