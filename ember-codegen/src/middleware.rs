@@ -758,7 +758,8 @@ fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<Ra
                 "here",
                 "write `N/s`, `N/min`, `N/h` or `N/day` with N > 0".to_owned(),
             );
-            return None;
+            ok = false;
+            (1, 1)
         }
     };
     let burst = match o.text("burst") {
