@@ -1198,3 +1198,77 @@ pub(crate) fn options_arm(routes: &[&RoutePlan], allow: &str) -> Option<TokenStr
     let s = static_name(id);
     Some(quote! { Method::Options => #s.options(req, #allow), })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chains(yaml: &str) -> Vec<Vec<String>> {
+        let plan = crate::compile(
+            yaml,
+            "t.yaml",
+            &mut |_| Err(std::io::Error::other("no includes")),
+            &|_| None,
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+        plan.routes
+            .iter()
+            .map(|r| r.middleware.iter().map(|m| m.name.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn order_is_top_then_groups_then_route_and_skip_removes() {
+        let c = chains(
+            r#"
+middleware:
+  - cors: { allow_origins: [https://a.example] }
+  - rate_limit: { rate: 10/s }
+routes:
+  GET /a: a
+groups:
+  - prefix: /g
+    middleware:
+      - bearer: { tokens_env: T }
+    routes:
+      GET /b: b
+      GET /c: { handler: c, middleware: [ { skip: [cors, bearer] }, { hook: { after: h } } ] }
+    groups:
+      - prefix: /inner
+        middleware: [ { skip: rate_limit } ]
+        routes:
+          GET /d: d
+  - prefix: /h
+    routes:
+      GET /e: e
+"#,
+        );
+        assert_eq!(c[0], ["cors", "rate_limit"]);
+        assert_eq!(c[1], ["cors", "rate_limit", "bearer"]);
+        assert_eq!(c[2], ["rate_limit", "hook"]);
+        assert_eq!(c[3], ["cors", "bearer"]);
+        assert_eq!(c[4], ["cors", "rate_limit"]);
+    }
+
+    #[test]
+    fn inherited_declarations_share_state() {
+        let plan = crate::compile(
+            "middleware: [ { rate_limit: { rate: 1/s } } ]\nroutes:\n  GET /a: a\n  GET /b: b\n",
+            "t.yaml",
+            &mut |_| Err(std::io::Error::other("no includes")),
+            &|_| None,
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(plan.routes[0].middleware, plan.routes[1].middleware);
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("100/s"), Some((100, 1)));
+        assert_eq!(parse_rate("6000/min"), Some((6000, 60)));
+        assert_eq!(parse_rate("5 / h"), Some((5, 3600)));
+        assert_eq!(parse_rate("0/s"), None);
+        assert_eq!(parse_rate("10/week"), None);
+        assert_eq!(parse_rate("10"), None);
+    }
+}
