@@ -118,7 +118,7 @@ const RATE_KEYS: &[&str] = &[
     "prefix",
     "max_keys",
 ];
-const HOOK_KEYS: &[&str] = &["name", "before", "after"];
+const HOOK_KEYS: &[&str] = &["name", "before", "extend", "after"];
 
 /// One middleware in a route's chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +144,9 @@ pub enum MwKind {
     Hook {
         /// `async fn(&Request<'_>) -> Option<Response>`.
         before: Option<String>,
+        /// `async fn(&Request<'_>) -> Result<T, Response>`: `T` reaches the handler as
+        /// `req.extension::<T>()`.
+        extend: Option<String>,
         /// `async fn(&Request<'_>, Response) -> Response`.
         after: Option<String>,
     },
@@ -901,16 +904,24 @@ fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<Ra
 
 fn hook(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>) -> Option<MwKind> {
     let before = o.rust_path("before");
+    let extend = o.rust_path("extend");
     let after = o.rust_path("after");
-    if o.get("before").is_none() && o.get("after").is_none() {
+    if ["before", "extend", "after"]
+        .iter()
+        .all(|k| o.get(k).is_none())
+    {
         o.err(
             at,
-            "a `hook` needs `before`, `after` or both",
+            "a `hook` needs `before`, `extend` or `after`",
             "nothing to call",
         );
         return None;
     }
-    Some(MwKind::Hook { before, after })
+    Some(MwKind::Hook {
+        before,
+        extend,
+        after,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1155,8 +1166,24 @@ fn wrap(m: &MwPlan, inner: TokenStream) -> TokenStream {
                 }
             }
         }
-        MwKind::Hook { before, after } => {
+        MwKind::Hook {
+            before,
+            extend,
+            after,
+        } => {
             let mut e = inner;
+            if let Some(x) = extend {
+                let x = path(x);
+                e = quote! {
+                    match #x(req).await {
+                        Ok(value) => {
+                            let req = &req.with_extension(&value);
+                            #e
+                        }
+                        Err(early) => early,
+                    }
+                };
+            }
             if let Some(a) = after {
                 let a = path(a);
                 e = quote! {

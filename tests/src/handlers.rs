@@ -148,4 +148,24 @@ pub mod mw {
     pub async fn stamp(req: &Request<'_>, resp: Response) -> Response {
         resp.header("x-after", req.path())
     }
+
+    /// What the `extend` hook hands to the handler.
+    #[derive(Debug)]
+    pub struct Tenant(pub String);
+
+    /// An `extend` hook: the tenant from `x-tenant`, or 400.
+    pub async fn tenant(req: &Request<'_>) -> Result<Tenant, Response> {
+        match req.header_str("x-tenant") {
+            Some(t) if !t.is_empty() => Ok(Tenant(t.to_owned())),
+            _ => Err(Response::text("no tenant").with_status(StatusCode::BAD_REQUEST)),
+        }
+    }
+
+    /// Reads the tenant the hook produced.
+    pub async fn tenant_name(req: &Request<'_>) -> String {
+        match req.extension::<Tenant>() {
+            Some(t) => format!("tenant={}", t.0),
+            None => "tenant=-".to_owned(),
+        }
+    }
 }

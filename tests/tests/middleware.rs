@@ -357,6 +357,21 @@ fn hooks_before_and_after() {
     }
 }
 
+#[test]
+fn hook_extension_reaches_the_handler() {
+    for backend in BACKENDS {
+        let server = start(App, backend, 1);
+        let a = server.local_addr();
+        let r = get(a, "/mw/ext", &[("X-Tenant", "acme")]);
+        assert_eq!(r.status, 200, "{backend}");
+        assert_eq!(r.text(), "tenant=acme");
+        let r = get(a, "/mw/ext", &[]);
+        assert_eq!(r.status, 400);
+        assert_eq!(r.text(), "no tenant");
+        server.shutdown().expect("clean shutdown");
+    }
+}
+
 /// `redis://host:port[/db]` → `host:port`.
 fn redis_addr() -> String {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());

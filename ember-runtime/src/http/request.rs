@@ -50,6 +50,8 @@ pub struct Request<'a> {
     pub(crate) peer: Option<IpAddr>,
     /// Who middleware authenticated (bearer auth, API key), if any.
     pub(crate) identity: Option<&'a str>,
+    /// A value a `hook`'s `extend` function produced for the handler.
+    pub(crate) extension: Option<&'a dyn std::any::Any>,
 }
 
 impl<'a> Request<'a> {
@@ -71,6 +73,27 @@ impl<'a> Request<'a> {
             body,
             peer: None,
             identity: None,
+            extension: None,
+        }
+    }
+
+    /// The value of type `T` that a `hook` with `extend` produced for this request (see
+    /// `docs/spec.md`), or `None` (no such hook, or a value of another type). One slot: an
+    /// inner `extend` hook's value replaces an outer one's.
+    pub fn extension<T: std::any::Any>(&self) -> Option<&'a T> {
+        self.extension.and_then(|e| e.downcast_ref::<T>())
+    }
+
+    /// The same request carrying `value` as its extension (generated middleware calls this;
+    /// no allocation: the value lives in the route's future).
+    pub fn with_extension<'b>(self, value: &'b dyn std::any::Any) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        let r: Request<'b> = self;
+        Request {
+            extension: Some(value),
+            ..r
         }
     }
 

@@ -195,6 +195,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         body: &rbuf[start..start + body_len],
                         peer,
                         identity: None,
+                        extension: None,
                     };
                     match route.handler_timeout.unwrap_or(limits.handler_timeout) {
                         Some(t) => timers.arm(&timer, t),
