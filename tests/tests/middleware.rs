@@ -372,6 +372,19 @@ fn hook_extension_reaches_the_handler() {
     }
 }
 
+#[test]
+fn rate_limit_fails_open_when_redis_is_down() {
+    for backend in BACKENDS {
+        let server = start(App, backend, 1);
+        let a = server.local_addr();
+        // burst 1, but nothing answers at port 1: every request is let through.
+        for _ in 0..3 {
+            assert_eq!(get(a, "/mw/rl/redis-down", &[]).status, 200, "{backend}");
+        }
+        server.shutdown().expect("clean shutdown");
+    }
+}
+
 /// `redis://host:port[/db]` → `host:port`.
 fn redis_addr() -> String {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
