@@ -76,6 +76,7 @@ pub fn emit_tokens(plan: &Plan) -> TokenStream {
         .map(|(i, ep)| emit_endpoint_arm(i, ep, &plan.routes))
         .collect();
     let config = emit_config(plan);
+    let middleware = crate::middleware::emit_statics(&plan.routes);
     let all_methods = {
         let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
         let any = plan.routes.iter().any(|r| r.method == MethodSel::Any);
@@ -187,6 +188,8 @@ pub fn emit_tokens(plan: &Plan) -> TokenStream {
                 }
             }
 
+            #middleware
+
             #(#route_fns)*
         }
     }
@@ -222,6 +225,16 @@ fn emit_endpoint_arm(i: usize, ep: &router::Endpoint, routes: &[RoutePlan]) -> T
             allow.push("HEAD");
         }
     }
+    {
+        let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+        let allow: Vec<&str> = order
+            .iter()
+            .copied()
+            .filter(|m| allow.contains(m))
+            .collect();
+        let rs: Vec<&RoutePlan> = ep.routes.iter().map(|&r| &routes[r]).collect();
+        arms.extend(crate::middleware::options_arm(&rs, &allow.join(", ")));
+    }
     let fallback = match find(MethodSel::Any) {
         Some(r) => {
             let f = format_ident!("r{r}");
@@ -247,11 +260,18 @@ fn emit_endpoint_arm(i: usize, ep: &router::Endpoint, routes: &[RoutePlan]) -> T
 }
 
 fn emit_route(i: usize, route: &RoutePlan, caches: &[CachePlan]) -> TokenStream {
-    let f = format_ident!("r{i}");
-    // A cached route's own function asks the cache; `rN_call` is the plain route.
+    // Outermost first: the middleware wrapper (`rN`, calling `rN_h`), then the cache front,
+    // then the plain route (`rN_call` behind a cache). Middleware runs before the cache, so
+    // a cached answer is never served to a request its middleware would refuse.
+    let wrapper = crate::middleware::emit_route(i, route);
+    let front = if wrapper.is_some() {
+        format_ident!("r{i}_h")
+    } else {
+        format_ident!("r{i}")
+    };
     let call = match route.cache {
         Some(_) => format_ident!("r{i}_call"),
-        None => f.clone(),
+        None => front.clone(),
     };
     let doc = format!(
         " {}:{}: `{} {}` → `{}`",
@@ -308,7 +328,7 @@ fn emit_route(i: usize, route: &RoutePlan, caches: &[CachePlan]) -> TokenStream 
     }
     let marker = route_marker(route);
     let cached = match route.cache {
-        Some(c) => emit_cached_route(i, route, c, &caches[c]),
+        Some(c) => emit_cached_route(i, &front, route, c, &caches[c]),
         None => quote! {},
     };
     let marker_doc = format!(
@@ -331,13 +351,19 @@ fn emit_route(i: usize, route: &RoutePlan, caches: &[CachePlan]) -> TokenStream 
         }
 
         #cached
+        #wrapper
     }
 }
 
 /// The cache front of a cached route: its policy constant, the function that asks the
 /// cache, and the background refresh over an owned copy of the request.
-fn emit_cached_route(i: usize, route: &RoutePlan, cache: usize, plan: &CachePlan) -> TokenStream {
-    let f = format_ident!("r{i}");
+fn emit_cached_route(
+    i: usize,
+    f: &Ident,
+    route: &RoutePlan,
+    cache: usize,
+    plan: &CachePlan,
+) -> TokenStream {
     let call = format_ident!("r{i}_call");
     let refresh = format_ident!("r{i}_refresh");
     let policy = format_ident!("POLICY_R{i}");

@@ -19,6 +19,7 @@
 
 mod diag;
 mod emit;
+pub mod middleware;
 pub mod path;
 pub mod plan;
 mod router;

@@ -143,6 +143,8 @@ pub struct RoutePlan {
     pub line: usize,
     /// The cache its GET (and HEAD) answers go through: an index into `Plan::caches`.
     pub cache: Option<usize>,
+    /// The route's middleware chain, outermost first (inherited entries included).
+    pub middleware: Vec<crate::middleware::MwPlan>,
 }
 
 /// Where a cache keeps its entries.

@@ -122,6 +122,7 @@ pub fn schema() -> Value {
             "routes": { "$ref": "#/$defs/routes" },
             "groups": { "type": "array", "items": { "$ref": "#/$defs/group" } },
             "caches": { "type": "object", "description": "named caches", "additionalProperties": cache },
+            "middleware": { "$ref": "#/$defs/middleware" },
             "include": {
                 "description": "spec files whose routes and groups are merged in (relative to this file)",
                 "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
@@ -144,7 +145,8 @@ pub fn schema() -> Value {
                                 "name": { "type": "string" },
                                 "summary": { "type": "string" },
                                 "limits": route_limits,
-                                "cache": cache_ref
+                                "cache": cache_ref,
+                                "middleware": { "$ref": "#/$defs/middleware" }
                             }
                         }
                     ]
@@ -160,7 +162,18 @@ pub fn schema() -> Value {
                     "limits": route_limits,
                     "cache": cache_ref,
                     "routes": { "$ref": "#/$defs/routes" },
-                    "groups": { "type": "array", "items": { "$ref": "#/$defs/group" } }
+                    "groups": { "type": "array", "items": { "$ref": "#/$defs/group" } },
+                    "middleware": { "$ref": "#/$defs/middleware" }
+                }
+            },
+            "middleware": {
+                "type": "array",
+                "description": "middleware, outermost first (docs/spec.md, `middleware`)",
+                "items": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "propertyNames": { "enum": crate::middleware::KINDS }
                 }
             }
         }
@@ -174,7 +187,14 @@ mod tests {
         let s = super::schema();
         let props = s["properties"].as_object().expect("properties");
         for key in [
-            "app", "handlers", "server", "routes", "groups", "caches", "include",
+            "app",
+            "handlers",
+            "server",
+            "routes",
+            "groups",
+            "caches",
+            "include",
+            "middleware",
         ] {
             assert!(props.contains_key(key), "{key}");
         }

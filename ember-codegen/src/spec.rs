@@ -27,8 +27,8 @@ pub struct Spec {
     pub groups: Option<Spanned<Vec<Spanned<GroupSpec>>>>,
     /// Named caches that routes and groups refer to with `cache: NAME`.
     pub caches: Option<Spanned<Entries<Spanned<String>, Spanned<CacheSpec>>>>,
-    /// Reserved: middleware.
-    pub middleware: Option<Spanned<IgnoredAny>>,
+    /// Middleware, outermost first (see [`crate::middleware`]).
+    pub middleware: Option<Spanned<crate::middleware::MwList>>,
     /// Reserved: AI routes.
     pub ai: Option<Spanned<IgnoredAny>>,
     /// Further spec files whose `routes`, `groups` and `include` are merged in.
@@ -81,8 +81,8 @@ pub struct GroupSpec {
     pub routes: Option<Spanned<Entries<Spanned<String>, Spanned<RouteValue>>>>,
     /// Nested groups.
     pub groups: Option<Spanned<Vec<Spanned<GroupSpec>>>>,
-    /// Reserved: middleware.
-    pub middleware: Option<Spanned<IgnoredAny>>,
+    /// Middleware, outermost first (see [`crate::middleware`]).
+    pub middleware: Option<Spanned<crate::middleware::MwList>>,
     /// The cache for the group's GET routes (`NAME`, or `off`).
     pub cache: Option<Spanned<Scalar>>,
 }
@@ -356,8 +356,8 @@ pub struct RouteLong {
     pub limits: Option<Spanned<LimitsSpec>>,
     /// The cache for this (GET) route: `NAME`, or `off` to opt out of its group's.
     pub cache: Option<Spanned<Scalar>>,
-    /// Reserved: middleware.
-    pub middleware: Option<Spanned<IgnoredAny>>,
+    /// Middleware, outermost first (see [`crate::middleware`]).
+    pub middleware: Option<Spanned<crate::middleware::MwList>>,
 }
 
 /// The keys of a long-form route, for suggestions.

@@ -65,14 +65,15 @@ enum Level {
     Route,
 }
 
-struct Ctx<'a, 'l> {
+pub(crate) struct Ctx<'a, 'l> {
     files: Vec<SourceFile>,
     paths: Vec<PathBuf>,
     errors: Vec<Diagnostic>,
     env: &'a Env<'a>,
     env_read: Vec<String>,
     load: &'a mut Loader<'l>,
-    handlers_mod: String,
+    pub(crate) handlers_mod: String,
+    pub(crate) mw: crate::middleware::MwState,
     routes: Vec<RoutePlan>,
     origins: Vec<Origin>,
     caches: Vec<CachePlan>,
@@ -92,11 +93,11 @@ impl Ctx<'_, '_> {
         &self.files[f].source
     }
 
-    fn span<T>(&self, f: usize, s: &Spanned<T>) -> Range<usize> {
+    pub(crate) fn span<T>(&self, f: usize, s: &Spanned<T>) -> Range<usize> {
         span_of(self.source(f), s)
     }
 
-    fn error(&mut self, f: usize, d: Diagnostic) {
+    pub(crate) fn error(&mut self, f: usize, d: Diagnostic) {
         self.errors.push(d.in_file(f));
     }
 
@@ -135,7 +136,7 @@ impl Ctx<'_, '_> {
         self.interp(f, s, &s.value.0)
     }
 
-    fn interp<T>(&mut self, f: usize, at: &Spanned<T>, text: &str) -> Option<String> {
+    pub(crate) fn interp<T>(&mut self, f: usize, at: &Spanned<T>, text: &str) -> Option<String> {
         let env = self.env;
         match interpolate(text, env, &mut self.env_read) {
             Ok(v) => Some(v),
@@ -181,6 +182,7 @@ pub(crate) fn compile(
         env_read: Vec::new(),
         load,
         handlers_mod: "crate::handlers".to_owned(),
+        mw: Default::default(),
         routes: Vec::new(),
         origins: Vec::new(),
         caches: Vec::new(),
@@ -193,7 +195,6 @@ pub(crate) fn compile(
     if let Some(c) = &spec.caches {
         caches_plan(&mut cx, &c.value);
     }
-    cx.reserved(0, &spec.middleware, "middleware", "middleware");
     cx.reserved(0, &spec.ai, "ai", "ai");
 
     let app = spec
@@ -214,6 +215,7 @@ pub(crate) fn compile(
         Some(s) => server_plan(&mut cx, &s.value),
         None => ServerPlan::default(),
     };
+    crate::middleware::enter(&mut cx, 0, &spec.middleware);
     add_sections(&mut cx, 0, &spec);
 
     check_conflicts(&mut cx);
@@ -370,7 +372,6 @@ fn add_group(
     inherit: Inherit,
 ) {
     let g_val = &g.value;
-    cx.reserved(f, &g_val.middleware, "group middleware", "middleware");
     let cache = match &g_val.cache {
         Some(c) => match cache_ref(cx, f, c) {
             Some(c) => c,
@@ -424,6 +425,7 @@ fn add_group(
         None => limits,
     };
     let inherit = Inherit { limits, cache };
+    let entered = crate::middleware::enter(cx, f, &g_val.middleware);
     if let Some(routes) = &g_val.routes {
         add_routes(cx, f, &routes.value, &prefix, inherit);
     }
@@ -432,6 +434,7 @@ fn add_group(
             add_group(cx, f, inner, &prefix, inherit);
         }
     }
+    crate::middleware::leave(cx, entered);
 }
 
 fn add_routes(
@@ -770,6 +773,11 @@ fn route_plan(
     // A group's cache applies to its GET routes; other methods are never cached.
     let cacheable = matches!(method, MethodSel::Get | MethodSel::Any);
     let mut cache = inherit.cache.filter(|_| cacheable);
+    let own_mw = match &value.value {
+        RouteValue::Long(l) => l.middleware.as_ref(),
+        RouteValue::Short(_) => None,
+    };
+    let middleware = crate::middleware::for_route(cx, f, own_mw);
     let (handler, handler_span, name, summary, limits) = match &value.value {
         RouteValue::Short(h) => (h.clone(), cx.span(f, value), None, None, inherited),
         RouteValue::Long(l) => {
@@ -789,7 +797,6 @@ fn route_plan(
                 }
                 cache = own;
             }
-            cx.reserved(f, &l.middleware, "route middleware", "middleware");
             let limits = match &l.limits {
                 Some(lim) => inherited.overlay(limits_plan(cx, f, lim, Level::Route)),
                 None => inherited,
@@ -832,6 +839,7 @@ fn route_plan(
             file,
             line,
             cache,
+            middleware,
         },
         key_span,
     ))

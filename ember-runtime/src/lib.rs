@@ -28,6 +28,7 @@ pub mod fuzzing;
 mod handler;
 mod http;
 mod io;
+pub mod middleware;
 pub mod params;
 mod server;
 mod service;

@@ -245,3 +245,50 @@ pub mod cached {
         }
     }
 }
+
+/// Handlers and hooks for the middleware routes under `/mw`.
+pub mod mw {
+    use ember_runtime::{Request, Response, StatusCode};
+
+    /// The identity the auth middleware accepted.
+    pub async fn whoami(req: &Request<'_>) -> String {
+        format!("id={}", req.identity().unwrap_or("-"))
+    }
+
+    /// A user `verify` function: accepts `letmein`.
+    pub async fn verify(_req: &Request<'_>, token: &str) -> Option<String> {
+        tokio::task::yield_now().await;
+        (token == "letmein").then(|| "verified-user".to_owned())
+    }
+
+    /// A `before` hook: `x-block: 1` short-circuits with 403.
+    pub async fn gate(req: &Request<'_>) -> Option<Response> {
+        req.header("x-block")
+            .map(|_| Response::text("blocked").with_status(StatusCode::FORBIDDEN))
+    }
+
+    /// An `after` hook: stamps the response.
+    pub async fn stamp(req: &Request<'_>, resp: Response) -> Response {
+        resp.header("x-after", req.path())
+    }
+
+    /// What the `extend` hook hands to the handler.
+    #[derive(Debug)]
+    pub struct Tenant(pub String);
+
+    /// An `extend` hook: the tenant from `x-tenant`, or 400.
+    pub async fn tenant(req: &Request<'_>) -> Result<Tenant, Response> {
+        match req.header_str("x-tenant") {
+            Some(t) if !t.is_empty() => Ok(Tenant(t.to_owned())),
+            _ => Err(Response::text("no tenant").with_status(StatusCode::BAD_REQUEST)),
+        }
+    }
+
+    /// Reads the tenant the hook produced.
+    pub async fn tenant_name(req: &Request<'_>) -> String {
+        match req.extension::<Tenant>() {
+            Some(t) => format!("tenant={}", t.0),
+            None => "tenant=-".to_owned(),
+        }
+    }
+}

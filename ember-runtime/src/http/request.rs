@@ -1,6 +1,7 @@
 //! The request a handler sees: borrowed from the connection's read buffer, never copied.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use super::method::Method;
 
@@ -45,6 +46,12 @@ pub struct Request<'a> {
     pub(crate) version: Version,
     pub(crate) headers: &'a [Header<'a>],
     pub(crate) body: &'a [u8],
+    /// The client's address (the TCP peer), when the transport knows it.
+    pub(crate) peer: Option<IpAddr>,
+    /// Who middleware authenticated (bearer auth, API key), if any.
+    pub(crate) identity: Option<&'a str>,
+    /// A value a `hook`'s `extend` function produced for the handler.
+    pub(crate) extension: Option<&'a dyn std::any::Any>,
 }
 
 impl<'a> Request<'a> {
@@ -64,6 +71,62 @@ impl<'a> Request<'a> {
             version,
             headers,
             body,
+            peer: None,
+            identity: None,
+            extension: None,
+        }
+    }
+
+    /// The value of type `T` that a `hook` with `extend` produced for this request (see
+    /// `docs/spec.md`), or `None` (no such hook, or a value of another type). One slot: an
+    /// inner `extend` hook's value replaces an outer one's.
+    pub fn extension<T: std::any::Any>(&self) -> Option<&'a T> {
+        self.extension.and_then(|e| e.downcast_ref::<T>())
+    }
+
+    /// The same request carrying `value` as its extension (generated middleware calls this;
+    /// no allocation: the value lives in the route's future).
+    pub fn with_extension<'b>(self, value: &'b dyn std::any::Any) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        let r: Request<'b> = self;
+        Request {
+            extension: Some(value),
+            ..r
+        }
+    }
+
+    /// The same request with the client's address set (for tests and tools).
+    pub fn with_peer(mut self, peer: IpAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// The address of the TCP peer that sent the request, when known. Behind a proxy this
+    /// is the proxy; the `rate_limit` middleware can trust `X-Forwarded-For` from listed
+    /// proxies.
+    pub fn peer_ip(&self) -> Option<IpAddr> {
+        self.peer
+    }
+
+    /// The identity the route's authentication middleware (`bearer`, `api_key`) accepted:
+    /// the name of the matching token or key, or what the user's `verify` function
+    /// returned. `None` on routes without authentication.
+    pub fn identity(&self) -> Option<&'a str> {
+        self.identity
+    }
+
+    /// The same request carrying `identity` (generated middleware calls this; a copy of a
+    /// few words, no allocation).
+    pub fn with_identity<'b>(self, identity: &'b str) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        let r: Request<'b> = self;
+        Request {
+            identity: Some(identity),
+            ..r
         }
     }
 

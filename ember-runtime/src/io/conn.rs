@@ -65,6 +65,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
     // Whether a request on this connection carried `Host` (later pipelined requests may
     // omit it, as llhttp's suite expects; the first HTTP/1.1 request may not).
     let mut host_seen = false;
+    let peer = io.peer_ip();
     loop {
         // Read. An idle connection (nothing buffered) also gives way to shutdown.
         if !rbuf.is_empty() && rbuf.capacity() - rbuf.len() < READ_CHUNK {
@@ -192,6 +193,9 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         version: head.version,
                         headers: &headers,
                         body: &rbuf[start..start + body_len],
+                        peer,
+                        identity: None,
+                        extension: None,
                     };
                     match route.handler_timeout.unwrap_or(limits.handler_timeout) {
                         Some(t) => timers.arm(&timer, t),

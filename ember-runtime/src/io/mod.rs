@@ -23,6 +23,10 @@ pub(crate) trait Transport {
     async fn read(&mut self, buf: &mut Vec<u8>, pool: &pool::BufPool) -> io::Result<usize>;
     /// Writes all of `buf`, then clears it (keeping its capacity).
     async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
+    /// The peer's IP address, read once per connection (for `Request::peer_ip`).
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        None
+    }
 }
 
 /// Per-worker state shared by its connections: the shutdown flag, the live count, the

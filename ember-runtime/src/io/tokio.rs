@@ -13,6 +13,10 @@ use crate::config::Limits;
 use crate::service::Service;
 
 impl Transport for TcpStream {
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.peer_addr().ok().map(|a| a.ip())
+    }
+
     async fn read(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
         if buf.capacity() != 0 {
             return self.read_buf(buf).await;

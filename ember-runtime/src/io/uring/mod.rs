@@ -158,6 +158,11 @@ impl UringConn {
 }
 
 impl Transport for UringConn {
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        let addr = socket2::SockRef::from(&self.fd).peer_addr().ok()?;
+        addr.as_socket().map(|a| a.ip())
+    }
+
     async fn read(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
         if self.single {
             self.read_single(buf, pool).await
