@@ -79,6 +79,8 @@ pub fn load(path: &Path) -> Result<plan::Plan, Diagnostics> {
 pub fn build(spec: impl AsRef<Path>) {
     let spec = spec.as_ref();
     println!("cargo::rerun-if-changed={}", spec.display());
+    // A benchmark knob of the router generator (see `router.rs`).
+    println!("cargo::rerun-if-env-changed=EMBER_ROUTER_STRATEGY");
     match try_build(spec) {
         Ok(plan) => {
             for f in plan.files.iter().skip(1) {
