@@ -29,6 +29,7 @@ mod handler;
 mod http;
 mod io;
 pub mod middleware;
+mod panic;
 pub mod params;
 mod server;
 mod service;

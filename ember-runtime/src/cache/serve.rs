@@ -3,11 +3,8 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 
 use super::entry::{Entry, Freshness, now_ms};
 use super::key::{self, Skip};
@@ -17,6 +14,7 @@ use crate::http::method::Method;
 use crate::http::request::{Header, Request, Version};
 use crate::http::response::Response;
 use crate::http::status::StatusCode;
+use crate::panic::CatchUnwind;
 
 thread_local! {
     /// The key being built, reused by every request on the worker.
@@ -315,22 +313,5 @@ impl OwnedRequest {
     /// The request (always as a `GET`: refreshes recompute GET entries).
     pub fn request<'a>(&'a self, headers: &'a [Header<'a>]) -> Request<'a> {
         Request::from_parts(Method::Get, &self.target, self.version, headers, &self.body)
-    }
-}
-
-/// Turns a panic while polling into an error (a refresh must not take the worker down).
-struct CatchUnwind<F>(F);
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, ()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of the only field; it is never moved out.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(_) => Poll::Ready(Err(())),
-        }
     }
 }

@@ -7,11 +7,6 @@
 //! handler runs, and the keep-alive timeout again as a send timeout while a client does not
 //! read its answers.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use super::timer::timed;
 use super::{Transport, WorkerState};
 use crate::config::Limits;
@@ -20,6 +15,7 @@ use crate::http::parse::{BodyKind, HeadLimits, Parsed, parse_head};
 use crate::http::request::{Header, Request, Version};
 use crate::http::response::{ConnectionHeader, Framing, Response, StreamBody, encode_chunk};
 use crate::http::status::StatusCode;
+use crate::panic::CatchUnwind;
 use crate::service::Service;
 
 /// The least free space offered to each read of a partly received request.
@@ -373,22 +369,4 @@ fn recycle<'b>(mut headers: Vec<Header<'_>>) -> Vec<Header<'b>> {
             value: &[],
         })
         .collect()
-}
-
-/// Turns a panic while polling the handler into an error, so one bad request cannot take
-/// the worker down.
-struct CatchUnwind<F>(F);
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, ()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of the only field; it is never moved out.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(_) => Poll::Ready(Err(())),
-        }
-    }
 }
