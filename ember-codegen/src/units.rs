@@ -2,19 +2,23 @@
 
 use std::time::Duration;
 
-/// Parses a byte size: a whole number with an optional unit — `B`, `KB`/`MB`/`GB`
-/// (powers of 1000), `KiB`/`MiB`/`GiB` (powers of 1024). A bare number is bytes.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+/// Splits `16_384 KiB` into its whole number (underscores allowed) and its trimmed unit.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     let t = text.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '_')
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let num = num.replace('_', "");
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size (try `16KiB` or `1MiB`)"))?;
-    let mult: u64 = match unit.trim() {
+    let n = num.replace('_', "").parse().ok()?;
+    Some((n, unit.trim()))
+}
+
+/// Parses a byte size: a whole number with an optional unit — `B`, `KB`/`MB`/`GB`
+/// (powers of 1000), `KiB`/`MiB`/`GiB` (powers of 1024). A bare number is bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (n, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("`{text}` is not a size (try `16KiB` or `1MiB`)"))?;
+    let mult: u64 = match unit {
         "" | "B" => 1,
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
@@ -35,16 +39,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Parses a duration: a whole number with a unit — `ms`, `s`, `m`, `h`. A unit is required
 /// (a bare `30` could mean seconds or milliseconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let num = num.replace('_', "");
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (try `30s` or `500ms`)"))?;
-    let d = match unit.trim() {
+    let (n, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("`{text}` is not a duration (try `30s` or `500ms`)"))?;
+    let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
         "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
