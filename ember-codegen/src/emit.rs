@@ -225,31 +225,20 @@ fn emit_endpoint_arm(i: usize, ep: &router::Endpoint, routes: &[RoutePlan]) -> T
             allow.push("HEAD");
         }
     }
-    {
-        let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-        let allow: Vec<&str> = order
-            .iter()
-            .copied()
-            .filter(|m| allow.contains(m))
-            .collect();
-        let rs: Vec<&RoutePlan> = ep.routes.iter().map(|&r| &routes[r]).collect();
-        arms.extend(crate::middleware::options_arm(&rs, &allow.join(", ")));
-    }
+    // The `Allow` value, in the usual method order.
+    let allow = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        .into_iter()
+        .filter(|m| allow.contains(m))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rs: Vec<&RoutePlan> = ep.routes.iter().map(|&r| &routes[r]).collect();
+    arms.extend(crate::middleware::options_arm(&rs, &allow));
     let fallback = match find(MethodSel::Any) {
         Some(r) => {
             let f = format_ident!("r{r}");
             quote! { _ => #f(req, &p).await, }
         }
-        None => {
-            let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-            let allow: Vec<&str> = order
-                .iter()
-                .copied()
-                .filter(|m| allow.contains(m))
-                .collect();
-            let allow = allow.join(", ");
-            quote! { _ => method_not_allowed(#allow), }
-        }
+        None => quote! { _ => method_not_allowed(#allow), },
     };
     quote! {
         Endpoint::#v => match req.method() {

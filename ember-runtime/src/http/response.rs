@@ -300,6 +300,19 @@ impl Response {
         self
     }
 
+    /// Appends the handler's header lines: its own, a cache's shared block, and the one
+    /// static header (e.g. `X-Cache`), each encoded as `Name: value\r\n`.
+    fn write_extra_headers(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.headers);
+        out.extend_from_slice(&self.shared_headers);
+        if let Some((name, value)) = self.static_header {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
     /// Splits the response into what a cache entry keeps: the status, every header line
     /// (content type first) as one block, and the body, moved (not copied) into `Bytes`.
     pub(crate) fn into_cache_parts(self) -> (StatusCode, Bytes, Bytes) {
@@ -309,14 +322,7 @@ impl Response {
             block.extend_from_slice(ct.as_bytes());
             block.extend_from_slice(b"\r\n");
         }
-        block.extend_from_slice(&self.headers);
-        block.extend_from_slice(&self.shared_headers);
-        if let Some((n, v)) = self.static_header {
-            block.extend_from_slice(n.as_bytes());
-            block.extend_from_slice(b": ");
-            block.extend_from_slice(v.as_bytes());
-            block.extend_from_slice(b"\r\n");
-        }
+        self.write_extra_headers(&mut block);
         let body = match self.body {
             // Streams are never cached (see `cache::serve::cacheable`).
             Body::Empty | Body::Stream(_) => Bytes::new(),
@@ -371,14 +377,7 @@ impl Response {
             ConnectionHeader::Close => out.extend_from_slice(b"Connection: close\r\n"),
             ConnectionHeader::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
         }
-        out.extend_from_slice(&self.headers);
-        out.extend_from_slice(&self.shared_headers);
-        if let Some((name, value)) = self.static_header {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
+        self.write_extra_headers(out);
         out.extend_from_slice(b"\r\n");
         if !framing.head_only && !bodiless {
             out.extend_from_slice(body);
