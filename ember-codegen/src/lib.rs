@@ -17,6 +17,7 @@
 //! ember_codegen::build("ember.yaml");
 //! ```
 
+mod code;
 mod diag;
 mod emit;
 pub mod middleware;
@@ -31,7 +32,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, Label, SourceFile};
-pub use emit::{emit, emit_tokens};
+pub use emit::emit;
 
 /// Checks spec source and plans the generated code. `file` names it in diagnostics and
 /// anchors relative `include` paths; `read` loads included files and `env` answers

@@ -11,12 +11,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+use crate::code::{Code, Doc, OptStr, Str, StrList, close, open, w};
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::plan::{METHODS, MethodSel, RoutePlan};
 use crate::spec::Entries;
@@ -506,7 +505,7 @@ impl<'c, 'a, 'l, 's> Opts<'c, 'a, 'l, 's> {
         } else {
             format!("{}::{text}", self.cx.handlers_mod)
         };
-        if text.is_empty() || syn::parse_str::<syn::Path>(&full).is_err() {
+        if text.is_empty() || !crate::code::is_path(&full) {
             self.err(
                 span,
                 format!("`{text}` is not a Rust path to a function"),
@@ -927,155 +926,132 @@ fn hook(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>) -> Option<MwKind> {
 // ---------------------------------------------------------------------------------------
 // Generation
 
-fn static_name(id: usize) -> proc_macro2::Ident {
-    format_ident!("MW{id}")
-}
+/// How the generated code reaches the middleware runtime.
+const MW: &str = "::ember_runtime::middleware";
 
-fn path(p: &str) -> TokenStream {
-    match syn::parse_str::<syn::Path>(p) {
-        Ok(p) => quote!(#p),
-        Err(_) => quote!(compile_error!("invalid path")),
-    }
-}
-
-fn ip_tokens(ip: &IpAddr) -> TokenStream {
+/// A Rust expression for an IP address.
+fn ip_expr(ip: &IpAddr) -> String {
     match ip {
         IpAddr::V4(v) => {
             let [a, b, c, d] = v.octets();
-            quote!(::std::net::IpAddr::V4(::std::net::Ipv4Addr::new(#a, #b, #c, #d)))
+            format!("::std::net::IpAddr::V4(::std::net::Ipv4Addr::new({a}, {b}, {c}, {d}))")
         }
         IpAddr::V6(v) => {
-            let s = v.segments();
-            quote!(::std::net::IpAddr::V6(::std::net::Ipv6Addr::new(#(#s),*)))
+            let s: Vec<String> = v.segments().iter().map(u16::to_string).collect();
+            format!(
+                "::std::net::IpAddr::V6(::std::net::Ipv6Addr::new({}))",
+                s.join(", ")
+            )
         }
     }
 }
 
 /// One `static` per middleware declaration used by some route (its settings or state).
-pub(crate) fn emit_statics(routes: &[RoutePlan]) -> TokenStream {
+pub(crate) fn emit_statics(c: &mut Code, routes: &[RoutePlan]) {
     let mut seen = std::collections::BTreeMap::new();
     for r in routes {
         for m in &r.middleware {
             seen.entry(m.id).or_insert(m);
         }
     }
-    let mut out = TokenStream::new();
     for (id, m) in seen {
-        let name = static_name(id);
-        let doc = format!(" Middleware `{}`.", m.name);
-        let item = match &m.kind {
-            MwKind::Cors(c) => {
-                let any = c.any;
-                let exact = &c.exact;
-                let suffixes = &c.suffixes;
-                let methods = &c.methods;
-                let headers = &c.headers;
-                let credentials = c.credentials;
-                let max_age = match c.max_age {
-                    Some(s) => {
-                        let s = s.to_string();
-                        quote!(Some(#s))
-                    }
-                    None => quote!(None),
-                };
-                let expose = &c.expose;
-                quote! {
-                    static #name: ::ember_runtime::middleware::Cors = ::ember_runtime::middleware::Cors {
-                        any_origin: #any,
-                        exact: &[#(#exact),*],
-                        suffixes: &[#(#suffixes),*],
-                        methods: #methods,
-                        headers: #headers,
-                        credentials: #credentials,
-                        max_age: #max_age,
-                        expose: #expose,
-                    };
-                }
+        let doc = Doc(&m.name);
+        match &m.kind {
+            MwKind::Cors(cors) => {
+                c.blank();
+                w!(c, "/// Middleware `{doc}`.");
+                open!(c, "static MW{id}: {MW}::Cors = {MW}::Cors {{");
+                w!(c, "any_origin: {},", cors.any);
+                w!(c, "exact: &[{}],", StrList(&cors.exact));
+                w!(c, "suffixes: &[{}],", StrList(&cors.suffixes));
+                w!(c, "methods: {},", Str(&cors.methods));
+                w!(c, "headers: {},", Str(&cors.headers));
+                w!(c, "credentials: {},", cors.credentials);
+                let max_age = cors.max_age.map(|s| s.to_string());
+                w!(c, "max_age: {},", OptStr(max_age.as_deref()));
+                w!(c, "expose: {},", Str(&cors.expose));
+                close!(c, "}};");
             }
             MwKind::Auth(a) if a.verify.is_none() => {
-                let opt = |s: &Option<String>| match s {
-                    Some(s) => quote!(Some(#s)),
-                    None => quote!(None),
-                };
-                let env = opt(&a.env);
-                let file = opt(&a.file);
-                quote! {
-                    static #name: ::std::sync::LazyLock<::ember_runtime::middleware::Secrets> =
-                        ::std::sync::LazyLock::new(|| ::ember_runtime::middleware::Secrets::load(#env, #file));
-                }
+                c.blank();
+                w!(c, "/// Middleware `{doc}`.");
+                w!(
+                    c,
+                    "static MW{id}: ::std::sync::LazyLock<{MW}::Secrets> = ::std::sync::LazyLock::new(|| {MW}::Secrets::load({}, {}));",
+                    OptStr(a.env.as_deref()),
+                    OptStr(a.file.as_deref())
+                );
             }
             MwKind::RateLimit(r) => {
+                c.blank();
                 let per_sec = r.count as f64 / r.per_secs as f64;
                 let burst = r.burst;
-                let trusted = match &r.key {
-                    RateKeyPlan::ClientIp(ips) if !ips.is_empty() => {
-                        let t = format_ident!("MW{id}_TRUSTED");
-                        let n = ips.len();
-                        let ips = ips.iter().map(ip_tokens);
-                        quote! { static #t: [::std::net::IpAddr; #n] = [#(#ips),*]; }
-                    }
-                    _ => quote!(),
-                };
-                let lim = match &r.redis {
-                    Some(url) => {
-                        let prefix = &r.prefix;
-                        quote! {
-                            static #name: ::std::sync::LazyLock<::ember_runtime::middleware::RedisLimiter> =
-                                ::std::sync::LazyLock::new(|| ::ember_runtime::middleware::RedisLimiter::new(#url, #prefix, #per_sec, #burst));
-                        }
-                    }
-                    None => {
-                        let max = r.max_keys as usize;
-                        quote! {
-                            static #name: ::std::sync::LazyLock<::ember_runtime::middleware::RateLimiter> =
-                                ::std::sync::LazyLock::new(|| ::ember_runtime::middleware::RateLimiter::new(#per_sec, #burst, #max));
-                        }
-                    }
-                };
-                quote! { #trusted #lim }
-            }
-            _ => continue,
-        };
-        out.extend(quote! { #[doc = #doc] #item });
-    }
-    out
-}
-
-/// The route function wrapping the handler call `r{i}_h` in the route's middleware, or
-/// `None` for a route without middleware (which then keeps the plain `r{i}`).
-pub(crate) fn emit_route(i: usize, route: &RoutePlan) -> Option<TokenStream> {
-    if route.middleware.is_empty() {
-        return None;
-    }
-    let f = format_ident!("r{i}");
-    let inner_fn = format_ident!("r{i}_h");
-    let mut expr = quote! { #inner_fn(req, p).await };
-    for m in route.middleware.iter().rev() {
-        expr = wrap(m, expr);
-    }
-    let names: Vec<&str> = route.middleware.iter().map(|m| m.name.as_str()).collect();
-    let doc = format!(" Middleware, outermost first: {}.", names.join(", "));
-    Some(quote! {
-        #[doc = #doc]
-        async fn #f<'a>(req: &'a Request<'a>, p: &[&'a str; N]) -> Response {
-            #expr
-        }
-    })
-}
-
-fn wrap(m: &MwPlan, inner: TokenStream) -> TokenStream {
-    let s = static_name(m.id);
-    let mw = quote!(::ember_runtime::middleware);
-    match &m.kind {
-        MwKind::Cors(_) => quote! {
-            match #s.before(req) {
-                #mw::CorsStep::Answer(r) => r,
-                #mw::CorsStep::Continue(origin) => {
-                    let resp = { #inner };
-                    #s.after(origin, resp)
+                if let RateKeyPlan::ClientIp(ips) = &r.key
+                    && !ips.is_empty()
+                {
+                    let ips: Vec<String> = ips.iter().map(ip_expr).collect();
+                    w!(c, "/// Middleware `{doc}`: the proxies it trusts.");
+                    w!(
+                        c,
+                        "static MW{id}_TRUSTED: [::std::net::IpAddr; {}] = [{}];",
+                        ips.len(),
+                        ips.join(", ")
+                    );
+                }
+                w!(c, "/// Middleware `{doc}`.");
+                match &r.redis {
+                    Some(url) => w!(
+                        c,
+                        "static MW{id}: ::std::sync::LazyLock<{MW}::RedisLimiter> = ::std::sync::LazyLock::new(|| {MW}::RedisLimiter::new({}, {}, {per_sec:?}, {burst}));",
+                        Str(url),
+                        Str(&r.prefix)
+                    ),
+                    None => w!(
+                        c,
+                        "static MW{id}: ::std::sync::LazyLock<{MW}::RateLimiter> = ::std::sync::LazyLock::new(|| {MW}::RateLimiter::new({per_sec:?}, {burst}, {}));",
+                        r.max_keys
+                    ),
                 }
             }
-        },
+            _ => {}
+        }
+    }
+}
+
+/// The route function `r{i}` wrapping the handler call `r{i}_h` in the route's middleware
+/// (for a route that has some).
+pub(crate) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan) {
+    let names: Vec<&str> = route.middleware.iter().map(|m| m.name.as_str()).collect();
+    w!(
+        c,
+        "/// Middleware, outermost first: {}.",
+        Doc(&names.join(", "))
+    );
+    open!(
+        c,
+        "async fn r{i}<'a>(req: &'a Request<'a>, p: &[&'a str; N]) -> Response {{"
+    );
+    wrap(c, &route.middleware, &format!("r{i}_h(req, p).await"));
+    close!(c, "}}");
+}
+
+/// Writes the expression that runs `chain` (outermost first) around `inner`.
+fn wrap(c: &mut Code, chain: &[MwPlan], inner: &str) {
+    let Some((m, rest)) = chain.split_first() else {
+        w!(c, "{inner}");
+        return;
+    };
+    let id = m.id;
+    match &m.kind {
+        MwKind::Cors(_) => {
+            open!(c, "match MW{id}.before(req) {{");
+            w!(c, "{MW}::CorsStep::Answer(r) => r,");
+            open!(c, "{MW}::CorsStep::Continue(origin) => {{");
+            let_resp(c, rest, inner);
+            w!(c, "MW{id}.after(origin, resp)");
+            close!(c, "}}");
+            close!(c, "}}");
+        }
         MwKind::Auth(a) => {
             let scheme = if a.api_key { "ApiKey" } else { "Bearer" };
             let realm = &a.realm;
@@ -1093,137 +1069,131 @@ fn wrap(m: &MwPlan, inner: TokenStream) -> TokenStream {
                 )
             };
             let presented = if a.api_key {
-                let header = match &a.header {
-                    Some(h) => quote!(Some(#h)),
-                    None => quote!(None),
-                };
-                let q = &a.query;
-                quote!(#mw::api_key(req, #header, #q))
+                format!(
+                    "{MW}::api_key(req, {}, {})",
+                    OptStr(a.header.as_deref()),
+                    Str(&a.query)
+                )
             } else {
-                quote!(#mw::bearer_token(req))
+                format!("{MW}::bearer_token(req)")
             };
             match &a.verify {
-                None => quote! {
-                    match #presented {
-                        Some(token) => match #s.find(token) {
-                            Some(identity) => {
-                                let req = &req.with_identity(identity);
-                                #inner
-                            }
-                            None => #mw::unauthorized(#invalid),
-                        },
-                        None => #mw::unauthorized(#challenge),
-                    }
-                },
-                Some(v) => {
-                    let v = path(v);
-                    quote! {
-                        match #presented.and_then(|t| ::core::str::from_utf8(t).ok()) {
-                            Some(token) => match #v(req, token).await {
-                                Some(identity) => {
-                                    let identity: ::std::string::String = identity;
-                                    let req = &req.with_identity(&identity);
-                                    #inner
-                                }
-                                None => #mw::unauthorized(#invalid),
-                            },
-                            None => #mw::unauthorized(#challenge),
-                        }
-                    }
+                None => {
+                    open!(c, "match {presented} {{");
+                    open!(c, "Some(token) => match MW{id}.find(token) {{");
+                    open!(c, "Some(identity) => {{");
+                    w!(c, "let req = &req.with_identity(identity);");
+                }
+                Some(verify) => {
+                    open!(
+                        c,
+                        "match {presented}.and_then(|t| ::core::str::from_utf8(t).ok()) {{"
+                    );
+                    open!(c, "Some(token) => match {verify}(req, token).await {{");
+                    open!(c, "Some(identity) => {{");
+                    w!(c, "let identity: ::std::string::String = identity;");
+                    w!(c, "let req = &req.with_identity(&identity);");
                 }
             }
+            wrap(c, rest, inner);
+            close!(c, "}}");
+            w!(c, "None => {MW}::unauthorized({}),", Str(&invalid));
+            close!(c, "}},");
+            w!(c, "None => {MW}::unauthorized({}),", Str(&challenge));
+            close!(c, "}}");
         }
         MwKind::RateLimit(r) => {
             let key = match &r.key {
-                RateKeyPlan::Global => quote!(#mw::RateKey::Global),
-                RateKeyPlan::Identity => quote! {
-                    match req.identity() {
-                        Some(i) => #mw::RateKey::Text(i.as_bytes()),
-                        None => #mw::RateKey::Missing,
-                    }
-                },
-                RateKeyPlan::Header(h) => quote!(#mw::header_key(req, #h)),
-                RateKeyPlan::ClientIp(ips) if ips.is_empty() => quote!(#mw::client_ip(req, &[])),
-                RateKeyPlan::ClientIp(_) => {
-                    let t = format_ident!("MW{}_TRUSTED", m.id);
-                    quote!(#mw::client_ip(req, &#t))
+                RateKeyPlan::Global => format!("{MW}::RateKey::Global"),
+                RateKeyPlan::Identity => format!(
+                    "match req.identity() {{ Some(i) => {MW}::RateKey::Text(i.as_bytes()), None => {MW}::RateKey::Missing }}"
+                ),
+                RateKeyPlan::Header(h) => format!("{MW}::header_key(req, {})", Str(h)),
+                RateKeyPlan::ClientIp(ips) if ips.is_empty() => {
+                    format!("{MW}::client_ip(req, &[])")
                 }
+                RateKeyPlan::ClientIp(_) => format!("{MW}::client_ip(req, &MW{id}_TRUSTED)"),
             };
-            let check = if r.redis.is_some() {
-                quote!(#s.check(#key).await)
-            } else {
-                quote!(#s.check(#key))
-            };
-            quote! {
-                {
-                    let decision = #check;
-                    if decision.allowed {
-                        let resp = { #inner };
-                        decision.annotate(resp)
-                    } else {
-                        decision.reject()
-                    }
-                }
-            }
+            let wait = if r.redis.is_some() { ".await" } else { "" };
+            open!(c, "{{");
+            w!(c, "let decision = MW{id}.check({key}){wait};");
+            open!(c, "if decision.allowed {{");
+            let_resp(c, rest, inner);
+            w!(c, "decision.annotate(resp)");
+            close!(c, "}} else {{");
+            c.indented(|c| w!(c, "decision.reject()"));
+            w!(c, "}}");
+            close!(c, "}}");
         }
         MwKind::Hook {
             before,
             extend,
             after,
         } => {
-            let mut e = inner;
+            // `before` sees the request first, then `after` wraps the response of
+            // `extend` and the rest of the chain.
+            if let Some(b) = before {
+                open!(c, "match {b}(req).await {{");
+                w!(c, "Some(early) => early,");
+                open!(c, "None => {{");
+            }
+            if after.is_some() {
+                open!(c, "{{");
+                open!(c, "let resp: Response = {{");
+            }
             if let Some(x) = extend {
-                let x = path(x);
-                e = quote! {
-                    match #x(req).await {
-                        Ok(value) => {
-                            let req = &req.with_extension(&value);
-                            #e
-                        }
-                        Err(early) => early,
-                    }
-                };
+                open!(c, "match {x}(req).await {{");
+                open!(c, "Ok(value) => {{");
+                w!(c, "let req = &req.with_extension(&value);");
+            }
+            wrap(c, rest, inner);
+            if extend.is_some() {
+                close!(c, "}}");
+                w!(c, "Err(early) => early,");
+                close!(c, "}}");
             }
             if let Some(a) = after {
-                let a = path(a);
-                e = quote! {
-                    {
-                        let resp: Response = { #e };
-                        #a(req, resp).await
-                    }
-                };
+                close!(c, "}};");
+                w!(c, "{a}(req, resp).await");
+                close!(c, "}}");
             }
-            if let Some(b) = before {
-                let b = path(b);
-                e = quote! {
-                    match #b(req).await {
-                        Some(early) => early,
-                        None => { #e }
-                    }
-                };
+            if before.is_some() {
+                close!(c, "}}");
+                close!(c, "}}");
             }
-            e
         }
     }
 }
 
-/// For an endpoint without an `OPTIONS` route, where a route has CORS: the `OPTIONS` arm
-/// answering preflights (and `405` with `allow` otherwise).
-pub(crate) fn options_arm(routes: &[&RoutePlan], allow: &str) -> Option<TokenStream> {
+/// Writes `let resp = …;` with the response of `chain` around `inner`.
+fn let_resp(c: &mut Code, chain: &[MwPlan], inner: &str) {
+    if chain.is_empty() {
+        w!(c, "let resp = {inner};");
+    } else {
+        open!(c, "let resp = {{");
+        wrap(c, chain, inner);
+        close!(c, "}};");
+    }
+}
+
+/// For an endpoint without an `OPTIONS` route, where a route has CORS: writes the
+/// `OPTIONS` arm answering preflights (and `405` with `allow` otherwise).
+pub(crate) fn options_arm(c: &mut Code, routes: &[&RoutePlan], allow: &str) {
     if routes
         .iter()
         .any(|r| r.method == MethodSel::Options || r.method == MethodSel::Any)
     {
-        return None;
+        return;
     }
-    let id = routes.iter().find_map(|r| {
+    let cors = routes.iter().find_map(|r| {
         r.middleware
             .iter()
             .find(|m| matches!(m.kind, MwKind::Cors(_)))
             .map(|m| m.id)
-    })?;
-    let s = static_name(id);
-    Some(quote! { Method::Options => #s.options(req, #allow), })
+    });
+    if let Some(id) = cors {
+        w!(c, "Method::Options => MW{id}.options(req, {}),", Str(allow));
+    }
 }
 
 #[cfg(test)]

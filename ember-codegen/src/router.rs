@@ -41,8 +41,7 @@
 //! the strategy at generation time, for the benchmarks in `bench/router/`; it is not a
 //! stable interface.
 
-use proc_macro2::{Ident, Literal, TokenStream};
-use quote::{format_ident, quote};
+use crate::code::{Byte, ByteStr, Code, Doc, Str, close, open, w};
 
 use crate::path::Segment;
 use crate::plan::RoutePlan;
@@ -69,14 +68,18 @@ pub(crate) struct Endpoint {
     pub(crate) routes: Vec<usize>,
 }
 
-/// The generated matcher.
+/// The matcher to generate; [`Matcher::write`] writes its code.
 pub(crate) struct Matcher {
-    /// Items to place in the router module: `find` and its helpers.
-    pub(crate) items: TokenStream,
     /// Endpoints in `Endpoint::E{i}` order.
     pub(crate) endpoints: Vec<Endpoint>,
     /// The most parameters any route has (at least 1).
     pub(crate) max_params: usize,
+    /// The trie, without what the whole-path table holds.
+    root: Node,
+    /// The fully static routes' paths and endpoints, with their perfect hash, when they
+    /// are looked up as whole paths first.
+    static_table: Option<(Vec<(String, usize)>, Phf)>,
+    strategy: Strategy,
 }
 
 /// How the generated matcher dispatches among static alternatives.
@@ -220,12 +223,6 @@ fn build_with(routes: &[RoutePlan], strategy: Strategy) -> Matcher {
         .unwrap_or(0)
         .max(1);
 
-    let mut em = Emitter {
-        strategy,
-        fns: Vec::new(),
-        uses_split: false,
-        uses_hash: false,
-    };
     let mut static_table = None;
     if strategy
         .whole_path_min_routes
@@ -236,131 +233,67 @@ fn build_with(routes: &[RoutePlan], strategy: Strategy) -> Matcher {
             // A path equal to a fully static route always ends at that route (each of its
             // segments is the most specific choice), so the trie can forget those ends.
             forget_static_ends(&mut root);
-            static_table = Some(emit_static_table(&static_paths, &phf));
-            em.uses_hash = true;
+            static_table = Some((static_paths, phf));
         }
     }
     prune(&mut root);
-    em.node(&root, 0);
-    let Emitter {
-        fns,
-        uses_split,
-        uses_hash,
-        ..
-    } = em;
-
-    let find = match &static_table {
-        Some(_) => quote! {
-            /// Matches a raw path, filling `p` with the parameters' raw text in path order.
-            #[inline(always)]
-            pub fn find<'p>(path: &'p str, p: &mut [&'p str; N]) -> Option<Endpoint> {
-                let rest = path.strip_prefix('/')?;
-                if let Some(e) = static_route(path.as_bytes()) {
-                    return Some(e);
-                }
-                n0(rest, p)
-            }
-        },
-        None => quote! {
-            /// Matches a raw path, filling `p` with the parameters' raw text in path order.
-            #[inline(always)]
-            pub fn find<'p>(path: &'p str, p: &mut [&'p str; N]) -> Option<Endpoint> {
-                let rest = path.strip_prefix('/')?;
-                n0(rest, p)
-            }
-        },
-    };
-    let split = uses_split.then(|| {
-        quote! {
-            /// Splits `rest` at its first `/`: the segment, and the rest from that `/` on
-            /// (empty at the end of the path). Looks at eight bytes at a time.
-            #[inline(always)]
-            fn split_segment(rest: &str) -> (&str, &str) {
-                const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-                const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-                const SLASHES: u64 = u64::from_ne_bytes([b'/'; 8]);
-                /// The index of the lowest `/` byte of `w`, if any.
-                #[inline(always)]
-                fn slash(w: u64) -> Option<usize> {
-                    // Exact for the lowest match: borrows only run upwards from it.
-                    let x = w ^ SLASHES;
-                    let found = x.wrapping_sub(ONES) & !x & HIGH;
-                    (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
-                }
-                let b = rest.as_bytes();
-                let mut i = 0;
-                let end = loop {
-                    match b.get(i..).and_then(|r| r.first_chunk::<8>()) {
-                        Some(w) => match slash(u64::from_le_bytes(*w)) {
-                            Some(k) => break i + k,
-                            None => i += 8,
-                        },
-                        None => break b[i..].iter().position(|&c| c == b'/').map_or(b.len(), |k| i + k),
-                    }
-                };
-                rest.split_at_checked(end).unwrap_or((rest, ""))
-            }
-        }
-    });
-    let hash = uses_hash.then(|| {
-        let (k1, k2, k3) = (
-            Literal::u64_unsuffixed(K1),
-            Literal::u64_unsuffixed(K2),
-            Literal::u64_unsuffixed(K3),
-        );
-        quote! {
-            /// Hash of a segment or path for the perfect-hash tables: its length and its
-            /// first, middle and last eight bytes (overlapping loads of four, or single
-            /// bytes, when it is shorter), mixed.
-            #[inline(always)]
-            fn hash(x: &[u8]) -> u64 {
-                let n = x.len();
-                let (a, b, c) = match (x.first_chunk::<8>(), x.last_chunk::<8>()) {
-                    (Some(a), Some(b)) => {
-                        let m = x.get(n / 2 - 4..).and_then(|m| m.first_chunk::<8>()).unwrap_or(a);
-                        (u64::from_le_bytes(*a), u64::from_le_bytes(*b), u64::from_le_bytes(*m))
-                    }
-                    _ => match (x.first_chunk::<4>(), x.last_chunk::<4>()) {
-                        (Some(a), Some(b)) => (
-                            u64::from(u32::from_le_bytes(*a)),
-                            u64::from(u32::from_le_bytes(*b)),
-                            0,
-                        ),
-                        _ => (
-                            x.first().map_or(0, |&v| u64::from(v)),
-                            x.last().map_or(0, |&v| u64::from(v)),
-                            x.get(n / 2).map_or(0, |&v| u64::from(v)),
-                        ),
-                    },
-                };
-                a.wrapping_mul(#k1) ^ b.rotate_left(23).wrapping_mul(#k2) ^ c.rotate_left(47) ^ n as u64
-            }
-
-            /// The slot of hash `h` in a perfect-hash table of `2^bits` slots: `seed` spreads
-            /// the keys over buckets, and the generator searched each bucket's pilot so that
-            /// no two keys share a slot.
-            #[inline(always)]
-            fn slot(h: u64, seed: u64, pilots: &[u16], bits: u32) -> usize {
-                let g = h.wrapping_mul(seed);
-                let pilot = u64::from(pilots[(g >> 32) as usize % pilots.len()]);
-                ((g ^ pilot.wrapping_mul(#k1)).wrapping_mul(#k3) >> (64 - bits)) as usize
-            }
-        }
-    });
-
-    let items = quote! {
-        #find
-        #static_table
-        #(#fns)*
-        #split
-        #hash
-    };
     Matcher {
-        items,
         endpoints,
         max_params,
+        root,
+        static_table,
+        strategy,
     }
 }
+
+impl Matcher {
+    /// Writes the matcher's items: `find` and its helpers.
+    pub(crate) fn write(&self, c: &mut Code) {
+        w!(
+            c,
+            "/// Matches a raw path, filling `p` with the parameters' raw text in path order."
+        );
+        w!(c, "#[inline(always)]");
+        open!(
+            c,
+            "pub fn find<'p>(path: &'p str, p: &mut [&'p str; N]) -> Option<Endpoint> {{"
+        );
+        w!(c, "let rest = path.strip_prefix('/')?;");
+        if self.static_table.is_some() {
+            open!(c, "if let Some(e) = static_route(path.as_bytes()) {{");
+            w!(c, "return Some(e);");
+            close!(c, "}}");
+        }
+        w!(c, "n0(rest, p)");
+        close!(c, "}}");
+        if let Some((paths, phf)) = &self.static_table {
+            c.blank();
+            emit_static_table(c, paths, phf);
+        }
+        let mut em = Emitter {
+            strategy: self.strategy,
+            uses_split: false,
+            uses_hash: self.static_table.is_some(),
+        };
+        em.node(c, &self.root, 0);
+        if em.uses_split {
+            c.blank();
+            c.snippet(SPLIT_SEGMENT);
+        }
+        if em.uses_hash {
+            c.blank();
+            c.snippet(HASH_FNS);
+        }
+    }
+}
+
+/// Text of `split_segment`, for generated code.
+const SPLIT_SEGMENT: &str = include_str!("snippets/split_segment.rs");
+/// Text of `hash` and `slot` (and their constants), for generated code.
+const HASH_FNS: &str = include_str!("snippets/hash.rs");
+
+// `hash` and `slot` at generation time: the very functions the generated code gets.
+include!("snippets/hash.rs");
 
 /// Drops the ends that only fully static routes reach (they are in the whole-path table).
 fn forget_static_ends(node: &mut Node) {
@@ -382,45 +315,6 @@ fn prune(node: &mut Node) -> bool {
         || !node.statics.is_empty()
 }
 
-/// `hash` of the generated code, at generation time: the length and the first, middle and
-/// last eight bytes of `x` (overlapping loads of four, or single bytes, when shorter): keys
-/// of at most 24 bytes that differ differ in one of those words before mixing. (A
-/// collision after mixing only makes `Phf::search` fail, and the node use `match`.)
-fn key_hash(x: &[u8]) -> u64 {
-    let n = x.len();
-    let (a, b, c) = match (x.first_chunk::<8>(), x.last_chunk::<8>()) {
-        (Some(a), Some(b)) => {
-            let m = x
-                .get(n / 2 - 4..)
-                .and_then(|m| m.first_chunk::<8>())
-                .unwrap_or(a);
-            (
-                u64::from_le_bytes(*a),
-                u64::from_le_bytes(*b),
-                u64::from_le_bytes(*m),
-            )
-        }
-        _ => match (x.first_chunk::<4>(), x.last_chunk::<4>()) {
-            (Some(a), Some(b)) => (
-                u64::from(u32::from_le_bytes(*a)),
-                u64::from(u32::from_le_bytes(*b)),
-                0,
-            ),
-            _ => (
-                x.first().map_or(0, |&v| u64::from(v)),
-                x.last().map_or(0, |&v| u64::from(v)),
-                x.get(n / 2).map_or(0, |&v| u64::from(v)),
-            ),
-        },
-    };
-    a.wrapping_mul(K1) ^ b.rotate_left(23).wrapping_mul(K2) ^ c.rotate_left(47) ^ n as u64
-}
-
-/// Mixing constants of `hash` and `slot` (shared with the generated code).
-const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
-const K3: u64 = 0xff51_afd7_ed55_8ccd;
-
 /// A perfect hash for one table: the parameters of the generated `slot`. The keys' hashes
 /// times `seed` fall into buckets (`pilots.len()` of them, a power of two); each bucket's
 /// pilot was searched so that its keys land in free slots of a table of `2^bits`.
@@ -432,21 +326,14 @@ struct Phf {
 }
 
 impl Phf {
-    /// The generated `slot`, at generation time.
-    fn slot_of_hash(seed: u64, bits: u32, pilots: &[u16], h: u64) -> usize {
-        let g = h.wrapping_mul(seed);
-        let pilot = u64::from(pilots[(g >> 32) as usize % pilots.len()]);
-        ((g ^ pilot.wrapping_mul(K1)).wrapping_mul(K3) >> (64 - bits)) as usize
-    }
-
     /// The slot of key `x`.
     fn slot(&self, x: &[u8]) -> usize {
-        Phf::slot_of_hash(self.seed, self.bits, &self.pilots, key_hash(x))
+        slot(hash(x), self.seed, &self.pilots, self.bits)
     }
 
     /// Searches a perfect hash of `keys` (distinct) into a table at most 3/4 full.
     fn search(keys: &[&[u8]]) -> Option<Phf> {
-        let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        let hashes: Vec<u64> = keys.iter().map(|k| hash(k)).collect();
         let mut sorted = hashes.clone();
         sorted.sort_unstable();
         sorted.dedup();
@@ -494,7 +381,7 @@ impl Phf {
                 pilots[b] = pilot;
                 let slots: Vec<usize> = members[b]
                     .iter()
-                    .map(|&h| Phf::slot_of_hash(seed, bits, &pilots, h))
+                    .map(|&h| slot(h, seed, &pilots, bits))
                     .collect();
                 let distinct = slots
                     .iter()
@@ -504,53 +391,67 @@ impl Phf {
             })?;
             pilots[b] = found;
             for &h in &members[b] {
-                taken[Phf::slot_of_hash(seed, bits, &pilots, h)] = true;
+                taken[slot(h, seed, &pilots, bits)] = true;
             }
         }
         Some(pilots)
     }
 
     /// The call of the generated `slot` on the hash of `x`, with the pilots in `table`
-    /// (a const that `pilots_const` emits).
-    fn call(&self, x: TokenStream, table: &Ident) -> TokenStream {
-        let seed = Literal::u64_unsuffixed(self.seed);
-        let bits = Literal::u32_unsuffixed(self.bits);
-        quote! { slot(hash(#x), #seed, &#table, #bits) }
+    /// (a const that `pilots_const` writes).
+    fn call(&self, x: &str, table: &str) -> String {
+        format!("slot(hash({x}), {}, &{table}, {})", self.seed, self.bits)
     }
 
-    /// The const holding the pilots.
-    fn pilots_const(&self, table: &Ident) -> TokenStream {
-        let len = Literal::usize_unsuffixed(self.pilots.len());
-        let pilots = self.pilots.iter().map(|&p| Literal::u16_unsuffixed(p));
-        quote! {
-            const #table: [u16; #len] = [#(#pilots),*];
-        }
+    /// Writes the const holding the pilots.
+    fn pilots_const(&self, c: &mut Code, table: &str) {
+        let pilots: Vec<String> = self.pilots.iter().map(u16::to_string).collect();
+        w!(
+            c,
+            "const {table}: [u16; {}] = [{}];",
+            self.pilots.len(),
+            pilots.join(", ")
+        );
     }
 }
 
-fn emit_static_table(static_paths: &[(String, usize)], phf: &Phf) -> TokenStream {
-    let mut slots: Vec<TokenStream> = vec![quote! { (b"", None) }; 1 << phf.bits];
+/// The whole-path table of the fully static routes and its lookup, `static_route`.
+fn emit_static_table(c: &mut Code, static_paths: &[(String, usize)], phf: &Phf) {
+    let mut slots: Vec<Option<(&str, usize)>> = vec![None; 1 << phf.bits];
     for (path, ep) in static_paths {
-        let bytes = Literal::byte_string(path.as_bytes());
-        let e = endpoint(*ep);
-        slots[phf.slot(path.as_bytes())] = quote! { (#bytes, Some(#e)) };
+        slots[phf.slot(path.as_bytes())] = Some((path, *ep));
     }
-    let len = Literal::usize_unsuffixed(slots.len());
-    let table = format_ident!("STATIC_PILOTS");
-    let pilots = phf.pilots_const(&table);
-    let slot = phf.call(quote!(b), &table);
-    quote! {
-        /// The fully static routes, at the slot of their whole path's perfect hash.
-        const STATIC_ROUTES: [(&[u8], Option<Endpoint>); #len] = [#(#slots),*];
-        #pilots
-
-        /// The fully static route that is exactly this path, if any.
-        #[inline(always)]
-        fn static_route(b: &[u8]) -> Option<Endpoint> {
-            let (path, e) = STATIC_ROUTES[#slot];
-            if b == path { e } else { None }
+    w!(
+        c,
+        "/// The fully static routes, at the slot of their whole path's perfect hash."
+    );
+    open!(
+        c,
+        "const STATIC_ROUTES: [(&[u8], Option<Endpoint>); {}] = [",
+        slots.len()
+    );
+    for s in &slots {
+        match s {
+            Some((path, ep)) => w!(c, "({}, Some(Endpoint::E{ep})),", ByteStr(path.as_bytes())),
+            None => w!(c, "(b\"\", None),"),
         }
     }
+    close!(c, "];");
+    phf.pilots_const(c, "STATIC_PILOTS");
+    c.blank();
+    w!(
+        c,
+        "/// The fully static route that is exactly this path, if any."
+    );
+    w!(c, "#[inline(always)]");
+    open!(c, "fn static_route(b: &[u8]) -> Option<Endpoint> {{");
+    w!(
+        c,
+        "let (path, e) = STATIC_ROUTES[{}];",
+        phf.call("b", "STATIC_PILOTS")
+    );
+    w!(c, "if b == path {{ e }} else {{ None }}");
+    close!(c, "}}");
 }
 
 /// A static edge after merging chains: its text (segments joined by `/`) and the node at
@@ -595,59 +496,72 @@ impl Node {
     }
 }
 
-fn endpoint(ep: usize) -> TokenStream {
-    let v = format_ident!("E{ep}");
-    quote! { Endpoint::#v }
+/// A test of `rest` (or `tail`) against a literal: the literal's bytes (whose first byte a
+/// dispatch can switch on) and what the test does.
+struct Test {
+    /// The literal compared.
+    lit: String,
+    /// The variable tested: `rest` or `tail`.
+    on: &'static str,
+    /// `None`: the path must end with the literal, at this endpoint. `Some(node)`: the
+    /// literal ends with `/` and the rest goes on into that node's function.
+    kind: TestKind,
 }
 
-/// The call of `node`'s function on `rest`, returning if it matched.
-fn call_node(node: &Node, rest: &TokenStream) -> TokenStream {
-    let f = format_ident!("n{}", node.id);
-    quote! {
-        if let Some(e) = #f(#rest, p) {
-            return Some(e);
+/// What a [`Test`] does when its literal matches.
+#[derive(Clone, Copy)]
+enum TestKind {
+    /// The path ends here, at this endpoint.
+    End(usize),
+    /// The path goes on into this node's function (`nK`).
+    Descend(usize),
+}
+
+impl Test {
+    /// Writes the test.
+    fn write(&self, c: &mut Code) {
+        let (on, lit) = (self.on, Str(&self.lit));
+        match self.kind {
+            TestKind::End(ep) => {
+                if self.lit.is_empty() {
+                    open!(c, "if {on}.is_empty() {{");
+                } else {
+                    open!(c, "if {on} == {lit} {{");
+                }
+                w!(c, "return Some(Endpoint::E{ep});");
+                close!(c, "}}");
+            }
+            TestKind::Descend(id) => {
+                open!(c, "if let Some(rest) = {on}.strip_prefix({lit}) {{");
+                open!(c, "if let Some(e) = n{id}(rest, p) {{");
+                w!(c, "return Some(e);");
+                close!(c, "}}");
+                close!(c, "}}");
+            }
         }
     }
 }
 
-/// The tests that `on` (a `&str`) starts with the literal `text` and then ends there (if
-/// `node` is an endpoint) or goes on past a `/` into `node`: each with the literal it
-/// compares (whose first byte a dispatch can switch on).
-fn edge_tests(text: &str, node: &Node, on: &TokenStream) -> Vec<Test> {
+/// The tests that `on` starts with the literal `text` and then ends there (if `node` is an
+/// endpoint) or goes on past a `/` into `node`.
+fn edge_tests(text: &str, node: &Node, on: &'static str) -> Vec<Test> {
     let mut tests = Vec::new();
     if let Some(ep) = node.end {
-        let e = endpoint(ep);
-        let test = if text.is_empty() {
-            quote! { #on.is_empty() }
-        } else {
-            quote! { #on == #text }
-        };
-        tests.push((
-            text.as_bytes().to_vec(),
-            quote! {
-                if #test {
-                    return Some(#e);
-                }
-            },
-        ));
+        tests.push(Test {
+            lit: text.to_owned(),
+            on,
+            kind: TestKind::End(ep),
+        });
     }
     if node.has_children() {
-        let with_slash = format!("{text}/");
-        let call = call_node(node, &quote!(rest));
-        tests.push((
-            with_slash.as_bytes().to_vec(),
-            quote! {
-                if let Some(rest) = #on.strip_prefix(#with_slash) {
-                    #call
-                }
-            },
-        ));
+        tests.push(Test {
+            lit: format!("{text}/"),
+            on,
+            kind: TestKind::Descend(node.id),
+        });
     }
     tests
 }
-
-/// A test of `rest` (or `tail`): the literal it compares, and its code.
-type Test = (Vec<u8>, TokenStream);
 
 /// At most this many tests run one after the other; more are split by a `match` on a byte.
 const MAX_SEQUENTIAL: usize = 3;
@@ -656,60 +570,53 @@ const MAX_SEQUENTIAL: usize = 3;
 /// literals first differ (the first byte, or the one after their common prefix), then
 /// recursively within each arm while an arm has more than [`MAX_SEQUENTIAL`] tests.
 /// Each test still compares its whole literal: the dispatch only picks the candidates.
-fn byte_dispatch(mut tests: Vec<Test>) -> TokenStream {
+fn byte_dispatch(c: &mut Code, mut tests: Vec<Test>) {
     if tests.len() <= MAX_SEQUENTIAL {
-        return tests.into_iter().map(|(_, t)| t).collect();
+        for t in &tests {
+            t.write(c);
+        }
+        return;
     }
-    let first = tests[0].0.clone();
-    let at = tests.iter().fold(first.len(), |n, (lit, _)| {
-        n.min(lit.iter().zip(&first).take_while(|(a, b)| a == b).count())
+    let first = tests[0].lit.clone().into_bytes();
+    let at = tests.iter().fold(first.len(), |n, t| {
+        n.min(
+            t.lit
+                .bytes()
+                .zip(&first)
+                .take_while(|(a, b)| a == *b)
+                .count(),
+        )
     });
     // A literal that is all common prefix may be followed by anything: test it first.
-    let short: Vec<TokenStream> = tests
-        .iter()
-        .filter(|(lit, _)| lit.len() == at)
-        .map(|(_, t)| t.clone())
-        .collect();
-    tests.retain(|(lit, _)| lit.len() > at);
+    for t in tests.iter().filter(|t| t.lit.len() == at) {
+        t.write(c);
+    }
+    tests.retain(|t| t.lit.len() > at);
     let mut groups: Vec<(u8, Vec<Test>)> = Vec::new();
-    for (lit, code) in tests {
-        let byte = lit[at];
+    for t in tests {
+        let byte = t.lit.as_bytes()[at];
         match groups.iter_mut().find(|(b, _)| *b == byte) {
-            Some((_, g)) => g.push((lit, code)),
-            None => groups.push((byte, vec![(lit, code)])),
+            Some((_, g)) => g.push(t),
+            None => groups.push((byte, vec![t])),
         }
     }
     groups.sort_by_key(|(b, _)| *b);
-    let arms = groups.into_iter().map(|(byte, group)| {
-        let byte = Literal::byte_character(byte);
-        let inner = byte_dispatch(group);
-        quote! {
-            Some(#byte) => {
-                #inner
-            }
-        }
-    });
-    let byte = match at {
-        0 => quote! { rest.as_bytes().first() },
-        _ => {
-            let at = Literal::usize_unsuffixed(at);
-            quote! { rest.as_bytes().get(#at) }
-        }
-    };
-    quote! {
-        #(#short)*
-        match #byte {
-            #(#arms)*
-            _ => {}
-        }
+    match at {
+        0 => open!(c, "match rest.as_bytes().first() {{"),
+        _ => open!(c, "match rest.as_bytes().get({at}) {{"),
     }
+    for (byte, group) in groups {
+        open!(c, "Some({}) => {{", Byte(byte));
+        byte_dispatch(c, group);
+        close!(c, "}}");
+    }
+    w!(c, "_ => {{}}");
+    close!(c, "}}");
 }
 
-/// Emits the node functions.
+/// Writes the node functions.
 struct Emitter {
     strategy: Strategy,
-    /// The node functions, parents first.
-    fns: Vec<TokenStream>,
     /// Whether some node splits off a segment (a parameter or a hashed dispatch).
     uses_split: bool,
     /// Whether some table uses `hash`.
@@ -717,11 +624,10 @@ struct Emitter {
 }
 
 impl Emitter {
-    /// Emits the function of `node`, called with `rest` = the path past the `/` that ends
+    /// Writes the function of `node`, called with `rest` = the path past the `/` that ends
     /// the node's pattern, and those of the nodes below it. `depth` is the index of the
     /// node's parameter, if it has one.
-    fn node(&mut self, node: &Node, depth: usize) {
-        let name = format_ident!("n{}", node.id);
+    fn node(&mut self, c: &mut Code, node: &Node, depth: usize) {
         let edges: Vec<Edge<'_>> = node
             .statics
             .iter()
@@ -729,9 +635,14 @@ impl Emitter {
             .collect();
         // A parameter's child may be a chain of single static segments too.
         let param = node.param.as_deref().map(|c| merge_chain("", c));
-        let rest = quote!(rest);
-        let tail = quote!(tail);
-        let mut body = Vec::new();
+        c.blank();
+        w!(c, "/// The path after `{}`.", Doc(&node.pattern));
+        w!(c, "#[inline(always)]");
+        open!(
+            c,
+            "fn n{}<'p>(rest: &'p str, p: &mut [&'p str; N]) -> Option<Endpoint> {{",
+            node.id
+        );
         // Edges whose first segment is empty (a trailing slash, `//`) are never hashed.
         let (empty, full): (Vec<&Edge<'_>>, Vec<&Edge<'_>>) =
             edges.iter().partition(|e| e.head().is_empty());
@@ -740,104 +651,69 @@ impl Emitter {
             Some(min) if full.len() >= min => Phf::search(&keys),
             _ => None,
         };
-        let mut split = false;
+        let split = phf.is_some();
         match phf {
             Some(phf) => {
-                let tests: Vec<_> = empty
+                let tests: Vec<Test> = empty
                     .iter()
-                    .flat_map(|e| edge_tests(&e.text, e.node, &rest))
+                    .flat_map(|e| edge_tests(&e.text, e.node, "rest"))
                     .collect();
-                if !tests.is_empty() {
-                    body.push(byte_dispatch(tests));
-                }
-                body.push(quote! { let (seg, tail) = split_segment(rest); });
-                split = true;
+                byte_dispatch(c, tests);
+                w!(c, "let (seg, tail) = split_segment(rest);");
                 self.uses_hash = true;
-                let mut arms: Vec<(usize, TokenStream)> = full
+                let table = format!("PILOTS_N{}", node.id);
+                phf.pilots_const(c, &table);
+                let mut arms: Vec<(usize, &Edge<'_>)> = full
                     .iter()
-                    .map(|e| {
-                        let slot = phf.slot(e.head().as_bytes());
-                        let head = e.head();
-                        let inner: TokenStream = edge_tests(e.tail(), e.node, &tail)
-                            .into_iter()
-                            .map(|(_, t)| t)
-                            .collect();
-                        let slot_lit = Literal::usize_unsuffixed(slot);
-                        (
-                            slot,
-                            quote! {
-                                #slot_lit if seg == #head => {
-                                    #inner
-                                }
-                            },
-                        )
-                    })
+                    .map(|e| (phf.slot(e.head().as_bytes()), *e))
                     .collect();
                 arms.sort_by_key(|(slot, _)| *slot);
-                let arms = arms.into_iter().map(|(_, a)| a);
-                let table = format_ident!("PILOTS_N{}", node.id);
-                body.push(phf.pilots_const(&table));
-                let hash = phf.call(quote!(seg.as_bytes()), &table);
-                body.push(quote! {
-                    match #hash {
-                        #(#arms)*
-                        _ => {}
+                open!(c, "match {} {{", phf.call("seg.as_bytes()", &table));
+                for (slot, e) in arms {
+                    open!(c, "{slot} if seg == {} => {{", Str(e.head()));
+                    for t in edge_tests(e.tail(), e.node, "tail") {
+                        t.write(c);
                     }
-                });
+                    close!(c, "}}");
+                }
+                w!(c, "_ => {{}}");
+                close!(c, "}}");
             }
             None => {
-                let tests: Vec<_> = edges
+                let tests: Vec<Test> = edges
                     .iter()
-                    .flat_map(|e| edge_tests(&e.text, e.node, &rest))
+                    .flat_map(|e| edge_tests(&e.text, e.node, "rest"))
                     .collect();
-                if !tests.is_empty() {
-                    body.push(byte_dispatch(tests));
-                }
+                byte_dispatch(c, tests);
             }
         }
-        let index = Literal::usize_unsuffixed(depth);
         if let Some(child) = &param {
             if !split {
-                body.push(quote! { let (seg, tail) = split_segment(rest); });
+                w!(c, "let (seg, tail) = split_segment(rest);");
             }
-            let next: TokenStream = edge_tests(&child.text, child.node, &tail)
-                .into_iter()
-                .map(|(_, t)| t)
-                .collect();
-            body.push(quote! {
-                if !seg.is_empty() {
-                    p[#index] = seg;
-                    #next
-                }
-            });
+            open!(c, "if !seg.is_empty() {{");
+            w!(c, "p[{depth}] = seg;");
+            for t in edge_tests(&child.text, child.node, "tail") {
+                t.write(c);
+            }
+            close!(c, "}}");
         }
         self.uses_split |= split || param.is_some();
-        let last = match node.catch_all {
+        match node.catch_all {
             Some(ep) => {
-                let e = endpoint(ep);
-                quote! {
-                    p[#index] = rest;
-                    Some(#e)
-                }
+                w!(c, "p[{depth}] = rest;");
+                w!(c, "Some(Endpoint::E{ep})");
             }
-            None => quote! { None },
-        };
-        let doc = format!(" The path after `{}`.", node.pattern);
-        self.fns.push(quote! {
-            #[doc = #doc]
-            #[inline(always)]
-            fn #name<'p>(rest: &'p str, p: &mut [&'p str; N]) -> Option<Endpoint> {
-                #(#body)*
-                #last
-            }
-        });
+            None => w!(c, "None"),
+        }
+        close!(c, "}}");
         for e in &edges {
             if e.node.has_children() {
-                self.node(e.node, depth);
+                self.node(c, e.node, depth);
             }
         }
         if let Some(child) = param.as_ref().filter(|c| c.node.has_children()) {
-            self.node(child.node, depth + 1);
+            self.node(c, child.node, depth + 1);
         }
     }
 }
@@ -1066,30 +942,28 @@ mod tests {
             ("root", &ROOT_CATCH_ALL),
             ("wide", &WIDE),
         ];
-        let mut modules = Vec::new();
+        let mut program = Code::new();
         let mut calls = Vec::new();
         let mut expected = Vec::new();
         for (case_name, case) in &cases {
             let routes = plans(case.routes);
             for (strategy_name, strategy) in STRATEGIES {
                 let m = build_with(&routes, strategy);
-                let module = format_ident!("{case_name}_{strategy_name}");
-                let variants = (0..m.endpoints.len()).map(|i| format_ident!("E{i}"));
-                let n = m.max_params;
-                let items = &m.items;
-                modules.push(quote! {
-                    #[allow(warnings)]
-                    mod #module {
-                        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-                        pub enum Endpoint { #(#variants,)* }
-                        pub const N: usize = #n;
-                        #items
-                    }
-                });
+                let module = format!("{case_name}_{strategy_name}");
+                w!(program, "#[allow(warnings)]");
+                open!(program, "mod {module} {{");
+                w!(program, "#[derive(Clone, Copy, Debug, PartialEq, Eq)]");
+                let variants: Vec<String> =
+                    (0..m.endpoints.len()).map(|i| format!("E{i},")).collect();
+                w!(program, "pub enum Endpoint {{ {} }}", variants.join(" "));
+                w!(program, "pub const N: usize = {};", m.max_params);
+                m.write(&mut program);
+                close!(program, "}}");
                 for (path, want, params) in case.lookups {
-                    calls.push(quote! {
-                        run::<{ #module::N }>(|p| #module::find(#path, p).map(|e| e as usize));
-                    });
+                    calls.push(format!(
+                        "run::<{{ {module}::N }}>(|p| {module}::find({}, p).map(|e| e as usize));",
+                        Str(path)
+                    ));
                     let want = want.map(|w| {
                         let ep = m
                             .endpoints
@@ -1106,9 +980,8 @@ mod tests {
                 }
             }
         }
-        let program = quote! {
-            #(#modules)*
-
+        program.text(
+            r#"
             /// Prints `endpoint p0|p1|…` (all N parameters) or `none`, one line per lookup.
             fn run<const N: usize>(find: impl Fn(&mut [&'static str; N]) -> Option<usize>) {
                 let mut p = [""; N];
@@ -1117,15 +990,18 @@ mod tests {
                     None => println!("none"),
                 }
             }
-
-            fn main() {
-                #(#calls)*
-            }
-        };
+            "#,
+        );
+        open!(program, "fn main() {{");
+        for call in &calls {
+            w!(program, "{call}");
+        }
+        close!(program, "}}");
+        let program = program.finish();
         let dir = std::env::temp_dir().join(format!("ember-router-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let src = dir.join("matcher.rs");
-        std::fs::write(&src, program.to_string()).expect("write program");
+        std::fs::write(&src, program).expect("write program");
         let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
         let exe = dir.join("matcher");
         let out = std::process::Command::new(&rustc)
@@ -1177,16 +1053,18 @@ mod tests {
     }
 
     fn code(routes: &[&str], strategy: Strategy) -> String {
-        build_with(&plans(routes), strategy).items.to_string()
+        let mut c = Code::new();
+        build_with(&plans(routes), strategy).write(&mut c);
+        c.finish()
     }
 
     #[test]
     fn statics_are_compared_as_whole_literals_without_a_split() {
         let c = code(&["/users/me", "/users/{id}", "/events"], Strategy::AUTO);
         assert!(c.contains(r#"rest == "events""#), "{c}");
-        assert!(c.contains(r#"rest . strip_prefix ("users/")"#), "{c}");
+        assert!(c.contains(r#"rest.strip_prefix("users/")"#), "{c}");
         assert!(c.contains(r#"rest == "me""#), "{c}");
-        assert!(c.contains("split_segment (rest)"), "{c}");
+        assert!(c.contains("split_segment(rest)"), "{c}");
         // The default strategy needs no hash.
         assert!(!c.contains("fn hash"), "{c}");
     }
@@ -1215,8 +1093,25 @@ mod tests {
             Strategy::AUTO,
         );
         // All start with `s`: the first dispatch is on the second byte.
-        assert!(c.contains("rest . as_bytes () . get (1)"), "{c}");
-        assert!(c.contains("rest . as_bytes () . get (2)"), "{c}");
+        assert!(c.contains("rest.as_bytes().get(1)"), "{c}");
+        assert!(c.contains("rest.as_bytes().get(2)"), "{c}");
+    }
+
+    include!("snippets/split_segment.rs");
+
+    #[test]
+    fn split_segment_finds_the_first_slash_at_any_offset() {
+        let text = "abcdefghijklmnopqrstuvwxyz0123456789-ü/";
+        for len in 0..text.len() {
+            let Some(s) = text.get(..len) else { continue };
+            for at in (0..=s.len()).filter(|&i| s.is_char_boundary(i)) {
+                let path = format!("{}/{}", &s[..at], &s[at..]);
+                let want = path.split_at(path.find('/').unwrap_or(path.len()));
+                assert_eq!(split_segment(&path), want, "{path:?}");
+            }
+            let want = (s, "");
+            assert_eq!(split_segment(s), want, "{s:?}");
+        }
     }
 
     #[test]
@@ -1241,7 +1136,7 @@ mod tests {
             b"abce",
             b"0123456789abcdefghijklmn",
         ];
-        let mut h: Vec<u64> = short.iter().map(|k| key_hash(k)).collect();
+        let mut h: Vec<u64> = short.iter().map(|k| hash(k)).collect();
         h.sort_unstable();
         h.dedup();
         assert_eq!(h.len(), short.len());
@@ -1255,7 +1150,7 @@ mod tests {
         let c = code(&many, Strategy::AUTO);
         assert!(c.contains("fn static_route"), "{c}");
         // The trie forgets what the table holds.
-        assert!(!c.contains(r#"strip_prefix ("page/")"#), "{c}");
+        assert!(!c.contains(r#"strip_prefix("page/")"#), "{c}");
         let c = code(&many[..100], Strategy::AUTO);
         assert!(!c.contains("fn static_route"), "{c}");
     }

@@ -203,7 +203,7 @@ pub(crate) fn compile(
         .map(|a| a.value.clone())
         .unwrap_or_else(|| "app".to_owned());
     if let Some(h) = &spec.handlers {
-        if syn::parse_str::<syn::Path>(&h.value).is_err() {
+        if !crate::code::is_path(&h.value) {
             let span = cx.span(0, h);
             let d = Diagnostic::new(format!("`{}` is not a Rust module path", h.value))
                 .at(span, "expected something like `crate::handlers`");
@@ -815,7 +815,7 @@ fn route_plan(
     } else {
         format!("{}::{handler}", cx.handlers_mod)
     };
-    if handler.is_empty() || syn::parse_str::<syn::Path>(&full).is_err() {
+    if handler.is_empty() || !crate::code::is_path(&full) {
         let d = Diagnostic::new(format!(
             "`{handler}` is not a Rust path to a handler function"
         ))

@@ -90,7 +90,8 @@ fn check_routes_and_schema_succeed_on_valid_specs() {
 fn cargo_build(dir: &Path) -> std::process::Output {
     std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy lock");
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--offline", "--quiet"])
+        // Verbose: cargo then prints each build-script run.
+        .args(["build", "--offline", "--verbose"])
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", root().join("target/scaffold"))
         .output()
@@ -163,4 +164,30 @@ fn new_scaffolds_a_project_that_serves_and_names_bad_handlers() {
         err.contains("cannot handle route_GET_hello_name__at_ember_yaml_line_12"),
         "{err}"
     );
+    // Editing a handler does not rerun the generator; editing the spec does.
+    assert!(
+        !ran_codegen(&err),
+        "a handler edit reran the build script:\n{err}"
+    );
+    std::fs::write(&handlers, &text).expect("write");
+    let spec = dir.join("ember.yaml");
+    let yaml = std::fs::read_to_string(&spec).expect("read");
+    std::fs::write(&spec, format!("{yaml}# edited\n")).expect("write");
+    let built = cargo_build(&dir);
+    let err = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{err}");
+    assert!(
+        ran_codegen(&err),
+        "a spec edit did not rerun the build script:\n{err}"
+    );
+}
+
+/// Whether cargo's verbose output shows the scaffold's build script running.
+fn ran_codegen(cargo_stderr: &str) -> bool {
+    cargo_stderr.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("Running `")
+            && l.contains("/build/demo-")
+            && l.contains("build-script-build`")
+    })
 }
