@@ -180,6 +180,17 @@ fn new_scaffolds_a_project_that_serves_and_names_bad_handlers() {
         ran_codegen(&err),
         "a spec edit did not rerun the build script:\n{err}"
     );
+
+    // A broken spec fails `cargo build` with the spec's file, line and column.
+    std::fs::write(&spec, yaml.replace("/hello/{name}", "/hello/{name:u46}")).expect("write");
+    let built = cargo_build(&dir);
+    let err = String::from_utf8_lossy(&built.stderr);
+    assert!(!built.status.success(), "a broken spec must not build");
+    assert!(
+        err.contains("error: ember.yaml:12:14: invalid route path: unknown parameter type `u46`"),
+        "{err}"
+    );
+    assert!(err.contains("12 |   GET /hello/{name:u46}: hello"), "{err}");
 }
 
 /// Whether cargo's verbose output shows the scaffold's build script running.
