@@ -191,6 +191,30 @@ fn new_scaffolds_a_project_that_serves_and_names_bad_handlers() {
         "{err}"
     );
     assert!(err.contains("12 |   GET /hello/{name:u46}: hello"), "{err}");
+
+    // An included file is a rerun trigger too, and its routes are served.
+    std::fs::write(&spec, format!("{yaml}include: extra.yaml\n")).expect("write");
+    let extra = dir.join("extra.yaml");
+    std::fs::write(&extra, "routes:\n  GET /extra: index\n").expect("write");
+    let built = cargo_build(&dir);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    std::fs::write(&extra, "routes:\n  GET /extra/{n:u8}: index\n").expect("write");
+    let built = cargo_build(&dir);
+    let err = String::from_utf8_lossy(&built.stderr);
+    // `index` takes no parameter: the edit reached the generated code.
+    assert!(!built.status.success(), "{err}");
+    assert!(
+        err.contains("cannot handle route_GET_extra_n_u8__at_extra_yaml_line_2"),
+        "{err}"
+    );
+    assert!(
+        ran_codegen(&err),
+        "an include edit did not rerun the build script:\n{err}"
+    );
 }
 
 /// Whether cargo's verbose output shows the scaffold's build script running.
