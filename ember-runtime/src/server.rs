@@ -220,6 +220,20 @@ impl Plan {
     }
 }
 
+/// Probes io_uring on a thread of its own. When a ring is closed, the kernel finishes
+/// tearing it down with task work queued on the thread that created it (`TWA_SIGNAL`),
+/// which interrupts that thread's next blocking system call: a `recv` with a timeout then
+/// fails with `EINTR`. The caller's thread (often the application's main thread) must not
+/// see that, so the probe's ring is made and closed elsewhere.
+#[cfg(target_os = "linux")]
+fn probe_uring() -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("ember-uring-probe".into())
+        .spawn(crate::io::uring::Driver::probe)?
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the io_uring probe panicked")))
+}
+
 /// Resolves `Auto` by probing io_uring; an explicit `IoUring` that the kernel refuses is an
 /// error.
 fn choose_backend(wanted: Backend) -> io::Result<Backend> {
@@ -227,10 +241,10 @@ fn choose_backend(wanted: Backend) -> io::Result<Backend> {
     {
         match wanted {
             Backend::Tokio => Ok(Backend::Tokio),
-            Backend::IoUring => crate::io::uring::Driver::probe()
+            Backend::IoUring => probe_uring()
                 .map(|()| Backend::IoUring)
                 .map_err(|e| io::Error::new(e.kind(), format!("io_uring unavailable: {e}"))),
-            Backend::Auto => match crate::io::uring::Driver::probe() {
+            Backend::Auto => match probe_uring() {
                 Ok(()) => Ok(Backend::IoUring),
                 Err(e) => {
                     eprintln!("ember: io_uring unavailable ({e}); falling back to backend=tokio");

@@ -394,3 +394,28 @@ fn shutdown_lets_an_in_flight_request_finish() {
         assert_eq!((r.status, r.text().as_str()), (200, "slept 300"), "{b}");
     });
 }
+
+/// Starting a server probes io_uring; closing the probe's ring queues kernel work on the
+/// thread that made it, which used to interrupt that thread's next blocking call with
+/// `EINTR`. The caller's thread must see no such thing.
+#[test]
+fn starting_does_not_interrupt_the_callers_blocking_calls() {
+    for backend in [Backend::IoUring, Backend::Auto] {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut idle =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        idle.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let server = start(ember_tests::App, backend, 1);
+        // Nothing is ever sent on `idle`: the read can only time out.
+        let err = idle
+            .read(&mut [0u8; 1])
+            .expect_err("no data arrives on the idle socket");
+        assert_ne!(
+            err.kind(),
+            std::io::ErrorKind::Interrupted,
+            "{backend}: the caller's read was interrupted"
+        );
+        drop(server);
+    }
+}
