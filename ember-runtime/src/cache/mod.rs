@@ -436,6 +436,12 @@ pub struct Cache {
     default_ttl: Duration,
     /// Keys of a remote cache being refreshed in the background by this process.
     refreshing: std::sync::Mutex<std::collections::HashSet<Arc<[u8]>>>,
+    /// Remote caches: until when (ms, [`entry::now_ms`]) every worker skips the backend
+    /// after a failure, so that one slow or dead backend costs one timeout per backoff
+    /// period for the whole process, not one per worker.
+    remote_down_until: AtomicU64,
+    /// Remote caches: when the last warning about the backend was logged (ms).
+    remote_warned_at: AtomicU64,
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
@@ -456,6 +462,8 @@ impl Cache {
             epoch: AtomicU64::new(0),
             default_ttl: c.ttl.unwrap_or(Duration::from_secs(60)),
             refreshing: std::sync::Mutex::default(),
+            remote_down_until: AtomicU64::new(0),
+            remote_warned_at: AtomicU64::new(0),
         }
     }
 

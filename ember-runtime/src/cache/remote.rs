@@ -2,10 +2,12 @@
 //! thread-local table, made when the worker starts (or on first use), closed when it
 //! stops. Every operation runs under the cache's timeout, and any failure makes the cache
 //! fail open: the caller gets an error it turns into "ask the handler", a warning is
-//! logged (at most every few seconds), and the backend is skipped for a moment.
+//! logged (at most every few seconds), and the backend is skipped for a moment by every
+//! worker of the process.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,7 +18,7 @@ use super::{Cache, Error, Kind};
 
 /// How long a backend that failed is skipped.
 const BACKOFF_MS: u64 = 1000;
-/// Least time between two warnings about one backend on one worker.
+/// Least time between two warnings about one backend.
 const WARN_EVERY_MS: u64 = 5000;
 
 enum Backend {
@@ -29,8 +31,6 @@ enum Backend {
 
 struct Conn {
     backend: Backend,
-    down_until: Cell<u64>,
-    warned_at: Cell<u64>,
 }
 
 thread_local! {
@@ -78,11 +78,7 @@ fn conn(cache: &Cache) -> Option<Rc<Conn>> {
         )),
         Kind::Memory | Kind::Static => return None,
     };
-    let conn = Rc::new(Conn {
-        backend,
-        down_until: Cell::new(0),
-        warned_at: Cell::new(0),
-    });
+    let conn = Rc::new(Conn { backend });
     CONNS.with_borrow_mut(|c| {
         if c.len() <= cache.id {
             c.resize(cache.id + 1, None);
@@ -131,7 +127,7 @@ fn open_redis(cache: &Cache, url: &str, timeout: Duration) -> Backend {
 /// The connection, unless the backend is being skipped after a failure.
 fn usable(cache: &Cache) -> Result<(Rc<Conn>, Duration), Error> {
     let conn = conn(cache).ok_or_else(|| Error::unavailable("not on an Ember worker"))?;
-    if now_ms() < conn.down_until.get() {
+    if now_ms() < cache.remote_down_until.load(Ordering::Relaxed) {
         return Err(Error::unavailable("backend failed recently; skipped"));
     }
     let timeout = cache.remote_config().map(|r| r.timeout).unwrap_or_default();
@@ -143,11 +139,18 @@ fn usable(cache: &Cache) -> Result<(Rc<Conn>, Duration), Error> {
 }
 
 /// Records a failure: skip the backend for a moment and warn (not on every request).
-fn failed(cache: &Cache, conn: &Conn, what: &str, why: &str) -> Error {
+fn failed(cache: &Cache, what: &str, why: &str) -> Error {
     let now = now_ms();
-    conn.down_until.set(now + BACKOFF_MS);
-    if now.saturating_sub(conn.warned_at.get()) >= WARN_EVERY_MS {
-        conn.warned_at.set(now);
+    cache
+        .remote_down_until
+        .fetch_max(now + BACKOFF_MS, Ordering::Relaxed);
+    let warned = cache.remote_warned_at.load(Ordering::Relaxed);
+    if now.saturating_sub(warned) >= WARN_EVERY_MS
+        && cache
+            .remote_warned_at
+            .compare_exchange(warned, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
         tracing::warn!(
             cache = cache.name(),
             "{} {what} failed ({why}); serving without the cache",
@@ -197,7 +200,7 @@ pub(crate) async fn get(cache: &Cache, key: &[u8]) -> Result<Option<Entry>, Erro
     };
     match raw {
         Ok(v) => Ok(v.and_then(Entry::decode)),
-        Err(why) => Err(failed(cache, &conn, "get", &why)),
+        Err(why) => Err(failed(cache, "get", &why)),
     }
 }
 
@@ -245,7 +248,7 @@ pub(crate) async fn set(cache: &Cache, key: &[u8], entry: &Entry) -> Result<(), 
         }
         Backend::Missing => Err("not configured".into()),
     };
-    result.map_err(|why| failed(cache, &conn, "set", &why))
+    result.map_err(|why| failed(cache, "set", &why))
 }
 
 /// Deletes `key`; whether it was there.
@@ -275,7 +278,7 @@ pub(crate) async fn delete(cache: &Cache, key: &[u8]) -> Result<bool, Error> {
         }
         Backend::Missing => Err("not configured".into()),
     };
-    result.map_err(|why| failed(cache, &conn, "delete", &why))
+    result.map_err(|why| failed(cache, "delete", &why))
 }
 
 /// Deletes every key starting with `prefix` (Redis: `SCAN MATCH` + `UNLINK`); how many.
@@ -318,12 +321,80 @@ pub(crate) async fn delete_prefix(cache: &Cache, prefix: &[u8]) -> Result<usize,
         // A scan walks the whole keyspace: allow it more than one request's timeout.
         return match tokio::time::timeout(timeout * 20 + Duration::from_secs(1), work).await {
             Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(failed(cache, &conn, "purge", &e.to_string())),
-            Err(_) => Err(failed(cache, &conn, "purge", "timed out")),
+            Ok(Err(e)) => Err(failed(cache, "purge", &e.to_string())),
+            Err(_) => Err(failed(cache, "purge", "timed out")),
         };
     }
     let _ = timeout;
     Err(Error {
         kind: super::ErrorKind::Unsupported("this backend cannot purge by prefix"),
     })
+}
+
+#[cfg(all(test, feature = "redis"))]
+mod tests {
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::cache::{CacheConfig, Caches};
+
+    /// Runs `f` on a fresh worker-like thread: its own current-thread runtime and
+    /// `LocalSet`, with the caches' per-worker connections made first.
+    fn on_worker<T: Send + 'static>(
+        caches: &'static Caches,
+        f: impl AsyncFnOnce(&'static Caches) -> T + Send + 'static,
+    ) -> T {
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            tokio::task::LocalSet::new().block_on(&rt, async move {
+                caches.worker_start();
+                let out = f(caches).await;
+                caches.worker_stop();
+                out
+            })
+        })
+        .join()
+        .expect("the worker thread")
+    }
+
+    /// A backend that accepts connections and never answers costs one timeout for the
+    /// whole process: the next worker to ask skips it at once instead of waiting too.
+    #[test]
+    fn a_hanging_backend_is_skipped_by_every_worker_after_one_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        // Accept and hold every connection, answering nothing.
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        let url = format!("redis://{addr}");
+        let caches: &'static Caches = Box::leak(Box::new(Caches::new(vec![
+            CacheConfig::redis("hanging", &url, &url).timeout(Duration::from_millis(150)),
+        ])));
+        let ask = async |caches: &'static Caches| {
+            let cache = caches.get("hanging").expect("declared");
+            let t = Instant::now();
+            let r = get(cache, b"key").await;
+            (r.is_err(), t.elapsed())
+        };
+        let (failed, first) = on_worker(caches, ask);
+        assert!(failed, "a backend that never answers fails");
+        assert!(
+            first >= Duration::from_millis(140),
+            "the first ask waits: {first:?}"
+        );
+        let (failed, second) = on_worker(caches, ask);
+        assert!(failed, "still failing");
+        assert!(
+            second < Duration::from_millis(50),
+            "another worker skips the backend at once, took {second:?}"
+        );
+    }
 }
