@@ -30,9 +30,23 @@ pub fn emit(plan: &Plan) -> String {
         "/// The generated router (public for benchmarks and tools; not a stable API)."
     );
     w!(c, "#[doc(hidden)]");
-    w!(
-        c,
-        "#[allow(clippy::all, clippy::pedantic, unused_imports, unused_variables, unused_mut, dead_code, non_snake_case, unreachable_code, unreachable_patterns, missing_docs, unreachable_pub, missing_debug_implementations)]"
+    c.text(
+        "
+        #[allow(
+            clippy::all,
+            clippy::pedantic,
+            unused_imports,
+            unused_variables,
+            unused_mut,
+            dead_code,
+            non_snake_case,
+            unreachable_code,
+            unreachable_patterns,
+            missing_docs,
+            unreachable_pub,
+            missing_debug_implementations
+        )]
+        ",
     );
     open!(c, "pub mod __ember_router {{");
     w!(
@@ -345,13 +359,16 @@ fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[CachePlan]) {
         _ => format!("({})", items.join(", ")),
     };
     let arg_types: Vec<String> = arg_types.into_iter().map(str::to_owned).collect();
-    w!(
+    open!(
         c,
-        "::ember_runtime::call::<{marker}, _, {}, _>(&{}, req, {}).await",
-        tuple(&arg_types),
-        route.handler,
-        tuple(&args)
+        "::ember_runtime::call::<{marker}, _, {}, _>(",
+        tuple(&arg_types)
     );
+    w!(c, "&{},", route.handler);
+    w!(c, "req,");
+    w!(c, "{},", tuple(&args));
+    close!(c, ")");
+    w!(c, ".await");
     close!(c, "}}");
     if let Some(cache) = route.cache {
         c.blank();
