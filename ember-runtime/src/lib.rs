@@ -33,6 +33,8 @@ mod panic;
 pub mod params;
 mod server;
 mod service;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 
 pub use config::{Backend, ConfigError, Limits, RouteLimits, ServerConfig, UringConfig, Workers};
 pub use handler::{Handler, ParamsOnly, WithRequest, call};

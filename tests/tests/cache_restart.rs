@@ -4,57 +4,11 @@
 //! never touched. Its own test binary, so that setting the cache's URL variable before
 //! the app first reads it affects no other test.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use ember_runtime::test_util::{RedisServer, free_port};
 use ember_tests::{BACKENDS, Client, Reply, start};
-
-/// A `redis-server` child, killed on drop.
-struct Redis {
-    child: Child,
-}
-
-impl Redis {
-    fn start(port: u16) -> Option<Redis> {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let r = Redis { child };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Some(r);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn get(addr: SocketAddr, path: &str) -> Reply {
     Client::connect(addr).get(path)
@@ -66,8 +20,8 @@ fn x_cache(r: &Reply) -> &str {
 
 #[test]
 fn redis_stopped_mid_test_fails_open_and_caching_resumes_after_restart() {
-    let port = free_port();
-    let Some(mut redis) = Redis::start(port) else {
+    let port = free_port().expect("a free port");
+    let Some(mut redis) = RedisServer::start(port) else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("could not start redis-server (is it installed?); CI must provide it");
         }
@@ -116,7 +70,7 @@ fn redis_stopped_mid_test_fails_open_and_caching_resumes_after_restart() {
             );
         }
 
-        redis = Redis::start(port).expect("redis-server restarts on its port");
+        redis = RedisServer::start(port).expect("redis-server restarts on its port");
         let back = format!("/c/flaky/back-{b}-{run}");
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut hit = false;

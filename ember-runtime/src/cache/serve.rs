@@ -328,57 +328,13 @@ impl OwnedRequest {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{SocketAddr, TcpListener, TcpStream};
-    use std::process::{Child, Command, Stdio};
     use std::rc::Rc;
     use std::time::{Duration, Instant};
 
     use super::*;
     use crate::cache::CacheConfig;
     use crate::http::response::{ConnectionHeader, Framing};
-
-    /// A `redis-server` of this test's own on a free port, killed on drop.
-    struct Redis {
-        child: Child,
-        port: u16,
-    }
-
-    impl Redis {
-        fn start() -> Option<Redis> {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .ok()?
-                .port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .ok()?;
-            let r = Redis { child, port };
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return Some(r);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            None
-        }
-
-        fn kill(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    impl Drop for Redis {
-        fn drop(&mut self) {
-            self.kill();
-        }
-    }
+    use crate::test_util::RedisServer;
 
     fn x_cache(r: &Response) -> String {
         let mut out = Vec::new();
@@ -402,14 +358,14 @@ mod tests {
     /// one that arrives before the failed write's task has run.
     #[test]
     fn a_miss_computed_while_redis_is_down_is_not_served_to_later_requests() {
-        let Some(mut redis) = Redis::start() else {
+        let Some(mut redis) = RedisServer::start_on_free_port() else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("could not start redis-server (is it installed?); CI must provide it");
             }
             eprintln!("skipping: could not start redis-server");
             return;
         };
-        let url = format!("redis://127.0.0.1:{}", redis.port);
+        let url = redis.url();
         let caches: &'static Caches = Box::leak(Box::new(Caches::new(vec![
             CacheConfig::redis("flaky", &url, &url)
                 .prefix("serve-test:")
@@ -452,7 +408,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
 
-            redis.kill();
+            redis.stop();
             // Back to back, without yielding in between: the background write of the
             // first answer has not run when the second request looks the key up.
             let first = call("/down").await;
