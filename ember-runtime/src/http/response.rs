@@ -94,16 +94,22 @@ impl std::error::Error for InvalidHeader {}
 const RESERVED: &[&str] = &["content-length", "transfer-encoding", "connection"];
 
 impl Response {
-    /// An empty response with the given status.
-    pub fn new(status: StatusCode) -> Self {
+    /// A response with no extra headers.
+    #[inline]
+    fn with(status: StatusCode, content_type: Option<&'static str>, body: Body) -> Self {
         Response {
             status,
-            content_type: None,
+            content_type: content_type.map(Cow::Borrowed),
             headers: Vec::new(),
             shared_headers: Bytes::new(),
             static_header: None,
-            body: Body::Empty,
+            body,
         }
+    }
+
+    /// An empty response with the given status.
+    pub fn new(status: StatusCode) -> Self {
+        Response::with(status, None, Body::Empty)
     }
 
     /// `200 OK`, `text/plain; charset=utf-8`.
@@ -112,14 +118,7 @@ impl Response {
             Cow::Borrowed(s) => Body::Static(s.as_bytes()),
             Cow::Owned(s) => Body::Owned(s.into_bytes()),
         };
-        Response {
-            status: StatusCode::OK,
-            content_type: Some(Cow::Borrowed("text/plain; charset=utf-8")),
-            headers: Vec::new(),
-            shared_headers: Bytes::new(),
-            static_header: None,
-            body,
-        }
+        Response::with(StatusCode::OK, Some("text/plain; charset=utf-8"), body)
     }
 
     /// `200 OK`, `application/json`, the value serialized with serde_json.
@@ -128,14 +127,7 @@ impl Response {
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
         let mut buf = Vec::with_capacity(128);
         match serde_json::to_writer(&mut buf, value) {
-            Ok(()) => Response {
-                status: StatusCode::OK,
-                content_type: Some(Cow::Borrowed("application/json")),
-                headers: Vec::new(),
-                shared_headers: Bytes::new(),
-                static_header: None,
-                body: Body::Owned(buf),
-            },
+            Ok(()) => Response::with(StatusCode::OK, Some("application/json"), Body::Owned(buf)),
             Err(e) => {
                 tracing::error!("response serialization failed: {e}");
                 Response::error(StatusCode::INTERNAL_SERVER_ERROR)
@@ -145,14 +137,7 @@ impl Response {
 
     /// `200 OK` with a byte body and no content type.
     pub fn bytes(body: impl Into<Bytes>) -> Self {
-        Response {
-            status: StatusCode::OK,
-            content_type: None,
-            headers: Vec::new(),
-            shared_headers: Bytes::new(),
-            static_header: None,
-            body: Body::Bytes(body.into()),
-        }
+        Response::with(StatusCode::OK, None, Body::Bytes(body.into()))
     }
 
     /// `200 OK` with a body produced while it is sent: each item of `chunks` goes out as
@@ -163,17 +148,14 @@ impl Response {
     where
         S: Stream<Item = Bytes> + 'static,
     {
-        Response {
-            status: StatusCode::OK,
-            content_type: None,
-            headers: Vec::new(),
-            shared_headers: Bytes::new(),
-            static_header: None,
-            body: Body::Stream(StreamBody {
+        Response::with(
+            StatusCode::OK,
+            None,
+            Body::Stream(StreamBody {
                 chunks: Box::pin(chunks),
                 final_chunk: None,
             }),
-        }
+        )
     }
 
     /// A streamed `200 OK` fed through a channel: send chunks with the returned
