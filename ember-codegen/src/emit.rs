@@ -332,7 +332,7 @@ fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[CachePlan]) {
                     Str(name)
                 );
                 args.push(format!("&*param_{name}"));
-                arg_types.push("&str");
+                arg_types.push("&str".to_owned());
             }
             other => {
                 let rust_ty = match other {
@@ -346,7 +346,7 @@ fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[CachePlan]) {
                     Str(other.name())
                 );
                 args.push(format!("param_{name}"));
-                arg_types.push(rust_ty);
+                arg_types.push(rust_ty.to_owned());
             }
         }
         w!(c, "Ok(v) => v,");
@@ -358,7 +358,6 @@ fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[CachePlan]) {
         1 => format!("({},)", items[0]),
         _ => format!("({})", items.join(", ")),
     };
-    let arg_types: Vec<String> = arg_types.into_iter().map(str::to_owned).collect();
     open!(
         c,
         "::ember_runtime::call::<{marker}, _, {}, _>(",

@@ -29,13 +29,9 @@ enum Backend {
     Missing,
 }
 
-struct Conn {
-    backend: Backend,
-}
-
 thread_local! {
     /// This worker's connections, by cache id.
-    static CONNS: RefCell<Vec<Option<Rc<Conn>>>> = const { RefCell::new(Vec::new()) };
+    static CONNS: RefCell<Vec<Option<Rc<Backend>>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Connects this worker to `cache`'s backend, unless it already is.
@@ -52,7 +48,7 @@ pub(crate) fn close(cache: &Cache) {
     });
 }
 
-fn conn(cache: &Cache) -> Option<Rc<Conn>> {
+fn conn(cache: &Cache) -> Option<Rc<Backend>> {
     let existing = CONNS.with_borrow(|c| c.get(cache.id).and_then(|s| s.clone()));
     if existing.is_some() {
         return existing;
@@ -78,7 +74,7 @@ fn conn(cache: &Cache) -> Option<Rc<Conn>> {
         )),
         Kind::Memory | Kind::Static => return None,
     };
-    let conn = Rc::new(Conn { backend });
+    let conn = Rc::new(backend);
     CONNS.with_borrow_mut(|c| {
         if c.len() <= cache.id {
             c.resize(cache.id + 1, None);
@@ -125,13 +121,13 @@ fn open_redis(cache: &Cache, url: &str, timeout: Duration) -> Backend {
 }
 
 /// The connection, unless the backend is being skipped after a failure.
-fn usable(cache: &Cache) -> Result<(Rc<Conn>, Duration), Error> {
+fn usable(cache: &Cache) -> Result<(Rc<Backend>, Duration), Error> {
     let conn = conn(cache).ok_or_else(|| Error::unavailable("not on an Ember worker"))?;
     if now_ms() < cache.remote_down_until.load(Ordering::Relaxed) {
         return Err(Error::unavailable("backend failed recently; skipped"));
     }
     let timeout = cache.remote_config().map(|r| r.timeout).unwrap_or_default();
-    match &conn.backend {
+    match &*conn {
         Backend::Missing => Err(Error::unavailable("backend not configured")),
         Backend::Memcached(m) if !m.is_connected() => Err(Error::unavailable("not connected")),
         _ => Ok((conn, timeout)),
@@ -175,7 +171,7 @@ fn full_key(cache: &Cache, key: &[u8]) -> Vec<u8> {
 pub(crate) async fn get(cache: &Cache, key: &[u8]) -> Result<Option<Entry>, Error> {
     let (conn, timeout) = usable(cache)?;
     let k = full_key(cache, key);
-    let raw: Result<Option<Bytes>, String> = match &conn.backend {
+    let raw: Result<Option<Bytes>, String> = match &*conn {
         #[cfg(feature = "redis")]
         Backend::Redis(m) => {
             let mut m = m.clone();
@@ -213,7 +209,7 @@ pub(crate) async fn set(cache: &Cache, key: &[u8], entry: &Entry) -> Result<(), 
     // Milliseconds to keep it (None: forever).
     let keep =
         (entry.stale_until != u64::MAX).then(|| entry.stale_until.saturating_sub(now).max(1));
-    let result: Result<(), String> = match &conn.backend {
+    let result: Result<(), String> = match &*conn {
         #[cfg(feature = "redis")]
         Backend::Redis(m) => {
             let mut m = m.clone();
@@ -255,7 +251,7 @@ pub(crate) async fn set(cache: &Cache, key: &[u8], entry: &Entry) -> Result<(), 
 pub(crate) async fn delete(cache: &Cache, key: &[u8]) -> Result<bool, Error> {
     let (conn, timeout) = usable(cache)?;
     let k = full_key(cache, key);
-    let result: Result<bool, String> = match &conn.backend {
+    let result: Result<bool, String> = match &*conn {
         #[cfg(feature = "redis")]
         Backend::Redis(m) => {
             let mut m = m.clone();
@@ -285,7 +281,7 @@ pub(crate) async fn delete(cache: &Cache, key: &[u8]) -> Result<bool, Error> {
 pub(crate) async fn delete_prefix(cache: &Cache, prefix: &[u8]) -> Result<usize, Error> {
     let (conn, timeout) = usable(cache)?;
     #[cfg(feature = "redis")]
-    if let Backend::Redis(m) = &conn.backend {
+    if let Backend::Redis(m) = &*conn {
         let mut m = m.clone();
         let mut pattern = Vec::new();
         for &b in full_key(cache, prefix).iter() {
