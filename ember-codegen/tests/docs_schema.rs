@@ -17,7 +17,8 @@
 //!
 //! The tests: every location with keys has a table with exactly those keys, and every table
 //! names such a location; and, probing the parser with an unknown key at each location, the
-//! parser accepts exactly the schema's keys there.
+//! parser accepts exactly the schema's keys there; and every `yaml` example of the docs
+//! compiles.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -470,4 +471,56 @@ fn the_parser_accepts_exactly_the_schema_keys() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------
+// The examples
+
+/// Every `yaml` block of `docs/spec.md` compiles: a block of top-level keys as it is, a
+/// block of list items (`- cors: …`) as a top-level `middleware:` list. Caches `hot` and
+/// `posts` are declared for blocks that use them without declaring caches, and included
+/// files hold one route.
+#[test]
+fn every_yaml_example_in_the_docs_compiles() {
+    let text = docs();
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in text.lines().enumerate() {
+        match (&mut current, line.trim()) {
+            (None, "```yaml") => current = Some((i + 1, String::new())),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some((_, b)), _) => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(blocks.len() >= 10, "only {} yaml blocks", blocks.len());
+    let mut failures = Vec::new();
+    for (line, block) in blocks {
+        let mut spec = if block.trim_start().starts_with("- ") {
+            let indented: String = block.lines().map(|l| format!("  {l}\n")).collect();
+            format!("middleware:\n{indented}")
+        } else {
+            block
+        };
+        if !spec.contains("caches:") {
+            spec.push_str("caches:\n  hot: { ttl: 1s }\n  posts: { ttl: 1s }\n");
+        }
+        let mut n = 0;
+        let result = ember_codegen::compile(
+            &spec,
+            "docs.yaml",
+            &mut |_| {
+                n += 1;
+                Ok(format!("routes:\n  GET /included/{n}: included\n"))
+            },
+            &|_| None,
+        );
+        if let Err(d) = result {
+            failures.push(format!("docs/spec.md line {line}:\n{spec}\n{d}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
