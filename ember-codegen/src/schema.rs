@@ -370,7 +370,7 @@ pub fn schema() -> Value {
         "type": "object",
         "additionalProperties": false,
         "properties": {
-            "app": { "type": "string", "description": "the application's name (used in generated docs; default app)" },
+            "app": { "type": "string", "description": "the application's name, in the generated App's doc comment (default app)" },
             "handlers": { "type": "string", "pattern": RUST_PATH, "description": "module handler paths are relative to (default crate::handlers)" },
             "server": object("listener, workers, backend, io_uring, limits, shutdown", json!({
                 "listen": text("host:port (default 0.0.0.0:8000; env EMBER_LISTEN overrides at run time)"),

@@ -524,3 +524,26 @@ fn every_yaml_example_in_the_docs_compiles() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// docs/spec.md says a route's `name` and `summary` (and a group's `name`) are accepted and
+/// ignored today: the generated code is the same without them.
+#[test]
+fn route_name_and_summary_are_accepted_and_ignored() {
+    let generate = |extra: &str, group_extra: &str| {
+        let spec = format!(
+            "routes:\n  GET /a: {{ handler: a{extra} }}\ngroups:\n  - {{ prefix: /g{group_extra}, routes: {{ GET /b: b }} }}\n"
+        );
+        let plan = ember_codegen::compile(
+            &spec,
+            "t.yaml",
+            &mut |_| Err(std::io::Error::other("none")),
+            &|_| None,
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+        ember_codegen::emit(&plan)
+    };
+    let plain = generate("", "");
+    let named = generate(", name: get_a, summary: Gets a.", ", name: grp");
+    assert_eq!(plain, named);
+    assert!(!named.contains("get_a") && !named.contains("Gets a."));
+}
