@@ -1,8 +1,9 @@
 //! The default `tracing` subscriber of `ember_runtime::run`, seen from outside: the
 //! `ember_log_probe` binary serves the e2e app, a request to `/c/flaky/…` (a Redis cache
-//! pointed at the refused port 127.0.0.1:1) makes the runtime warn, and the binary's
-//! stderr shows whether the warning got out, under `EMBER_LOG`, `RUST_LOG`, neither, and
-//! with a subscriber the app installed itself.
+//! pointed at the refused port 127.0.0.1:1) makes the runtime warn, one to `/mw/qkey/…`
+//! (API keys from `EMBER_TEST_API_KEYS`, left unset) makes it log an error, and the
+//! binary's stderr shows whether they got out, under `EMBER_LOG`, `RUST_LOG`, neither,
+//! and with a subscriber the app installed itself.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -25,10 +26,27 @@ impl Run {
             .filter(|l| l.contains("WARN") && l.contains("flaky"))
             .collect()
     }
+
+    /// Lines of the error about the unset secret variable.
+    fn errors(&self) -> Vec<&String> {
+        self.lines
+            .iter()
+            .filter(|l| l.contains("ERROR") && l.contains("EMBER_TEST_API_KEYS"))
+            .collect()
+    }
 }
 
-/// Starts the probe with `env`, makes the flaky cache warn, waits up to `wait` for the
-/// warning, stops the probe (SIGTERM, by PID) and returns its stderr.
+/// Whether `line` is one of the two log lines the probe's requests cause.
+fn expected(line: &str) -> (bool, bool) {
+    (
+        line.contains("WARN") && line.contains("flaky"),
+        line.contains("ERROR") && line.contains("EMBER_TEST_API_KEYS"),
+    )
+}
+
+/// Starts the probe with `env`, makes the flaky cache warn and the API-key middleware
+/// report its unset variable, waits up to `wait` for both lines, stops the probe
+/// (SIGTERM, by PID) and returns its stderr.
 fn probe(env: &[(&str, &str)], wait: Duration) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ember_log_probe"));
     for var in [
@@ -36,6 +54,7 @@ fn probe(env: &[(&str, &str)], wait: Duration) -> Run {
         "RUST_LOG",
         "EMBER_PROBE_OWN_SUBSCRIBER",
         "EMBER_TEST_FLAKY_REDIS",
+        "EMBER_TEST_API_KEYS",
     ] {
         cmd.env_remove(var);
     }
@@ -75,15 +94,23 @@ fn probe(env: &[(&str, &str)], wait: Duration) -> Run {
     };
     let r = Client::connect(addr).get(&format!("/c/flaky/log-{}", std::process::id()));
     assert_eq!(r.status, 200, "the cache fails open: {}", r.text());
-    // The warning may come from a task that runs after the answer: wait for it (or for
-    // `wait`, when it must not come).
+    let r = Client::connect(addr).get("/mw/qkey/whoami?api_key=k");
+    assert_eq!(r.status, 401, "no key is accepted: {}", r.text());
+    // The warning may come from a task that runs after the answer: wait for both lines
+    // (or for `wait`, when one must not come).
+    let (mut warned, mut errored) = lines.iter().fold((false, false), |(w, e), l| {
+        let (lw, le) = expected(l);
+        (w || lw, e || le)
+    });
     let until = Instant::now() + wait;
-    while let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-        let warned = line.contains("WARN") && line.contains("flaky");
-        lines.push(line);
-        if warned {
+    while !(warned && errored) {
+        let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) else {
             break;
-        }
+        };
+        let (w, e) = expected(&line);
+        warned |= w;
+        errored |= e;
+        lines.push(line);
     }
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -109,20 +136,29 @@ fn warnings_are_seen_by_default() {
         "{warnings:?}"
     );
     assert!(!warnings[0].starts_with("app-subscriber|"));
+    // An unset secret variable is reported too.
+    assert_eq!(run.errors().len(), 1, "{:?}", run.lines);
 }
 
 #[test]
 fn ember_log_error_silences_warnings() {
     let run = probe(&[("EMBER_LOG", "error")], SILENCE_WAIT);
     assert!(run.warnings().is_empty(), "{:?}", run.lines);
-    // The server did run and stop (the request above was answered).
-    assert!(run.lines.iter().any(|l| l.starts_with("ember: listening")));
+    // Errors still get out: the filter is a level, not silence.
+    assert_eq!(run.errors().len(), 1, "{:?}", run.lines);
 }
 
 #[test]
 fn rust_log_is_the_fallback_and_ember_log_wins() {
     let run = probe(&[("RUST_LOG", "error")], SILENCE_WAIT);
     assert!(run.warnings().is_empty(), "RUST_LOG=error: {:?}", run.lines);
+    assert_eq!(run.errors().len(), 1, "RUST_LOG=error: {:?}", run.lines);
+    let run = probe(&[("RUST_LOG", "off")], SILENCE_WAIT);
+    assert!(
+        run.warnings().is_empty() && run.errors().is_empty(),
+        "RUST_LOG=off: {:?}",
+        run.lines
+    );
     let run = probe(
         &[("RUST_LOG", "error"), ("EMBER_LOG", "warn")],
         WARNING_WAIT,
