@@ -28,6 +28,7 @@ pub mod fuzzing;
 mod handler;
 mod http;
 mod io;
+pub mod log;
 pub mod middleware;
 mod panic;
 pub mod params;

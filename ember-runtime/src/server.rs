@@ -122,8 +122,11 @@ impl<S: Service> Server<S> {
 }
 
 /// Runs `service` with its spec settings and the `EMBER_*` environment overrides until
-/// SIGINT or SIGTERM. This is what a generated app's `main` calls.
+/// SIGINT or SIGTERM. This is what a generated app's `main` calls. It first installs the
+/// default `tracing` subscriber (`EMBER_LOG`, else `RUST_LOG`, else `warn`, to stderr)
+/// unless the application installed one: see [`crate::log`].
 pub fn run<S: Service>(service: S) -> io::Result<()> {
+    crate::log::install_default();
     let config = service
         .config()
         .apply_env()

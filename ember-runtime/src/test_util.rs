@@ -65,10 +65,80 @@ impl Drop for RedisServer {
     }
 }
 
+/// Whether a missing service (Redis, Memcached, PostgreSQL, a tool the test runs) fails
+/// the test instead of skipping it: `EMBER_REQUIRE_SERVICES` or `CI` set to anything but
+/// empty, `0` or `false` (any case). The one place this is decided; see
+/// [`require_or_skip`].
+pub fn services_required() -> bool {
+    services_required_by(
+        std::env::var("EMBER_REQUIRE_SERVICES").ok().as_deref(),
+        std::env::var("CI").ok().as_deref(),
+    )
+}
+
+/// [`services_required`] for given values of `EMBER_REQUIRE_SERVICES` and `CI`.
+fn services_required_by(require: Option<&str>, ci: Option<&str>) -> bool {
+    fn truthy(v: Option<&str>) -> bool {
+        v.map(str::trim)
+            .is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+    }
+    truthy(require) || truthy(ci)
+}
+
+/// Called when `what` (a service or tool a test needs) is unavailable because of `why`:
+/// panics when [`services_required`] says so, else prints a `skipping:` line to stderr.
+/// Returns `false`, so a test can `if !available { return require_or_skip(..) }` or use it
+/// in a `let … else`.
+///
+/// # Panics
+///
+/// Under CI (or `EMBER_REQUIRE_SERVICES=1`), always: the service is required there.
+pub fn require_or_skip(what: &str, why: &str) -> bool {
+    if services_required() {
+        panic!("{what} is required (CI or EMBER_REQUIRE_SERVICES is set) but unavailable: {why}");
+    }
+    eprintln!("skipping: {what} is unavailable ({why}); set it up to run this test");
+    false
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> Option<u16> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::services_required_by;
+
+    #[test]
+    fn ci_and_require_services_parse_the_same_way() {
+        for (value, required) in [
+            (None, false),
+            (Some(""), false),
+            (Some("  "), false),
+            (Some("0"), false),
+            (Some("false"), false),
+            (Some("FALSE"), false),
+            (Some("False"), false),
+            (Some("true"), true),
+            (Some("1"), true),
+            (Some("yes"), true),
+            (Some("github-actions"), true),
+            (Some("TRUE"), true),
+        ] {
+            assert_eq!(
+                services_required_by(value, None),
+                required,
+                "EMBER_REQUIRE_SERVICES={value:?}"
+            );
+            assert_eq!(services_required_by(None, value), required, "CI={value:?}");
+        }
+        // Either one is enough.
+        assert!(services_required_by(Some("1"), Some("false")));
+        assert!(services_required_by(Some("0"), Some("true")));
+        assert!(!services_required_by(Some("0"), Some("0")));
+    }
 }

@@ -292,3 +292,18 @@ pub mod mw {
         }
     }
 }
+
+// honest tests (issue 11, point 5): handlers only their routes use.
+/// Handlers of the `/honest` routes (tests/tests/middleware.rs).
+pub mod honest {
+    use ember_runtime::Request;
+
+    /// A bearer `verify` function that accepts any token `user-NAME` as identity `NAME`,
+    /// so each test run can sign in as a user of its own.
+    pub async fn any_user(_req: &Request<'_>, token: &str) -> Option<String> {
+        token
+            .strip_prefix("user-")
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+    }
+}

@@ -184,8 +184,9 @@ pub fn parse_reply(buf: &[u8], head: bool) -> Option<(Reply, usize)> {
 }
 
 /// The `host:port` of a service the tests need (from `env`, else `default`), if it
-/// answers a TCP connect. Missing, it fails the test under `CI=true` and skips it (with a
-/// message) elsewhere.
+/// answers a TCP connect. Missing, it fails the test where services are required (CI; see
+/// [`ember_runtime::test_util::services_required`]) and skips it (with a message)
+/// elsewhere.
 pub fn require_service(what: &str, env: &str, default: &str) -> Option<String> {
     let raw = std::env::var(env).unwrap_or_else(|_| default.to_owned());
     let addr = raw
@@ -201,10 +202,7 @@ pub fn require_service(what: &str, env: &str, default: &str) -> Option<String> {
     if reachable {
         return Some(addr);
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{what} is not reachable at {addr} (set {env}); CI must provide it");
-    }
-    eprintln!("skipping: {what} is not reachable at {addr} (set {env} to run this test)");
+    ember_runtime::test_util::require_or_skip(what, &format!("not reachable at {addr}; set {env}"));
     None
 }
 

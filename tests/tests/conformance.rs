@@ -242,12 +242,10 @@ fn llhttp_vectors_pass_on_both_backends() {
     let runner =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/run.py");
     if !runner.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: {} is missing",
-            runner.display()
+        ember_runtime::test_util::require_or_skip(
+            "the llhttp vectors",
+            &format!("{} is missing", runner.display()),
         );
-        eprintln!("skipping: {} not found", runner.display());
         return;
     }
     for b in BACKENDS {

@@ -2,10 +2,12 @@
 //! (in process and in Redis) and user hooks. The routes live under `/mw` in `ember.yaml`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
-use ember_tests::{App, BACKENDS, Client, Reply, start};
+use ember_runtime::test_util::require_or_skip;
+use ember_tests::{App, BACKENDS, Client, Reply, parse_reply, start};
 
 fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut c = Client::connect(addr);
@@ -22,13 +24,77 @@ fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     request(addr, "GET", path, headers)
 }
 
-/// A value unique to this run, for rate-limit keys.
+/// A counter for [`unique`] and [`fresh_loopback`]: rate-limit buckets live as long as the
+/// process, so every test run (and every backend in it) takes values of its own.
+static NEXT: AtomicU32 = AtomicU32::new(2);
+
+/// A value no other test (in this process or another one) uses, for rate-limit keys.
 fn unique(tag: &str) -> String {
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{tag}-{n}")
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}-{}-{n}", std::process::id())
+}
+
+/// A loopback address (127.0.0.N, N ≥ 2) no other request of this process came from:
+/// Linux routes all of 127/8 to `lo`, so a client bound to it reaches the server on
+/// 127.0.0.1 with a peer address whose rate-limit bucket is untouched.
+fn fresh_loopback() -> Ipv4Addr {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    assert!(n < 255 * 250, "out of loopback addresses");
+    Ipv4Addr::new(127, 0, (n / 250) as u8, (n % 250 + 2) as u8)
+}
+
+/// A GET sent from source address `from`.
+fn get_from(from: Ipv4Addr, addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::V4(SocketAddrV4::new(from, 0)).into())
+        .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    socket.connect(&addr.into()).expect("connect");
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf);
+    parse_reply(&buf, false).map(|(r, _)| r).unwrap_or_else(|| {
+        panic!(
+            "no response from {from}: {:?}",
+            String::from_utf8_lossy(&buf)
+        )
+    })
+}
+
+/// Asserts the headers of an allowed request: `limit` and `remaining`.
+fn assert_allowed(r: &Reply, limit: &str, remaining: &str, what: &str) {
+    assert_eq!(r.status, 200, "{what}: {}", r.text());
+    assert_eq!(r.header("ratelimit-limit"), Some(limit), "{what}");
+    assert_eq!(r.header("ratelimit-remaining"), Some(remaining), "{what}");
+    assert!(r.header("ratelimit-reset").is_some(), "{what}");
+    assert_eq!(r.header("retry-after"), None, "{what}");
+}
+
+/// Asserts a refusal: 429 with `Retry-After` within `retry` seconds and the `RateLimit-*`
+/// headers of an empty bucket.
+fn assert_refused(r: &Reply, limit: &str, retry: std::ops::RangeInclusive<u64>, what: &str) {
+    assert_eq!(r.status, 429, "{what}: {}", r.text());
+    let after: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: no Retry-After in {:?}", r.headers));
+    assert!(
+        retry.contains(&after),
+        "{what}: Retry-After {after}, not in {retry:?}"
+    );
+    assert_eq!(r.header("ratelimit-limit"), Some(limit), "{what}");
+    assert_eq!(r.header("ratelimit-remaining"), Some("0"), "{what}");
+    assert!(r.header("ratelimit-reset").is_some(), "{what}");
 }
 
 #[test]
@@ -244,6 +310,11 @@ fn api_key_header() {
     }
 }
 
+// Rate limits: the buckets are process-wide (a `static` per route in the generated code,
+// shared by every server of this test binary), so each backend's pass counts against a key
+// of its own (a unique header value, forwarded address, source address or identity) and
+// asserts exact counts: with burst B, exactly B requests are allowed, then 429.
+
 #[test]
 fn rate_limit_by_header() {
     for backend in BACKENDS {
@@ -252,87 +323,167 @@ fn rate_limit_by_header() {
         let me = unique("h");
         for left in ["2", "1", "0"] {
             let r = get(a, "/mw/rl/header", &[("X-Client", &me)]);
-            assert_eq!(r.status, 200, "{backend}");
-            assert_eq!(r.header("ratelimit-limit"), Some("3"));
-            assert_eq!(r.header("ratelimit-remaining"), Some(left));
+            assert_allowed(&r, "3", left, &format!("{backend}: {me}"));
         }
         let r = get(a, "/mw/rl/header", &[("X-Client", &me)]);
-        assert_eq!(r.status, 429);
-        assert_eq!(r.header("retry-after"), Some("20"));
-        assert_eq!(r.header("ratelimit-remaining"), Some("0"));
-        assert!(r.header("ratelimit-reset").is_some());
+        // rate 3/min: a token every 20 s.
+        assert_refused(&r, "3", 19..=20, &format!("{backend}: {me}"));
         // Another key has its own bucket.
         let other = unique("h2");
-        assert_eq!(get(a, "/mw/rl/header", &[("X-Client", &other)]).status, 200);
+        let r = get(a, "/mw/rl/header", &[("X-Client", &other)]);
+        assert_allowed(&r, "3", "2", &format!("{backend}: {other}"));
         server.shutdown().expect("clean shutdown");
     }
 }
 
 #[test]
-fn rate_limit_by_client_ip_and_trusted_proxy() {
+fn rate_limit_by_forwarded_address_from_a_trusted_proxy() {
     for backend in BACKENDS {
         let server = start(App, backend, 2);
         let a = server.local_addr();
         // 127.0.0.1 is a trusted proxy on /proxied: the forwarded address is the key.
-        let n = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let ip = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let ip = Ipv4Addr::from(0x0a00_0000 | (n & 0x00ff_ffff));
         let xff = format!("{ip}, 127.0.0.1");
-        for _ in 0..2 {
-            assert_eq!(
-                get(a, "/mw/rl/proxied", &[("X-Forwarded-For", &xff)]).status,
-                200
-            );
+        let what = format!("{backend}: {xff}");
+        for left in ["1", "0"] {
+            let r = get(a, "/mw/rl/proxied", &[("X-Forwarded-For", &xff)]);
+            assert_allowed(&r, "2", left, &what);
         }
-        assert_eq!(
-            get(a, "/mw/rl/proxied", &[("X-Forwarded-For", &xff)]).status,
-            429
-        );
-        // /direct trusts no proxy: a forged X-Forwarded-For does not buy a new bucket.
-        let mut allowed = 0;
-        for i in 0..3 {
-            let forged = format!("192.0.2.{i}");
-            if get(a, "/mw/rl/direct", &[("X-Forwarded-For", &forged)]).status == 200 {
-                allowed += 1;
-            }
+        let r = get(a, "/mw/rl/proxied", &[("X-Forwarded-For", &xff)]);
+        // rate 2/min: a token every 30 s.
+        assert_refused(&r, "2", 29..=30, &what);
+        // Another forwarded address has its own bucket...
+        let other = format!("{}, 127.0.0.1", Ipv4Addr::from(u32::from(ip) ^ 0x0080_0000));
+        let r = get(a, "/mw/rl/proxied", &[("X-Forwarded-For", &other)]);
+        assert_allowed(&r, "2", "1", &format!("{backend}: {other}"));
+        // ...but only when the peer is a trusted proxy: from 127.0.0.N the header is
+        // ignored and the peer is the key (a fresh one, so a full bucket).
+        let peer = fresh_loopback();
+        let what = format!("{backend}: from {peer} with {xff}");
+        for left in ["1", "0"] {
+            let r = get_from(peer, a, "/mw/rl/proxied", &[("X-Forwarded-For", &xff)]);
+            assert_allowed(&r, "2", left, &what);
         }
-        assert!(allowed <= 2, "{backend}: {allowed} allowed");
+        let r = get_from(peer, a, "/mw/rl/proxied", &[("X-Forwarded-For", &other)]);
+        assert_refused(&r, "2", 29..=30, &what);
         server.shutdown().expect("clean shutdown");
     }
 }
 
 #[test]
-fn rate_limit_global_and_identity() {
+fn rate_limit_by_client_ip_ignores_a_forged_forwarded_for() {
     for backend in BACKENDS {
         let server = start(App, backend, 2);
         let a = server.local_addr();
-        let mut statuses = Vec::new();
-        for _ in 0..8 {
-            statuses.push(get(a, "/mw/rl/global", &[]).status);
+        // /direct trusts no proxy: the TCP peer is the key, whatever X-Forwarded-For says,
+        // so a forged header does not buy a new bucket.
+        let peer = fresh_loopback();
+        let what = format!("{backend}: from {peer}");
+        for (i, left) in ["1", "0"].into_iter().enumerate() {
+            let forged = format!("192.0.2.{i}");
+            let r = get_from(peer, a, "/mw/rl/direct", &[("X-Forwarded-For", &forged)]);
+            assert_allowed(&r, "2", left, &what);
         }
-        assert!(statuses.contains(&429), "{backend}: {statuses:?}");
-        // Keyed by identity (behind bearer): bob's budget is his own.
+        let r = get_from(
+            peer,
+            a,
+            "/mw/rl/direct",
+            &[("X-Forwarded-For", "192.0.2.9")],
+        );
+        assert_refused(&r, "2", 29..=30, &what);
+        let r = get_from(peer, a, "/mw/rl/direct", &[]);
+        assert_refused(&r, "2", 29..=30, &what);
+        // Another client address has its own bucket.
+        let other = fresh_loopback();
+        let r = get_from(other, a, "/mw/rl/direct", &[]);
+        assert_allowed(&r, "2", "1", &format!("{backend}: from {other}"));
+        server.shutdown().expect("clean shutdown");
+    }
+}
+
+#[test]
+fn rate_limit_global() {
+    // `/honest/rl/global`: rate 10/s, burst 5, one bucket for the process. Each pass waits
+    // until the bucket is full again (5 tokens at 10/s: 500 ms), whatever ran before, then
+    // pipelines 8 requests on one connection: exactly 5 are allowed, and the rest refused,
+    // unless the machine was so slow that a token came back meanwhile (one per 100 ms of
+    // the measured time, which is then allowed for).
+    for backend in BACKENDS {
+        let server = start(App, backend, 2);
+        let a = server.local_addr();
+        std::thread::sleep(Duration::from_millis(700));
+        let mut c = Client::connect(a);
+        let began = Instant::now();
+        c.send(&b"GET /honest/rl/global HTTP/1.1\r\nHost: t\r\n\r\n".repeat(8));
+        let replies: Vec<Reply> = (0..8)
+            .map(|_| c.read_reply(false).expect("a response"))
+            .collect();
+        let elapsed = began.elapsed();
+        let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+        let what = format!("{backend}: {statuses:?} in {elapsed:?}");
+        for (r, left) in replies.iter().zip(["4", "3", "2", "1", "0"]) {
+            assert_allowed(r, "5", left, &what);
+        }
+        let refilled = (elapsed.as_millis() / 100) as usize;
+        let allowed = statuses.iter().filter(|s| **s == 200).count();
+        assert!(allowed <= 5 + refilled, "{what}");
+        if refilled == 0 {
+            assert_eq!(statuses[5..], [429, 429, 429], "{what}");
+            assert_refused(&replies[5], "5", 1..=1, &what);
+        }
+        server.shutdown().expect("clean shutdown");
+    }
+}
+
+#[test]
+fn rate_limit_by_identity() {
+    // Keyed by identity (behind bearer): each pass signs in as a user of its own, whose
+    // budget is their own.
+    for backend in BACKENDS {
+        let server = start(App, backend, 2);
+        let a = server.local_addr();
+        let user = unique("u");
+        let token = format!("Bearer user-{user}");
+        let what = format!("{backend}: {user}");
+        for left in ["1", "0"] {
+            let r = get(a, "/honest/bearer/limited", &[("Authorization", &token)]);
+            assert_allowed(&r, "2", left, &what);
+            assert_eq!(r.text(), format!("id={user}"), "{what}");
+        }
+        let r = get(a, "/honest/bearer/limited", &[("Authorization", &token)]);
+        assert_refused(&r, "2", 29..=30, &what);
+        // Another user is not limited by the first one's requests.
+        let other = unique("u");
         let r = get(
             a,
-            "/mw/bearer/limited",
-            &[("Authorization", "Bearer bob-token")],
+            "/honest/bearer/limited",
+            &[("Authorization", &format!("Bearer user-{other}"))],
         );
-        if r.status == 200 {
-            assert_eq!(r.text(), "id=bob");
-        }
-        let mut last = 0;
-        for _ in 0..3 {
-            last = get(
-                a,
-                "/mw/bearer/limited",
-                &[("Authorization", "Bearer bob-token")],
-            )
-            .status;
-        }
-        assert_eq!(last, 429);
+        assert_allowed(&r, "2", "1", &format!("{backend}: {other}"));
+        assert_eq!(r.text(), format!("id={other}"));
         // Unauthenticated requests are refused before the limiter.
+        assert_eq!(get(a, "/honest/bearer/limited", &[]).status, 401);
+        server.shutdown().expect("clean shutdown");
+    }
+}
+
+#[test]
+fn rate_limit_by_identity_with_a_tokens_file() {
+    // The same on the tokens-file route: its identities are fixed (alice, bob), so each
+    // backend's pass uses one of them, and a fresh process is the clean start.
+    for (backend, user) in BACKENDS.into_iter().zip(["alice", "bob"]) {
+        let server = start(App, backend, 2);
+        let a = server.local_addr();
+        let token = format!("Bearer {user}-token");
+        let what = format!("{backend}: {user}");
+        for left in ["1", "0"] {
+            let r = get(a, "/mw/bearer/limited", &[("Authorization", &token)]);
+            assert_allowed(&r, "2", left, &what);
+            assert_eq!(r.text(), format!("id={user}"), "{what}");
+        }
+        let r = get(a, "/mw/bearer/limited", &[("Authorization", &token)]);
+        assert_refused(&r, "2", 29..=30, &what);
         assert_eq!(get(a, "/mw/bearer/limited", &[]).status, 401);
         server.shutdown().expect("clean shutdown");
     }
@@ -415,10 +566,7 @@ fn redis_cmd(addr: &str, args: &[&str]) -> std::io::Result<String> {
 fn rate_limit_in_redis_shared_by_two_servers() {
     let addr = redis_addr();
     if let Err(e) = redis_cmd(&addr, &["PING"]) {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("Redis at {addr} is required under CI: {e}");
-        }
-        eprintln!("skipping: no Redis at {addr} ({e})");
+        require_or_skip("Redis", &format!("{addr}: {e}"));
         return;
     }
     for backend in BACKENDS {
@@ -429,18 +577,16 @@ fn rate_limit_in_redis_shared_by_two_servers() {
         let key = format!("ember:test:rl:k:{me}");
         redis_cmd(&addr, &["DEL", &key]).expect("DEL");
         let (a1, a2) = (s1.local_addr(), s2.local_addr());
-        assert_eq!(
-            get(a1, "/mw/rl/redis", &[("X-Client", &me)]).status,
-            200,
-            "{backend}"
-        );
+        let what = format!("{backend}: {me}");
+        // rate 3/min, burst 3, alternating between the two servers.
+        for (server, left) in [(a1, "2"), (a2, "1"), (a1, "0")] {
+            let r = get(server, "/mw/rl/redis", &[("X-Client", &me)]);
+            assert_allowed(&r, "3", left, &what);
+        }
         let r = get(a2, "/mw/rl/redis", &[("X-Client", &me)]);
-        assert_eq!(r.status, 200);
-        assert_eq!(r.header("ratelimit-remaining"), Some("1"));
-        assert_eq!(get(a1, "/mw/rl/redis", &[("X-Client", &me)]).status, 200);
-        let r = get(a2, "/mw/rl/redis", &[("X-Client", &me)]);
-        assert_eq!(r.status, 429);
-        assert!(r.header("retry-after").is_some());
+        assert_refused(&r, "3", 19..=20, &what);
+        let r = get(a1, "/mw/rl/redis", &[("X-Client", &me)]);
+        assert_refused(&r, "3", 19..=20, &what);
         // The state is in Redis: removing the key resets the limit for both.
         assert_eq!(redis_cmd(&addr, &["EXISTS", &key]).expect("EXISTS"), ":1");
         redis_cmd(&addr, &["DEL", &key]).expect("DEL");

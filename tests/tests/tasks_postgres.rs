@@ -1,66 +1,91 @@
-//! The tasks API on a real PostgreSQL (DATABASE_URL; `.ci/run` starts one). A database of
-//! its own, `ember_tasks_test`, is created and emptied first.
+//! The tasks API on a real PostgreSQL (DATABASE_URL; `.ci/run` starts one), on both
+//! backends. The run gets a database of its own, `ember_tasks_test_<pid>_<time>`, created
+//! empty and dropped at the end, so concurrent runs (other checkouts, other test binaries)
+//! never see each other's tasks.
 
 mod tasks_api;
 
-fn test_database_url() -> Option<String> {
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI: DATABASE_URL is not set"
-            );
-            eprintln!(
-                "skipping: DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)"
-            );
-            return None;
-        }
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
+use ember_runtime::test_util::require_or_skip;
+
+/// A database of this run's own; dropped (with its connections) when this is dropped.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime");
-    let result = rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        // Ignore "already exists".
-        let _ = client
-            .batch_execute("CREATE DATABASE ember_tasks_test")
-            .await;
-        Ok::<(), tokio_postgres::Error>(())
-    });
-    if let Err(e) = result {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: PostgreSQL at {url} is unreachable: {e}"
-        );
-        eprintln!("skipping: PostgreSQL at {url} is unreachable: {e}");
-        return None;
+        .expect("runtime")
+}
+
+/// Runs `sql` on the database at `url`.
+fn execute(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+    runtime().block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        let driver = tokio::spawn(conn);
+        let result = client.batch_execute(sql).await;
+        drop(client);
+        let _ = driver.await;
+        result
+    })
+}
+
+impl TestDatabase {
+    /// Creates the database, or says why not (skip, or fail under CI).
+    fn create() -> Option<TestDatabase> {
+        let admin_url = match std::env::var("DATABASE_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => {
+                require_or_skip(
+                    "PostgreSQL",
+                    "DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres)",
+                );
+                return None;
+            }
+        };
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0);
+        let name = format!("ember_tasks_test_{}_{time}", std::process::id());
+        if let Err(e) = execute(&admin_url, &format!("CREATE DATABASE {name}")) {
+            require_or_skip("PostgreSQL", &format!("{admin_url}: {e}"));
+            return None;
+        }
+        let base = admin_url
+            .split_once('?')
+            .map_or(admin_url.as_str(), |(b, _)| b);
+        let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Some(TestDatabase {
+            admin_url,
+            name,
+            url,
+        })
     }
-    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
-    let test_url = format!("{base}/ember_tasks_test");
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&test_url, tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(conn);
-        client
-            .batch_execute("DROP TABLE IF EXISTS tasks")
-            .await
-            .expect("reset");
-    });
-    Some(test_url)
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(e) = execute(&self.admin_url, &sql) {
+            eprintln!("could not drop {}: {e}", self.name);
+        }
+    }
 }
 
 #[test]
-fn tasks_api_on_postgres() {
-    let Some(url) = test_database_url() else {
+fn tasks_api_on_postgres_on_both_backends() {
+    let Some(db) = TestDatabase::create() else {
         return;
     };
-    tasks::store::configure(tasks::store::Mode::Postgres { url, pool_size: 4 }).expect("configure");
-    // Writes purge the cached reads, so the contract sees its own writes at once.
-    tasks::set_purge_on_write(true);
-    tasks_api::exercise(ember_runtime::Backend::Tokio);
-    tasks_api::freshness(ember_runtime::Backend::Tokio);
+    tasks::store::configure(tasks::store::Mode::Postgres {
+        url: db.url.clone(),
+        pool_size: 4,
+    })
+    .expect("configure");
+    tasks_api::on_each_backend();
 }
