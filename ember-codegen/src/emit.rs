@@ -621,6 +621,9 @@ fn emit_config(c: &mut Code, plan: &Plan) {
     if let Some(g) = server.shutdown_grace {
         calls.push(format!(".shutdown_grace({})", Millis(g)));
     }
+    if let Some(r) = server.reuse_port {
+        calls.push(format!(".reuse_port({r})"));
+    }
     c.chain("::ember_runtime::ServerConfig::new()", &calls, "");
 }
 

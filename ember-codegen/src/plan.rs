@@ -118,6 +118,8 @@ pub struct ServerPlan {
     pub io_uring: UringPlan,
     /// `shutdown_grace`.
     pub shutdown_grace: Option<Duration>,
+    /// `reuse_port`.
+    pub reuse_port: Option<bool>,
 }
 
 /// One route.

@@ -116,7 +116,8 @@ pub fn schema() -> Value {
                         }
                     },
                     "limits": server_limits,
-                    "shutdown_grace": duration
+                    "shutdown_grace": duration,
+                    "reuse_port": { "type": "boolean", "description": "allow joining a port another process already listens on with SO_REUSEPORT, e.g. a same-port handover during a restart (default false: an address in use is an error; env EMBER_REUSE_PORT overrides)" }
                 }
             },
             "routes": { "$ref": "#/$defs/routes" },

@@ -212,6 +212,8 @@ pub struct ServerSpec {
     pub limits: Option<Spanned<LimitsSpec>>,
     /// How long in-flight requests may run once shutdown begins.
     pub shutdown_grace: Option<Spanned<Scalar>>,
+    /// Allow joining a port another process already listens on (`SO_REUSEPORT`).
+    pub reuse_port: Option<Spanned<Scalar>>,
 }
 
 /// The keys of `server:`, for suggestions.
@@ -222,6 +224,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "io_uring",
     "limits",
     "shutdown_grace",
+    "reuse_port",
 ];
 
 /// One entry of `caches:`.

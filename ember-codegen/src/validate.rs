@@ -504,6 +504,20 @@ fn server_plan(cx: &mut Ctx<'_, '_>, s: &ServerSpec) -> ServerPlan {
     if let Some(g) = &s.shutdown_grace {
         plan.shutdown_grace = duration(cx, 0, g, false).flatten();
     }
+    if let Some(r) = &s.reuse_port
+        && let Some(v) = cx.scalar(0, r)
+    {
+        match v.as_str() {
+            "true" | "on" | "yes" => plan.reuse_port = Some(true),
+            "false" | "off" | "no" => plan.reuse_port = Some(false),
+            other => {
+                let span = cx.span(0, r);
+                let d = Diagnostic::new(format!("`{other}` is not a boolean"))
+                    .at(span, "expected `true` or `false`");
+                cx.error(0, d);
+            }
+        }
+    }
     plan
 }
 
