@@ -2,7 +2,14 @@
 //!
 //! Each worker is a thread with its own tokio current-thread runtime and its own
 //! `SO_REUSEPORT` listener, so the kernel spreads connections across workers and no state
-//! is shared on the request path. With io_uring, each worker also owns one ring.
+//! is shared on the request path (the one exception: the process-wide `max_connections`
+//! count, an atomic touched once per connection). With io_uring, each worker also owns one
+//! ring.
+//!
+//! The first listener is bound before `SO_REUSEPORT` is turned on, so an address another
+//! socket already holds is an error naming it, rather than a silent share of the traffic
+//! with another process; `reuse_port` (`server.reuse_port`, `EMBER_REUSE_PORT=1`) allows
+//! joining such a port on purpose.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};

@@ -166,3 +166,32 @@ impl Drop for ActiveGuard<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ConnLimit;
+
+    #[test]
+    fn the_connection_limit_is_shared_by_every_holder() {
+        let limit = ConnLimit::new(3);
+        // Admissions from several threads (workers) count against one total.
+        let permits: Vec<_> = (0..3)
+            .map(|_| {
+                let l = limit.clone();
+                std::thread::spawn(move || l.admit().expect("under the limit"))
+            })
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        assert_eq!(limit.live(), 3);
+        assert!(limit.admit().is_none(), "over the limit");
+        drop(permits);
+        assert_eq!(limit.live(), 0);
+        assert!(limit.admit().is_some());
+        // 0: no limit, still counted.
+        let none = ConnLimit::new(0);
+        let many: Vec<_> = (0..100).filter_map(|_| none.admit()).collect();
+        assert_eq!(none.live(), 100);
+        drop(many);
+        assert_eq!(none.live(), 0);
+    }
+}

@@ -335,3 +335,46 @@ fn shutdown_with_operations_in_flight_waits_for_every_completion() {
         );
     });
 }
+
+#[test]
+fn an_unusable_buffer_ring_setting_means_single_shot_receives() {
+    // Not a power of two: no provided-buffer ring, and connections still read.
+    with_driver(8, Some((3, 64)), |d| async move {
+        assert!(!d.has_buf_ring());
+        let (mut conn, mut client) = uring_conn(&d);
+        assert!(conn.single);
+        client.write_all(b"still served").expect("write");
+        let pool = BufPool::default();
+        let mut buf = Vec::new();
+        while buf.len() < 12 {
+            assert!(conn.read(&mut buf, &pool).await.expect("read") > 0);
+        }
+        assert_eq!(buf, b"still served");
+    });
+}
+
+#[test]
+fn provided_buffers_are_recycled_across_many_reads() {
+    // Two 16-byte buffers carry 64 KiB: every buffer goes back to the ring after its bytes
+    // are copied out, or the transfer would stall.
+    with_driver(8, Some((2, 16)), |d| async move {
+        let (mut conn, mut client) = uring_conn(&d);
+        assert!(!conn.single);
+        let sent: Vec<u8> = (0..65_536u32).map(|i| (i % 253) as u8).collect();
+        let writer = {
+            let sent = sent.clone();
+            std::thread::spawn(move || client.write_all(&sent).map(|()| client))
+        };
+        let pool = BufPool::default();
+        let mut got = Vec::new();
+        while got.len() < sent.len() {
+            let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut got, &pool))
+                .await
+                .expect("the transfer stalled")
+                .expect("read");
+            assert!(n > 0, "early end of stream");
+        }
+        assert!(got == sent, "bytes lost or reordered");
+        drop(writer.join().expect("writer").expect("write"));
+    });
+}
