@@ -612,6 +612,9 @@ fn emit_config(c: &mut Code, plan: &Plan) {
     if let Some(v) = u.buf_size {
         uring.push(format!(".buf_size({v})"));
     }
+    if let Some(v) = u.provided_buffers {
+        uring.push(format!(".provided_buffers({v})"));
+    }
     if !uring.is_empty() {
         calls.push(format!(
             ".io_uring(::ember_runtime::UringConfig::new(){})",

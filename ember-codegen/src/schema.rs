@@ -112,7 +112,8 @@ pub fn schema() -> Value {
                         "properties": {
                             "entries": { "type": "integer", "minimum": 8, "maximum": 32768, "description": "submission entries per ring (power of two)" },
                             "num_bufs": { "type": "integer", "minimum": 1, "maximum": 32768, "description": "receive buffers per worker (power of two)" },
-                            "buf_size": size
+                            "buf_size": size,
+                            "provided_buffers": { "type": "boolean", "description": "false: single-shot receives into each connection's own buffer instead of multishot receives into the shared ring (default true)" }
                         }
                     },
                     "limits": server_limits,

@@ -178,10 +178,12 @@ pub struct UringSpec {
     pub num_bufs: Option<Spanned<Scalar>>,
     /// Size of each receive buffer.
     pub buf_size: Option<Spanned<Scalar>>,
+    /// `false`: single-shot receives into each connection's own buffer, no shared ring.
+    pub provided_buffers: Option<Spanned<Scalar>>,
 }
 
 /// The keys of `server.io_uring`, for suggestions.
-pub(crate) const URING_KEYS: &[&str] = &["entries", "num_bufs", "buf_size"];
+pub(crate) const URING_KEYS: &[&str] = &["entries", "num_bufs", "buf_size", "provided_buffers"];
 
 /// The top-level keys, for suggestions.
 pub(crate) const TOP_KEYS: &[&str] = &[
