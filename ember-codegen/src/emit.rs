@@ -612,6 +612,9 @@ fn emit_config(c: &mut Code, plan: &Plan) {
     if let Some(v) = u.buf_size {
         uring.push(format!(".buf_size({v})"));
     }
+    if let Some(v) = u.provided_buffers {
+        uring.push(format!(".provided_buffers({v})"));
+    }
     if !uring.is_empty() {
         calls.push(format!(
             ".io_uring(::ember_runtime::UringConfig::new(){})",
@@ -620,6 +623,9 @@ fn emit_config(c: &mut Code, plan: &Plan) {
     }
     if let Some(g) = server.shutdown_grace {
         calls.push(format!(".shutdown_grace({})", Millis(g)));
+    }
+    if let Some(r) = server.reuse_port {
+        calls.push(format!(".reuse_port({r})"));
     }
     c.chain("::ember_runtime::ServerConfig::new()", &calls, "");
 }

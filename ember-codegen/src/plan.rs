@@ -101,6 +101,8 @@ pub struct UringPlan {
     pub num_bufs: Option<u16>,
     /// `buf_size`.
     pub buf_size: Option<u32>,
+    /// `provided_buffers`.
+    pub provided_buffers: Option<bool>,
 }
 
 /// Server settings given in the spec (unset ones take the runtime's defaults).
@@ -118,6 +120,8 @@ pub struct ServerPlan {
     pub io_uring: UringPlan,
     /// `shutdown_grace`.
     pub shutdown_grace: Option<Duration>,
+    /// `reuse_port`.
+    pub reuse_port: Option<bool>,
 }
 
 /// One route.

@@ -382,10 +382,12 @@ pub fn schema() -> Value {
                 "io_uring": object("the io_uring backend's ring and receive buffers (per worker)", json!({
                     "entries": int(8, Some(32768), "submission entries per ring, a power of two (default 1024)"),
                     "num_bufs": int(1, Some(32768), "receive buffers per worker, a power of two (default 512)"),
-                    "buf_size": size("size of each receive buffer (default 1KiB, 512B to 1MiB)")
+                    "buf_size": size("size of each receive buffer (default 1KiB, 512B to 1MiB)"),
+                    "provided_buffers": boolean("multishot receives into the worker's shared buffer ring (default true); false: single-shot receives into each connection's own buffer")
                 })),
                 "limits": limits(true),
-                "shutdown_grace": duration("how long in-flight requests may run after SIGTERM/SIGINT (default 10s)")
+                "shutdown_grace": duration("how long in-flight requests may run after SIGTERM/SIGINT (default 10s)"),
+                "reuse_port": boolean("join an address another process already listens on with SO_REUSEPORT, e.g. a same-port handover during a restart (default false: an address in use is an error; env EMBER_REUSE_PORT overrides at run time)")
             })),
             "routes": { "$ref": "#/$defs/routes" },
             "groups": { "description": "route groups: a prefix and settings shared by their routes", "type": "array", "items": { "$ref": "#/$defs/group" } },

@@ -178,10 +178,12 @@ pub struct UringSpec {
     pub num_bufs: Option<Spanned<Scalar>>,
     /// Size of each receive buffer.
     pub buf_size: Option<Spanned<Scalar>>,
+    /// `false`: single-shot receives into each connection's own buffer, no shared ring.
+    pub provided_buffers: Option<Spanned<Scalar>>,
 }
 
 /// The keys of `server.io_uring`, for suggestions.
-pub(crate) const URING_KEYS: &[&str] = &["entries", "num_bufs", "buf_size"];
+pub(crate) const URING_KEYS: &[&str] = &["entries", "num_bufs", "buf_size", "provided_buffers"];
 
 /// The top-level keys, for suggestions.
 pub(crate) const TOP_KEYS: &[&str] = &[
@@ -212,6 +214,8 @@ pub struct ServerSpec {
     pub limits: Option<Spanned<LimitsSpec>>,
     /// How long in-flight requests may run once shutdown begins.
     pub shutdown_grace: Option<Spanned<Scalar>>,
+    /// Allow joining a port another process already listens on (`SO_REUSEPORT`).
+    pub reuse_port: Option<Spanned<Scalar>>,
 }
 
 /// The keys of `server:`, for suggestions.
@@ -222,6 +226,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "io_uring",
     "limits",
     "shutdown_grace",
+    "reuse_port",
 ];
 
 /// One entry of `caches:`.

@@ -504,7 +504,25 @@ fn server_plan(cx: &mut Ctx<'_, '_>, s: &ServerSpec) -> ServerPlan {
     if let Some(g) = &s.shutdown_grace {
         plan.shutdown_grace = duration(cx, 0, g, false).flatten();
     }
+    if let Some(r) = &s.reuse_port {
+        plan.reuse_port = flag(cx, r);
+    }
     plan
+}
+
+/// A `true`/`false` setting of the main spec (YAML's `on`/`off`/`yes`/`no` too).
+fn flag(cx: &mut Ctx<'_, '_>, v: &Spanned<Scalar>) -> Option<bool> {
+    match cx.scalar(0, v)?.as_str() {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        other => {
+            let span = cx.span(0, v);
+            let d = Diagnostic::new(format!("`{other}` is not a boolean"))
+                .at(span, "expected `true` or `false`");
+            cx.error(0, d);
+            None
+        }
+    }
 }
 
 /// A duration value; `off` (where allowed) is `Some(None)`.
@@ -685,6 +703,9 @@ fn uring_plan(cx: &mut Ctx<'_, '_>, u: &UringSpec) -> UringPlan {
     }
     if let Some(v) = &u.buf_size {
         p.buf_size = size(cx, 0, v, 512..=1 << 20).map(|n| n as u32);
+    }
+    if let Some(v) = &u.provided_buffers {
+        p.provided_buffers = flag(cx, v);
     }
     p
 }

@@ -213,6 +213,7 @@ pub struct UringConfig {
     pub(crate) entries: u32,
     pub(crate) num_bufs: u16,
     pub(crate) buf_size: u32,
+    pub(crate) provided_buffers: bool,
 }
 
 impl Default for UringConfig {
@@ -221,6 +222,7 @@ impl Default for UringConfig {
             entries: 1024,
             num_bufs: 512,
             buf_size: 1024,
+            provided_buffers: true,
         }
     }
 }
@@ -249,6 +251,15 @@ impl UringConfig {
         self.buf_size = bytes;
         self
     }
+
+    /// Whether receives use the provided-buffer ring (multishot receives into `num_bufs`
+    /// shared buffers; the default). `false` uses single-shot receives into each
+    /// connection's own buffer instead, as on kernels without buffer rings: no shared pool,
+    /// one submission per read.
+    pub fn provided_buffers(mut self, on: bool) -> Self {
+        self.provided_buffers = on;
+        self
+    }
 }
 
 /// Server settings.
@@ -263,6 +274,10 @@ pub struct ServerConfig {
     pub(crate) limits: Limits,
     pub(crate) io_uring: UringConfig,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) reuse_port: bool,
+    /// Test-only: behave as if the kernel refused io_uring (to exercise `auto`'s fallback).
+    #[cfg(feature = "test-util")]
+    pub(crate) simulate_no_uring: bool,
 }
 
 impl Default for ServerConfig {
@@ -274,6 +289,9 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             io_uring: UringConfig::default(),
             shutdown_grace: Duration::from_secs(10),
+            reuse_port: false,
+            #[cfg(feature = "test-util")]
+            simulate_no_uring: false,
         }
     }
 }
@@ -321,6 +339,30 @@ impl ServerConfig {
         self
     }
 
+    /// Lets the server join a port that another process already listens on with
+    /// `SO_REUSEPORT` (a same-port handover during a restart). Off by default: starting on
+    /// an address another socket holds is an error, so two apps never silently share
+    /// traffic.
+    pub fn reuse_port(mut self, allow: bool) -> Self {
+        self.reuse_port = allow;
+        self
+    }
+
+    /// Whether joining a port held by another process is allowed (see
+    /// [`ServerConfig::reuse_port`]).
+    pub fn reuse_port_setting(&self) -> bool {
+        self.reuse_port
+    }
+
+    /// Test-only (feature `test-util`): behave as if the kernel refused io_uring, so `auto`
+    /// falls back to tokio and `io_uring` fails to start.
+    #[cfg(feature = "test-util")]
+    #[doc(hidden)]
+    pub fn simulate_io_uring_unavailable(mut self, yes: bool) -> Self {
+        self.simulate_no_uring = yes;
+        self
+    }
+
     /// The limits.
     pub fn limit_settings(&self) -> &Limits {
         &self.limits
@@ -341,8 +383,8 @@ impl ServerConfig {
         self.backend
     }
 
-    /// Applies `EMBER_LISTEN`, `EMBER_WORKERS` and `EMBER_BACKEND` from the process
-    /// environment.
+    /// Applies `EMBER_LISTEN`, `EMBER_WORKERS`, `EMBER_BACKEND` and `EMBER_REUSE_PORT` from
+    /// the process environment.
     pub fn apply_env(self) -> Result<Self, ConfigError> {
         self.apply_vars(|k| std::env::var(k).ok())
     }
@@ -363,6 +405,17 @@ impl ServerConfig {
             self.backend = b
                 .parse()
                 .map_err(|e: ConfigError| ConfigError::new(format!("EMBER_BACKEND: {e}")))?;
+        }
+        if let Some(r) = var("EMBER_REUSE_PORT").filter(|v| !v.is_empty()) {
+            self.reuse_port = match r.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                other => {
+                    return Err(ConfigError::new(format!(
+                        "EMBER_REUSE_PORT: expected 1/true/yes or 0/false/no, got `{other}`"
+                    )));
+                }
+            };
         }
         Ok(self)
     }

@@ -2,7 +2,14 @@
 //!
 //! Each worker is a thread with its own tokio current-thread runtime and its own
 //! `SO_REUSEPORT` listener, so the kernel spreads connections across workers and no state
-//! is shared on the request path. With io_uring, each worker also owns one ring.
+//! is shared on the request path (the one exception: the process-wide `max_connections`
+//! count, an atomic touched once per connection). With io_uring, each worker also owns one
+//! ring.
+//!
+//! The first listener is bound before `SO_REUSEPORT` is turned on, so an address another
+//! socket already holds is an error naming it, rather than a silent share of the traffic
+//! with another process; `reuse_port` (`server.reuse_port`, `EMBER_REUSE_PORT=1`) allows
+//! joining such a port on purpose.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -15,8 +22,8 @@ use tokio::sync::watch;
 
 use crate::config::{Backend, ServerConfig};
 use crate::http::date;
-use crate::io::WorkerState;
 use crate::io::timer::TICK;
+use crate::io::{ConnLimit, WorkerState};
 use crate::service::Service;
 
 /// A server ready to start: a service and its settings.
@@ -56,10 +63,11 @@ impl<S: Service> Server<S> {
             let rx = rx.clone();
             let backend = plan.backend;
             let config = self.config.clone();
+            let connections = plan.connections.clone();
             let t = std::thread::Builder::new()
                 .name(format!("ember-worker-{id}"))
                 .spawn(move || {
-                    worker_main(listener, backend, &config, workers, service, rx, None)
+                    worker_main(listener, backend, &config, connections, service, rx, None)
                 })?;
             threads.push(t);
         }
@@ -85,7 +93,6 @@ impl<S: Service> Server<S> {
         );
         let (tx, rx) = watch::channel(false);
         let tx = Arc::new(tx);
-        let workers = plan.listeners.len();
         let mut listeners = plan.listeners.into_iter();
         let first = listeners
             .next()
@@ -96,11 +103,12 @@ impl<S: Service> Server<S> {
             let rx = rx.clone();
             let backend = plan.backend;
             let config = self.config.clone();
+            let connections = plan.connections.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("ember-worker-{}", i + 1))
                     .spawn(move || {
-                        worker_main(listener, backend, &config, workers, service, rx, None)
+                        worker_main(listener, backend, &config, connections, service, rx, None)
                     })?,
             );
         }
@@ -108,7 +116,7 @@ impl<S: Service> Server<S> {
             first,
             plan.backend,
             &self.config,
-            workers,
+            plan.connections.clone(),
             self.service,
             rx,
             Some(tx.clone()),
@@ -185,16 +193,17 @@ impl Drop for ServerHandle {
     }
 }
 
-/// The bound listeners and the chosen backend.
+/// The bound listeners, the chosen backend and the process-wide connection limit.
 struct Plan {
     listeners: Vec<TcpListener>,
     local_addr: SocketAddr,
     backend: Backend,
+    connections: Arc<ConnLimit>,
 }
 
 impl Plan {
     fn new(config: &ServerConfig) -> io::Result<Plan> {
-        let backend = choose_backend(config.backend_setting())?;
+        let backend = choose_backend(config)?;
         let addr = config
             .listen_addr()
             .to_socket_addrs()?
@@ -209,16 +218,17 @@ impl Plan {
                 )
             })?;
         let workers = config.worker_setting().resolve();
-        let first = bind(addr)?;
+        let first = bind_first(addr, config.reuse_port_setting())?;
         let local_addr = first.local_addr()?;
         let mut listeners = vec![first];
         for _ in 1..workers {
-            listeners.push(bind(local_addr)?);
+            listeners.push(bind(local_addr, true)?);
         }
         Ok(Plan {
             listeners,
             local_addr,
             backend,
+            connections: ConnLimit::new(config.limits.max_connections),
         })
     }
 }
@@ -239,9 +249,20 @@ fn probe_uring() -> io::Result<()> {
 
 /// Resolves `Auto` by probing io_uring; an explicit `IoUring` that the kernel refuses is an
 /// error.
-fn choose_backend(wanted: Backend) -> io::Result<Backend> {
+fn choose_backend(config: &ServerConfig) -> io::Result<Backend> {
+    let wanted = config.backend_setting();
     #[cfg(target_os = "linux")]
     {
+        let probe_uring = || {
+            #[cfg(feature = "test-util")]
+            if config.simulate_no_uring {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "io_uring refused (simulated for a test)",
+                ));
+            }
+            probe_uring()
+        };
         match wanted {
             Backend::Tokio => Ok(Backend::Tokio),
             Backend::IoUring => probe_uring()
@@ -268,16 +289,46 @@ fn choose_backend(wanted: Backend) -> io::Result<Backend> {
     }
 }
 
-/// A listening socket with `SO_REUSEPORT`, so every worker can bind the same address.
-fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+/// The first worker's listener. Unless `reuse_port` is set, it is bound *without*
+/// `SO_REUSEPORT`, so the bind fails when any other socket (another process's, with or
+/// without `SO_REUSEPORT`) already holds the address; only then is `SO_REUSEPORT` turned on,
+/// before `listen`, so the other workers can join it. With `reuse_port`, the address may be
+/// shared with another process on purpose (a same-port handover during a restart).
+fn bind_first(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    bind(addr, reuse_port).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "{addr} is already in use by another socket (to share the port with another \
+                     process on purpose, set `server.reuse_port: true` or EMBER_REUSE_PORT=1)"
+                ),
+            )
+        } else {
+            io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+        }
+    })
+}
+
+/// A listening socket on `addr`. With `join`, `SO_REUSEPORT` is set before binding (the
+/// address may already be held by sockets that also set it); without, it is set only once
+/// the bind has succeeded, so the bind itself fails if anything else holds the address, and
+/// later workers can still join.
+fn bind(addr: SocketAddr, join: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     #[cfg(unix)]
-    socket.set_reuse_port(true)?;
+    if join {
+        socket.set_reuse_port(true)?;
+    }
     // Accepted sockets inherit TCP_NODELAY from the listener on Linux: no syscall per
     // connection.
     socket.set_tcp_nodelay(true)?;
     socket.bind(&addr.into())?;
+    #[cfg(unix)]
+    if !join {
+        socket.set_reuse_port(true)?;
+    }
     socket.listen(4096)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
@@ -288,7 +339,7 @@ fn worker_main<S: Service>(
     listener: TcpListener,
     backend: Backend,
     config: &ServerConfig,
-    workers: usize,
+    connections: Arc<ConnLimit>,
     service: S,
     mut shutdown: watch::Receiver<bool>,
     signals: Option<Arc<watch::Sender<bool>>>,
@@ -298,7 +349,8 @@ fn worker_main<S: Service>(
     #[cfg(target_os = "linux")]
     let driver = if backend == Backend::IoUring {
         let u = config.io_uring;
-        let d = crate::io::uring::Driver::new(u.entries, u.num_bufs, u.buf_size)?;
+        let bufs = u.provided_buffers.then_some((u.num_bufs, u.buf_size));
+        let d = crate::io::uring::Driver::new(u.entries, bufs)?;
         crate::io::uring::Driver::set_current(&d);
         builder.on_thread_park(crate::io::uring::Driver::flush_current);
         Some(d)
@@ -308,8 +360,7 @@ fn worker_main<S: Service>(
     let rt = builder.build()?;
     let local = tokio::task::LocalSet::new();
     let limits = config.limits;
-    let per_worker = limits.max_connections.div_ceil(workers.max(1));
-    let worker = Rc::new(WorkerState::new(per_worker));
+    let worker = Rc::new(WorkerState::with_limit(connections));
     let grace = config.shutdown_grace;
 
     let hooks = service.clone();

@@ -12,6 +12,8 @@ pub(crate) mod uring;
 
 use std::cell::Cell;
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ::tokio::sync::Notify;
 
@@ -29,16 +31,66 @@ pub(crate) trait Transport {
     }
 }
 
+/// The process-wide connection limit (`max_connections`), shared by every worker: one
+/// atomic count, incremented when a connection is admitted and decremented when it closes.
+#[derive(Debug, Default)]
+pub(crate) struct ConnLimit {
+    live: AtomicUsize,
+    /// Most connections served at once across all workers (0: no limit).
+    max: usize,
+}
+
+impl ConnLimit {
+    /// A limit of `max` connections (0: no limit).
+    pub(crate) fn new(max: usize) -> Arc<ConnLimit> {
+        Arc::new(ConnLimit {
+            live: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// Counts a new connection in, unless that would exceed the limit; the permit counts it
+    /// out when dropped.
+    pub(crate) fn admit(self: &Arc<Self>) -> Option<ConnPermit> {
+        if self.max == 0 {
+            self.live.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.live
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < self.max).then_some(n + 1)
+                })
+                .ok()?;
+        }
+        Some(ConnPermit(self.clone()))
+    }
+
+    /// Connections admitted and not yet closed.
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+}
+
+/// One admitted connection; see [`ConnLimit::admit`].
+#[derive(Debug)]
+pub(crate) struct ConnPermit(Arc<ConnLimit>);
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Per-worker state shared by its connections: the shutdown flag, the live count, the
-/// connection limit and the coarse timers.
+/// process-wide connection limit and the coarse timers.
 #[derive(Debug, Default)]
 pub(crate) struct WorkerState {
     shutting_down: Cell<bool>,
     notify: Notify,
     active: Cell<usize>,
     drained: Notify,
-    /// Most connections this worker serves at once (0: no limit).
-    pub(crate) max_connections: usize,
+    /// The connection limit shared with the other workers.
+    pub(crate) connections: Arc<ConnLimit>,
     /// The connections' deadlines.
     pub(crate) timers: timer::Timers,
     /// Read and write buffers not in use.
@@ -46,17 +98,17 @@ pub(crate) struct WorkerState {
 }
 
 impl WorkerState {
-    /// State for a worker that serves at most `max_connections` at once.
+    /// State for a lone worker that serves at most `max_connections` at once.
     pub(crate) fn new(max_connections: usize) -> Self {
-        WorkerState {
-            max_connections,
-            ..WorkerState::default()
-        }
+        Self::with_limit(ConnLimit::new(max_connections))
     }
 
-    /// Whether another connection would exceed the limit.
-    pub(crate) fn at_capacity(&self) -> bool {
-        self.max_connections != 0 && self.active.get() >= self.max_connections
+    /// State for a worker sharing `connections` with the other workers.
+    pub(crate) fn with_limit(connections: Arc<ConnLimit>) -> Self {
+        WorkerState {
+            connections,
+            ..WorkerState::default()
+        }
     }
 
     /// Starts a graceful shutdown: idle connections close, busy ones finish their batch.
@@ -112,5 +164,34 @@ impl Drop for ActiveGuard<'_> {
         if n == 0 {
             self.0.drained.notify_waiters();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnLimit;
+
+    #[test]
+    fn the_connection_limit_is_shared_by_every_holder() {
+        let limit = ConnLimit::new(3);
+        // Admissions from several threads (workers) count against one total.
+        let permits: Vec<_> = (0..3)
+            .map(|_| {
+                let l = limit.clone();
+                std::thread::spawn(move || l.admit().expect("under the limit"))
+            })
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        assert_eq!(limit.live(), 3);
+        assert!(limit.admit().is_none(), "over the limit");
+        drop(permits);
+        assert_eq!(limit.live(), 0);
+        assert!(limit.admit().is_some());
+        // 0: no limit, still counted.
+        let none = ConnLimit::new(0);
+        let many: Vec<_> = (0..100).filter_map(|_| none.admit()).collect();
+        assert_eq!(none.live(), 100);
+        drop(many);
+        assert_eq!(none.live(), 0);
     }
 }

@@ -72,15 +72,16 @@ pub(crate) async fn serve<S: Service>(
                 continue;
             }
         };
-        if worker.at_capacity() {
+        let Some(permit) = worker.connections.admit() else {
             // Over max_connections: close at once rather than queue unbounded work.
             drop(stream);
             continue;
-        }
+        };
         let service = service.clone();
         let limits = limits.clone();
         let worker = worker.clone();
         tokio::task::spawn_local(async move {
+            let _permit = permit;
             let _active = worker.enter();
             conn::serve(stream, &*service, &limits, &worker).await;
         });

@@ -45,7 +45,7 @@ impl BufRing {
         if !entries.is_power_of_two() || buf_size == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "num_bufs must be a power of two",
+                "num_bufs must be a power of two and buf_size above zero",
             ));
         }
         // Anonymous mappings: page-aligned, and zero pages cost no memory until the kernel

@@ -1,27 +1,34 @@
 //! One io_uring per worker thread, driven from inside the worker's tokio runtime.
 //!
-//! Operations push submission entries and return futures; a reactor task reaps completions
-//! when tokio reports the ring's fd readable and wakes the futures. Submissions are batched:
-//! they are flushed when tokio is about to park the thread (`on_thread_park`) and at the end
-//! of each reactor tick, so a burst of operations costs one `io_uring_enter`.
+//! Operations ([`super::op`]) push submission entries and return futures; a reactor task
+//! reaps completions when tokio reports the ring's fd readable and wakes the futures.
+//! Submissions are batched: they are flushed when tokio is about to park the thread
+//! (`on_thread_park`) and at the end of each reactor tick, so a burst of operations costs
+//! one `io_uring_enter`.
 //!
 //! The ring is created with `COOP_TASKRUN | TASKRUN_FLAG` (the kernel does not interrupt the
 //! thread for every completion; pending task work is run by the next `io_uring_enter`) and
 //! `SINGLE_ISSUER` where the kernel supports them.
 //!
-//! An operation's buffers belong to the driver while the kernel may touch them: if its
-//! future is dropped early, the buffers are parked in the slot until the completion arrives,
-//! and a cancellation is submitted.
+//! Memory the kernel may write is never freed early:
+//! - an operation owns its buffers (and a reference to its fd) until its final completion;
+//!   if its future is dropped first, they are parked in the slot ([`State::Orphan`]) and a
+//!   cancellation is submitted; the completion releases them;
+//! - on shutdown every operation is cancelled and the driver waits (bounded) for every
+//!   completion; whatever is still in the kernel's hands after that is leaked on purpose
+//!   (see [`Inner`]'s `Drop`), as is the provided-buffer ring.
+//!
+//! Completions nobody will read are not lost: provided buffers go back to the ring and
+//! descriptors from accepts nobody waits for are closed.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
-use std::pin::Pin;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
@@ -32,8 +39,16 @@ use tokio::io::unix::AsyncFd;
 /// `user_data` of entries whose completions nobody waits for (cancellations).
 const IGNORED: u64 = u64::MAX;
 
+/// How often `push_entry` tries to make room in a full submission queue (submitting,
+/// reaping, then waiting up to [`PUSH_WAIT`] for a completion) before failing the operation.
+const PUSH_ATTEMPTS: u32 = 200;
+/// How long one attempt waits for a completion to free room.
+const PUSH_WAIT: Duration = Duration::from_millis(5);
+/// How long shutdown waits for the kernel to finish every cancelled operation.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+
 /// What a slot holds.
-enum Slot {
+enum State {
     Free,
     /// A one-shot operation in flight or completed.
     Single {
@@ -47,17 +62,49 @@ enum Slot {
         results: VecDeque<(i32, u32)>,
         more: bool,
     },
-    /// The future was dropped; keep its buffers until the kernel is done with them.
+    /// The future was dropped while the kernel still held the operation: its buffers and fd
+    /// stay here until the final completion.
     Orphan(#[allow(dead_code)] Option<Box<dyn Any>>),
 }
 
+/// One operation's place in the table.
+struct Slot {
+    state: State,
+    /// A non-negative result is a descriptor the kernel installed (accept): if nobody takes
+    /// it, the driver closes it.
+    yields_fd: bool,
+    /// Bumped each time the slot is reused; part of `user_data`, so a cancellation (or a
+    /// stray completion) for an earlier operation never touches a later one.
+    generation: u32,
+}
+
+impl Slot {
+    /// The `user_data` of this slot's current operation.
+    fn user_data(&self, key: usize) -> u64 {
+        (u64::from(self.generation) << 32) | key as u64
+    }
+}
+
+impl Slot {
+    /// Whether the kernel may still post a completion for this slot.
+    fn awaiting_kernel(&self) -> bool {
+        match &self.state {
+            State::Free => false,
+            State::Single { result, .. } => result.is_none(),
+            State::Multi { more, .. } => *more,
+            State::Orphan(_) => true,
+        }
+    }
+}
+
+/// The ring and its operation table.
 struct Inner {
     ring: IoUring,
     /// The provided-buffer ring for multishot receives, when the kernel has them.
     bufs: Option<BufRing>,
     slots: Vec<Slot>,
     free: Vec<usize>,
-    in_flight: usize,
+    /// A completion reaped outside the reactor (while making room to push) woke a task.
     woke: bool,
 }
 
@@ -78,9 +125,9 @@ thread_local! {
 
 impl Driver {
     /// Creates a ring with `entries` submission slots (trying the cheapest setup flags
-    /// first) and, where the kernel supports it, a provided-buffer ring of `num_bufs` ×
-    /// `buf_size` bytes for multishot receives.
-    pub(crate) fn new(entries: u32, num_bufs: u16, buf_size: u32) -> io::Result<Rc<Driver>> {
+    /// first) and, when `bufs` asks for one (`num_bufs`, `buf_size`) and the kernel supports
+    /// it, a provided-buffer ring for multishot receives.
+    pub(crate) fn new(entries: u32, bufs: Option<(u16, u32)>) -> io::Result<Rc<Driver>> {
         let ring = IoUring::builder()
             .setup_coop_taskrun()
             .setup_taskrun_flag()
@@ -94,12 +141,13 @@ impl Driver {
                     .setup_cqsize(entries * 4)
                     .build(entries)
             })?;
-        let bufs = match BufRing::new(&ring, num_bufs, buf_size) {
-            Ok(b) => Some(b),
-            Err(e) => {
+        let bufs = match bufs.map(|(n, size)| BufRing::new(&ring, n, size)) {
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) => {
                 tracing::debug!("no provided-buffer ring ({e}); single-shot receives");
                 None
             }
+            None => None,
         };
         Ok(Rc::new(Driver {
             inner: RefCell::new(Inner {
@@ -107,7 +155,6 @@ impl Driver {
                 bufs,
                 slots: Vec::new(),
                 free: Vec::new(),
-                in_flight: 0,
                 woke: false,
             }),
         }))
@@ -159,34 +206,65 @@ impl Driver {
         self.inner.borrow().ring.as_raw_fd()
     }
 
-    /// Queues an entry for a new slot and returns the slot's key.
-    fn push(&self, entry: squeue::Entry, multishot: bool) -> usize {
+    /// Queues an entry for a new slot and returns the slot's key. If the submission queue
+    /// cannot be made to take it, the operation completes at once with `EBUSY` (the kernel
+    /// never saw it, so nothing of it is in the kernel's hands).
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `entry` must stay valid for the kernel until the slot's final
+    /// completion: it points into memory the caller hands to the slot's operation (which
+    /// parks it in the slot if dropped early) and that does not move with it, such as a
+    /// `Vec`'s heap buffer.
+    pub(super) unsafe fn push(
+        &self,
+        entry: squeue::Entry,
+        multishot: bool,
+        yields_fd: bool,
+    ) -> usize {
         let mut inner = self.inner.borrow_mut();
-        let slot = if multishot {
-            Slot::Multi {
+        let state = if multishot {
+            State::Multi {
                 waker: None,
                 results: VecDeque::new(),
                 more: true,
             }
         } else {
-            Slot::Single {
+            State::Single {
                 waker: None,
                 result: None,
             }
         };
         let key = match inner.free.pop() {
             Some(k) => {
-                inner.slots[k] = slot;
+                let slot = &mut inner.slots[k];
+                slot.state = state;
+                slot.yields_fd = yields_fd;
+                slot.generation = slot.generation.wrapping_add(1);
                 k
             }
             None => {
-                inner.slots.push(slot);
+                inner.slots.push(Slot {
+                    state,
+                    yields_fd,
+                    generation: 0,
+                });
                 inner.slots.len() - 1
             }
         };
-        inner.in_flight += 1;
-        let entry = entry.user_data(key as u64);
-        inner.push_entry(&entry);
+        let entry = entry.user_data(inner.slots[key].user_data(key));
+        // SAFETY: the caller's contract covers every pointer in the entry.
+        if !unsafe { inner.push_entry(&entry) } {
+            tracing::warn!("io_uring submission queue stayed full; an operation failed");
+            match &mut inner.slots[key].state {
+                State::Single { result, .. } => *result = Some(-libc::EBUSY),
+                State::Multi { results, more, .. } => {
+                    results.push_back((-libc::EBUSY, 0));
+                    *more = false;
+                }
+                _ => {}
+            }
+        }
         key
     }
 
@@ -196,98 +274,51 @@ impl Driver {
             let pending = !inner.ring.submission_shared_is_empty();
             if (pending || inner.taskrun_pending())
                 && let Err(e) = inner.ring.submit()
-                && e.raw_os_error() != Some(libc::EBUSY)
-                && e.raw_os_error() != Some(libc::EINTR)
+                && !transient(&e)
             {
                 tracing::warn!("io_uring submit failed: {e}");
             }
         }
     }
 
-    /// Takes every completion off the ring and wakes the operations they belong to.
+    /// Takes every completion off the ring and wakes the operations they belong to; `true`
+    /// if a task was woken (here or while making room to push).
     fn reap(&self) -> bool {
         let mut inner = self.inner.borrow_mut();
-        let inner = &mut *inner;
-        let mut woke = std::mem::take(&mut inner.woke);
-        // Safety of the shared view: this thread is the ring's only user.
-        let mut cq = inner.ring.completion();
-        cq.sync();
-        let mut orphans_done: Vec<usize> = Vec::new();
-        for cqe in &mut cq {
-            let key = cqe.user_data();
-            if key == IGNORED {
-                continue;
-            }
-            let key = key as usize;
-            let more = cqueue::more(cqe.flags());
-            match inner.slots.get_mut(key) {
-                Some(Slot::Single { waker, result }) => {
-                    *result = Some(cqe.result());
-                    if let Some(w) = waker.take() {
-                        w.wake();
-                        woke = true;
-                    }
-                }
-                Some(Slot::Multi {
-                    waker,
-                    results,
-                    more: m,
-                }) => {
-                    results.push_back((cqe.result(), cqe.flags()));
-                    *m = more;
-                    if let Some(w) = waker.take() {
-                        w.wake();
-                        woke = true;
-                    }
-                }
-                Some(Slot::Orphan(_)) => {
-                    if let (Some(bid), Some(bufs)) =
-                        (cqueue::buffer_select(cqe.flags()), inner.bufs.as_mut())
-                    {
-                        bufs.recycle(bid);
-                    }
-                    if !more {
-                        orphans_done.push(key);
-                    }
-                }
-                Some(Slot::Free) | None => {}
-            }
-        }
-        drop(cq);
-        for key in orphans_done {
-            inner.release(key);
-        }
-        woke
+        let woke = std::mem::take(&mut inner.woke);
+        inner.reap() | woke
     }
 
-    /// Polls a one-shot operation's slot.
-    fn poll_single(&self, key: usize, cx: &mut Context<'_>) -> Poll<i32> {
+    /// Polls a one-shot operation's slot; once it is ready, the slot is free.
+    pub(super) fn poll_single(&self, key: usize, cx: &mut Context<'_>) -> Poll<i32> {
         let mut inner = self.inner.borrow_mut();
-        match &mut inner.slots[key] {
-            Slot::Single {
+        match &mut inner.slots[key].state {
+            State::Single {
                 result: Some(r), ..
             } => {
                 let r = *r;
                 inner.release(key);
                 Poll::Ready(r)
             }
-            Slot::Single { waker, .. } => {
+            State::Single { waker, .. } => {
                 match waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
                 }
                 Poll::Pending
             }
+            // Unreachable while the operation holds its key (a slot is released only by its
+            // owner or, once orphaned, by its final completion).
             _ => Poll::Ready(-libc::ECANCELED),
         }
     }
 
     /// Polls a multishot operation's slot: the next result and its flags, or `None` once it
-    /// has ended.
-    fn poll_multi(&self, key: usize, cx: &mut Context<'_>) -> Poll<Option<(i32, u32)>> {
+    /// has ended (the slot is then free).
+    pub(super) fn poll_multi(&self, key: usize, cx: &mut Context<'_>) -> Poll<Option<(i32, u32)>> {
         let mut inner = self.inner.borrow_mut();
-        match &mut inner.slots[key] {
-            Slot::Multi {
+        match &mut inner.slots[key].state {
+            State::Multi {
                 results,
                 more,
                 waker,
@@ -310,9 +341,9 @@ impl Driver {
     }
 
     /// A multishot result already queued, without waiting.
-    fn try_multi(&self, key: usize) -> Option<(i32, u32)> {
-        match &mut self.inner.borrow_mut().slots[key] {
-            Slot::Multi { results, .. } => results.pop_front(),
+    pub(super) fn try_multi(&self, key: usize) -> Option<(i32, u32)> {
+        match &mut self.inner.borrow_mut().slots[key].state {
+            State::Multi { results, .. } => results.pop_front(),
             _ => None,
         }
     }
@@ -338,125 +369,260 @@ impl Driver {
         }
     }
 
-    /// Gives up on an operation: park its data until completion and ask the kernel to cancel.
-    fn abandon(&self, key: usize, data: Option<Box<dyn Any>>) {
+    /// Gives up on an operation whose future is dropped: results already in are discarded
+    /// (buffers recycled, descriptors closed); if the kernel still holds the operation, its
+    /// `data` is parked in the slot until the final completion and a cancellation is
+    /// submitted.
+    pub(super) fn abandon(&self, key: usize, data: Option<Box<dyn Any>>) {
         let mut inner = self.inner.borrow_mut();
-        // Buffers of results nobody will read go back to the ring.
-        if let Slot::Multi { results, .. } = &mut inner.slots[key] {
-            let bids: Vec<u16> = results
-                .drain(..)
-                .filter_map(|(_, f)| cqueue::buffer_select(f))
-                .collect();
-            if let Some(bufs) = inner.bufs.as_mut() {
-                for bid in bids {
-                    bufs.recycle(bid);
-                }
+        let inner = &mut *inner;
+        let yields_fd = inner.slots[key].yields_fd;
+        let mut unread = Vec::new();
+        let done = match &mut inner.slots[key].state {
+            State::Single { result, .. } => {
+                unread.extend(result.map(|r| (r, 0)));
+                result.is_some()
             }
-        }
-        let done = match &inner.slots[key] {
-            Slot::Single { result, .. } => result.is_some(),
-            Slot::Multi { more, .. } => !*more,
-            _ => true,
+            State::Multi { results, more, .. } => {
+                unread.extend(results.drain(..));
+                !*more
+            }
+            State::Free | State::Orphan(_) => true,
         };
+        for (res, flags) in unread {
+            inner.discard(res, flags, yields_fd);
+        }
         if done {
             inner.release(key);
             return;
         }
-        inner.slots[key] = Slot::Orphan(data);
-        let cancel = opcode::AsyncCancel::new(key as u64)
+        inner.slots[key].state = State::Orphan(data);
+        let cancel = opcode::AsyncCancel::new(inner.slots[key].user_data(key))
             .build()
             .user_data(IGNORED);
-        inner.push_entry(&cancel);
+        // SAFETY: a cancellation points at no memory.
+        if !unsafe { inner.push_entry(&cancel) } {
+            // The operation stays parked until it completes by itself (or shutdown).
+            tracing::warn!("io_uring submission queue stayed full; a cancellation was dropped");
+        }
     }
 
-    /// Cancels everything in flight and waits (bounded) for the kernel to let go of buffers.
-    pub(crate) fn shutdown(&self) {
-        let keys: Vec<usize> = {
-            let inner = self.inner.borrow();
-            inner
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| !matches!(s, Slot::Free))
-                .map(|(k, _)| k)
-                .collect()
-        };
-        {
-            let mut inner = self.inner.borrow_mut();
-            for k in keys {
-                let cancel = opcode::AsyncCancel::new(k as u64)
-                    .build()
-                    .user_data(IGNORED);
-                inner.push_entry(&cancel);
-            }
+    /// Cancels everything in flight and waits (up to two seconds) for the kernel to finish
+    /// with every operation; returns how many it still holds (their memory is then leaked
+    /// when the driver is dropped, never freed).
+    pub(crate) fn shutdown(&self) -> usize {
+        let mut inner = self.inner.borrow_mut();
+        let targets: Vec<u64> = (0..inner.slots.len())
+            .filter(|&k| inner.slots[k].awaiting_kernel())
+            .map(|k| inner.slots[k].user_data(k))
+            .collect();
+        for target in targets {
+            let cancel = opcode::AsyncCancel::new(target).build().user_data(IGNORED);
+            // SAFETY: a cancellation points at no memory.
+            unsafe { inner.push_entry(&cancel) };
         }
-        for _ in 0..100 {
-            {
-                let mut inner = self.inner.borrow_mut();
-                if inner.in_flight == 0 {
+        let deadline = Instant::now() + SHUTDOWN_WAIT;
+        loop {
+            let left = inner.awaiting_kernel();
+            if left == 0 || Instant::now() >= deadline {
+                if left == 0 {
                     let inner = &mut *inner;
                     if let Some(bufs) = inner.bufs.as_mut() {
                         bufs.unregister(&inner.ring);
                     }
-                    return;
+                } else {
+                    tracing::warn!(
+                        "io_uring: {left} operations still in the kernel after shutdown; \
+                         their buffers are leaked, not freed"
+                    );
                 }
-                let _ = inner.ring.submitter().submit_with_args(
-                    1,
-                    &io_uring::types::SubmitArgs::new()
-                        .timespec(&io_uring::types::Timespec::new().nsec(10_000_000)),
-                );
+                return left;
             }
-            self.reap_all_as_orphans();
+            inner.wait_for_completion(Duration::from_millis(10));
+            inner.reap();
         }
     }
 
-    /// During shutdown: every completion releases its slot.
-    fn reap_all_as_orphans(&self) {
-        let mut inner = self.inner.borrow_mut();
-        let inner = &mut *inner;
-        let mut done = Vec::new();
-        let mut cq = inner.ring.completion();
-        cq.sync();
-        for cqe in &mut cq {
-            if cqe.user_data() != IGNORED && !cqueue::more(cqe.flags()) {
-                done.push(cqe.user_data() as usize);
-            }
-        }
-        drop(cq);
-        for k in done {
-            if !matches!(inner.slots.get(k), Some(Slot::Free) | None) {
-                inner.release(k);
-            }
-        }
+    /// Counts of slots: (awaiting the kernel, orphaned). For tests.
+    #[cfg(test)]
+    pub(crate) fn slot_counts(&self) -> (usize, usize) {
+        let inner = self.inner.borrow();
+        let orphans = inner
+            .slots
+            .iter()
+            .filter(|s| matches!(s.state, State::Orphan(_)))
+            .count();
+        (inner.awaiting_kernel(), orphans)
     }
 }
 
+/// Errors of `io_uring_enter` that only mean "not now".
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)
+    )
+}
+
 impl Inner {
-    fn push_entry(&mut self, entry: &squeue::Entry) {
-        loop {
-            // SAFETY: every buffer an entry points to is owned by its slot (or the future
-            // that owns the slot) until the entry's final completion is reaped.
-            let pushed = unsafe { self.ring.submission().push(entry) };
-            if pushed.is_ok() {
-                return;
+    /// Pushes `entry`, making room when the submission queue is full: submit what is queued,
+    /// reap completions (the kernel refuses new work with `EBUSY` while completions are
+    /// backed up), and wait briefly for one. `false` if no room could be made.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Driver::push`]: every pointer in `entry` stays valid until its final
+    /// completion.
+    unsafe fn push_entry(&mut self, entry: &squeue::Entry) -> bool {
+        for attempt in 0..PUSH_ATTEMPTS {
+            // SAFETY: the caller guarantees the entry's pointers stay valid until its final
+            // completion.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                return true;
             }
-            // Queue full: hand what we have to the kernel and retry.
-            if let Err(e) = self.ring.submit() {
+            if let Err(e) = self.ring.submit()
+                && !transient(&e)
+            {
                 tracing::warn!("io_uring submit (queue full) failed: {e}");
             }
+            self.woke |= self.reap();
+            if attempt > 0 {
+                self.wait_for_completion(PUSH_WAIT);
+                self.woke |= self.reap();
+            }
+        }
+        false
+    }
+
+    /// Submits what is queued and waits up to `timeout` for a completion.
+    fn wait_for_completion(&self, timeout: Duration) {
+        let ts = io_uring::types::Timespec::from(timeout);
+        let args = io_uring::types::SubmitArgs::new().timespec(&ts);
+        if let Err(e) = self.ring.submitter().submit_with_args(1, &args)
+            && !transient(&e)
+            && e.raw_os_error() != Some(libc::ETIME)
+        {
+            tracing::debug!("io_uring wait failed: {e}");
         }
     }
 
+    /// Takes every completion off the ring and files it with its slot; `true` if a task was
+    /// woken.
+    fn reap(&mut self) -> bool {
+        let Inner {
+            ring,
+            bufs,
+            slots,
+            free,
+            ..
+        } = self;
+        let mut woke = false;
+        let mut cq = ring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            let user_data = cqe.user_data();
+            if user_data == IGNORED {
+                continue;
+            }
+            let key = (user_data & u64::from(u32::MAX)) as usize;
+            let (res, flags) = (cqe.result(), cqe.flags());
+            let more = cqueue::more(flags);
+            let Some(slot) = slots.get_mut(key).filter(|s| s.user_data(key) == user_data) else {
+                // Not the slot's current operation (cannot happen: a slot is reused only
+                // after its final completion); still give back what it carries.
+                discard(bufs.as_mut(), res, flags, false);
+                continue;
+            };
+            let yields_fd = slot.yields_fd;
+            match &mut slot.state {
+                State::Single { waker, result } => {
+                    *result = Some(res);
+                    if let Some(w) = waker.take() {
+                        w.wake();
+                        woke = true;
+                    }
+                }
+                State::Multi {
+                    waker,
+                    results,
+                    more: m,
+                } => {
+                    results.push_back((res, flags));
+                    *m = more;
+                    if let Some(w) = waker.take() {
+                        w.wake();
+                        woke = true;
+                    }
+                }
+                State::Orphan(_) => {
+                    discard(bufs.as_mut(), res, flags, yields_fd);
+                    if !more {
+                        // The kernel is done with the parked buffers: free them now.
+                        release(slots, free, key);
+                    }
+                }
+                State::Free => {}
+            }
+        }
+        woke
+    }
+
+    /// Drops a result nobody will read (see [`discard`]).
+    fn discard(&mut self, res: i32, flags: u32, yields_fd: bool) {
+        discard(self.bufs.as_mut(), res, flags, yields_fd);
+    }
+
     fn release(&mut self, key: usize) {
-        self.slots[key] = Slot::Free;
-        self.free.push(key);
-        self.in_flight -= 1;
+        release(&mut self.slots, &mut self.free, key);
+    }
+
+    fn awaiting_kernel(&self) -> usize {
+        self.slots.iter().filter(|s| s.awaiting_kernel()).count()
     }
 
     fn taskrun_pending(&self) -> bool {
         // SAFETY: reading the shared flags word is how liburing checks it too.
         unsafe { self.ring.submission_shared().taskrun() }
     }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Only orphans can still be in the kernel's hands here (a live operation keeps the
+        // driver alive). Their memory must never be freed while the kernel may write it:
+        // leak it on purpose. Closing the ring (next) cancels the operations themselves.
+        for slot in &mut self.slots {
+            if let State::Orphan(data) = &mut slot.state {
+                std::mem::forget(data.take());
+            }
+        }
+        if self.awaiting_kernel() == 0
+            && let Some(bufs) = self.bufs.as_mut()
+        {
+            // Nothing can write the provided buffers any more: let them be freed.
+            bufs.unregister(&self.ring);
+        }
+        // Otherwise the buffer ring stays registered and `BufRing`'s drop leaks it.
+    }
+}
+
+/// Drops a result nobody will read: its provided buffer goes back to the ring, its
+/// descriptor (from an accept) is closed.
+fn discard(bufs: Option<&mut BufRing>, res: i32, flags: u32, yields_fd: bool) {
+    if let (Some(bid), Some(bufs)) = (cqueue::buffer_select(flags), bufs) {
+        bufs.recycle(bid);
+    }
+    if yields_fd && res >= 0 {
+        // SAFETY: the kernel installed this descriptor for an accept nobody waits for any
+        // more; nothing else knows it, so this is its only owner.
+        drop(unsafe { OwnedFd::from_raw_fd(res) });
+    }
+}
+
+/// Frees slot `key` for reuse.
+fn release(slots: &mut [Slot], free: &mut Vec<usize>, key: usize) {
+    slots[key].state = State::Free;
+    free.push(key);
 }
 
 trait SubmissionEmpty {
@@ -472,8 +638,8 @@ impl SubmissionEmpty for IoUring {
 
 /// Runs the reactor: reaps completions whenever the ring's fd turns readable.
 pub(crate) async fn run_reactor(driver: Rc<Driver>) -> io::Result<()> {
-    // SAFETY: the ring's fd stays open for as long as `driver` lives, and `driver` outlives
-    // this registration (both are owned by this task).
+    // SAFETY: the ring's fd stays open for as long as `driver` lives, and this task holds
+    // `driver` for as long as the registration exists (it is dropped first).
     let fd =
         unsafe { AsyncFd::register_with_interest(RingFd(driver.ring_fd()), Interest::READABLE)? };
     loop {
@@ -493,88 +659,5 @@ struct RingFd(RawFd);
 impl AsRawFd for RingFd {
     fn as_raw_fd(&self) -> RawFd {
         self.0
-    }
-}
-
-/// A one-shot operation whose buffers (`T`) the driver holds while the kernel works.
-pub(crate) struct Op<T: 'static> {
-    driver: Rc<Driver>,
-    key: usize,
-    data: Option<T>,
-}
-
-impl<T: 'static> Op<T> {
-    /// Queues `entry`; `data` must own every buffer the entry points into.
-    pub(crate) fn new(driver: &Rc<Driver>, entry: squeue::Entry, data: T) -> Self {
-        let key = driver.push(entry, false);
-        Op {
-            driver: driver.clone(),
-            key,
-            data: Some(data),
-        }
-    }
-}
-
-impl<T: 'static + Unpin> Future for Op<T> {
-    type Output = (i32, T);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(i32, T)> {
-        match self.driver.poll_single(self.key, cx) {
-            Poll::Ready(r) => match self.data.take() {
-                Some(d) => Poll::Ready((r, d)),
-                None => Poll::Pending,
-            },
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<T: 'static> Drop for Op<T> {
-    fn drop(&mut self) {
-        if let Some(data) = self.data.take() {
-            self.driver.abandon(self.key, Some(Box::new(data)));
-        }
-    }
-}
-
-/// A multishot operation (accept): a stream of results until the kernel ends it.
-pub(crate) struct MultiOp {
-    driver: Rc<Driver>,
-    key: Option<usize>,
-}
-
-impl MultiOp {
-    /// Queues a multishot `entry`.
-    pub(crate) fn new(driver: &Rc<Driver>, entry: squeue::Entry) -> Self {
-        let key = driver.push(entry, true);
-        MultiOp {
-            driver: driver.clone(),
-            key: Some(key),
-        }
-    }
-
-    /// A result already queued, without waiting.
-    pub(crate) fn try_next(&mut self) -> Option<(i32, u32)> {
-        let key = self.key?;
-        self.driver.try_multi(key)
-    }
-
-    /// The next result and its CQE flags, or `None` once the operation has ended (re-arm it).
-    pub(crate) async fn next(&mut self) -> Option<(i32, u32)> {
-        let key = self.key?;
-        let r = std::future::poll_fn(|cx| self.driver.poll_multi(key, cx)).await;
-        if r.is_none() {
-            self.key = None;
-        }
-        r
-    }
-}
-
-impl Drop for MultiOp {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            // Recycles any queued buffers, then releases the slot or cancels the operation.
-            self.driver.abandon(key, None);
-        }
     }
 }
