@@ -31,6 +31,7 @@ mod io;
 pub mod middleware;
 mod panic;
 pub mod params;
+mod remote;
 mod server;
 mod service;
 #[cfg(any(test, feature = "test-util"))]

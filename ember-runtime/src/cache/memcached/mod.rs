@@ -49,24 +49,44 @@ impl Client {
         self.shared.connected.get()
     }
 
-    /// Sends one request (encoded by `encode`) and waits for its reply; `None` when not
-    /// connected or when the connection failed before the reply came.
+    /// Sends one request (encoded by `encode`) and waits for its reply.
     pub(crate) async fn call(
         &self,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), codec::EncodeError>,
-    ) -> Option<Reply> {
+    ) -> Result<Reply, CallError> {
         if !self.shared.connected.get() {
-            return None;
+            return Err(CallError::NotConnected);
         }
         let rx = {
             let mut out = self.shared.out.borrow_mut();
-            encode(&mut out).ok()?;
+            encode(&mut out).map_err(|_| CallError::BadKey)?;
             let (tx, rx) = oneshot::channel();
             self.shared.pending.borrow_mut().push_back(tx);
             rx
         };
         self.shared.wake.notify_one();
-        rx.await.ok()
+        rx.await.map_err(|_| CallError::Lost)
+    }
+}
+
+/// Why a call got no reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallError {
+    /// The connection is down (the driver is reconnecting): nothing was sent.
+    NotConnected,
+    /// The key cannot be sent (empty, or too long): nothing was sent. Not an outage.
+    BadKey,
+    /// The connection failed before the reply came.
+    Lost,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CallError::NotConnected => "not connected",
+            CallError::BadKey => "key cannot be sent",
+            CallError::Lost => "connection lost",
+        })
     }
 }
 
