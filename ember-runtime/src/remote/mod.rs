@@ -243,7 +243,7 @@ fn open_redis(ep: &Endpoint) -> Conn {
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(CONNECT_TIMEOUT))
-        .set_number_of_retries(1)
+        .set_number_of_retries(0)
         .set_min_delay(Duration::from_millis(50))
         .set_max_delay(Duration::from_secs(1));
     match redis::aio::ConnectionManager::new_lazy_with_config(client, config) {
