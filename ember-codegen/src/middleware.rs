@@ -1300,6 +1300,48 @@ groups:
     }
 
     #[test]
+    fn rate_limit_timeout_needs_the_redis_store() {
+        let compile = |yaml: &str| {
+            crate::compile(
+                yaml,
+                "t.yaml",
+                &mut |_| Err(std::io::Error::other("no includes")),
+                &|_| None,
+            )
+        };
+        let plan = compile(
+            "middleware: [ { rate_limit: { rate: 1/s, store: redis, timeout: 250ms } } ]\nroutes:\n  GET /a: a\n",
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+        let MwKind::RateLimit(r) = &plan.routes[0].middleware[0].kind else {
+            panic!("a rate limit");
+        };
+        assert_eq!(r.timeout_ms, Some(250));
+        for (yaml, want) in [
+            (
+                "{ rate: 1/s, timeout: 250ms }",
+                "`timeout` needs `store: redis`",
+            ),
+            (
+                "{ rate: 1/s, store: redis, timeout: soon }",
+                "invalid timeout `soon`",
+            ),
+            (
+                "{ rate: 1/s, store: redis, timeout: 0ms }",
+                "invalid timeout `0ms`",
+            ),
+        ] {
+            let err = compile(&format!(
+                "middleware: [ {{ rate_limit: {yaml} }} ]\nroutes:\n  GET /a: a\n"
+            ))
+            .map(|_| ())
+            .expect_err(yaml)
+            .to_string();
+            assert!(err.contains(want), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
     fn rates() {
         assert_eq!(parse_rate("100/s"), Some((100, 1)));
         assert_eq!(parse_rate("6000/min"), Some((6000, 60)));
