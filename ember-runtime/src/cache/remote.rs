@@ -681,6 +681,29 @@ mod coherence {
             );
             assert_ne!(call(b).await, "n=1", "nor by the other instance");
         }
+
+        // A background refresh (stale-while-revalidate) that started before a purge.
+        let now = now_ms();
+        let stale = Entry::new(
+            200,
+            Bytes::new(),
+            Bytes::from_static(b"stale"),
+            now - 1000,
+            now + 30_000,
+        );
+        assert!(set(ca, b"GET /s", &stale, Token::Any).await.expect("write"));
+        let swr = async |caches: &'static Caches| {
+            let req = Request::from_parts(Method::Get, "/s", Version::Http11, &[], b"");
+            let handler = || async { Response::text("handler") };
+            let refresh = |_: OwnedRequest| async { Response::text("refreshed") };
+            let r = serve(caches, policy, &req, handler, refresh).await;
+            String::from_utf8_lossy(r.body()).into_owned()
+        };
+        assert_eq!(swr(a).await, "stale", "answered stale, refresh spawned");
+        cb.purge("GET /s").await.expect("purge");
+        tokio::time::sleep(Duration::from_millis(100)).await; // the refresh has run
+        assert_eq!(body(ca, "GET /s").await, None, "the refresh did not store");
+        assert_eq!(swr(b).await, "handler");
         a.worker_stop();
         b.worker_stop();
     }
