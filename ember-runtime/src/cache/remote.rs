@@ -155,8 +155,17 @@ fn usable(cache: &Cache) -> Result<(&'static Endpoint, Rc<Conn>), Error> {
     Ok((ep, conn))
 }
 
-fn user(cache: &Cache) -> String {
-    format!("cache `{}`", cache.name())
+/// Names a cache in warnings (formatted only when one is logged).
+struct User<'a>(&'a Cache);
+
+impl std::fmt::Display for User<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cache `{}`", self.0.name())
+    }
+}
+
+fn user(cache: &Cache) -> User<'_> {
+    User(cache)
 }
 
 /// The Redis key of `key`.

@@ -91,7 +91,7 @@ impl RedisLimiter {
         let ep = *self
             .endpoint
             .get_or_init(|| remote::endpoint(Proto::Redis, self.url));
-        let conn = remote::usable(ep, "rate_limit")?;
+        let conn = remote::usable(ep, &"rate_limit")?;
         let Conn::Redis(m) = &*conn else {
             return Err(Failure::Unusable("not a Redis connection".into()));
         };
@@ -102,7 +102,7 @@ impl RedisLimiter {
             .arg(self.per_sec / 1000.0);
         let (allowed, milli): (i64, i64) = match ep
             .run(
-                "rate_limit",
+                &"rate_limit",
                 "check",
                 self.timeout,
                 |_| true,

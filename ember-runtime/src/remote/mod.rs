@@ -121,7 +121,7 @@ impl Endpoint {
     /// Records a connection-level failure seen by `user` (a cache or limiter name): the
     /// endpoint is skipped for a backoff period, and a warning logged unless one was
     /// logged recently.
-    pub(crate) fn failed(&self, user: &str, what: &str, why: &str) -> Failure {
+    pub(crate) fn failed(&self, user: &dyn fmt::Display, what: &str, why: &str) -> Failure {
         let now = clock_ms();
         self.down_until
             .fetch_max(now + BACKOFF_MS, Ordering::Relaxed);
@@ -162,7 +162,7 @@ impl Endpoint {
     /// too long. Errors that are not outages are returned as they are.
     pub(crate) async fn run<T, E: fmt::Display>(
         &self,
-        user: &str,
+        user: &dyn fmt::Display,
         what: &str,
         timeout: Duration,
         is_outage: impl FnOnce(&E) -> bool,
@@ -264,7 +264,7 @@ fn open_redis(ep: &Endpoint) -> Conn {
 
 /// This worker's connection to `ep` for `user`, unless `ep` is being skipped. A
 /// Memcached connection that is down (its driver reconnecting) is a failure.
-pub(crate) fn usable(ep: &'static Endpoint, user: &str) -> Result<Rc<Conn>, Failure> {
+pub(crate) fn usable(ep: &'static Endpoint, user: &dyn fmt::Display) -> Result<Rc<Conn>, Failure> {
     if ep.skipped() {
         return Err(Failure::Skipped);
     }
@@ -289,7 +289,7 @@ mod tests {
         assert!(!std::ptr::eq(a, m));
         assert!(!a.skipped());
         for _ in 0..100 {
-            a.failed("test", "get", "refused");
+            a.failed(&"test", "get", "refused");
         }
         assert!(a.skipped() && b.skipped());
         assert!(!m.skipped(), "another protocol is another endpoint");
