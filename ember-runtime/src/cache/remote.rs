@@ -549,6 +549,12 @@ mod tests {
             second < Duration::from_millis(50),
             "another worker skips the backend at once, took {second:?}"
         );
+        let ep = endpoint(caches.get("hanging").expect("declared")).expect("an endpoint");
+        assert_eq!(
+            ep.warnings(),
+            1,
+            "one warning for the outage, not one per request"
+        );
     }
 }
 

@@ -122,3 +122,56 @@ impl RedisLimiter {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Against a Redis that accepts and never answers, a check allows the request within
+    /// the limiter's timeout; after that the URL is skipped (every later check allows at
+    /// once) and one warning is logged, not one per request.
+    #[test]
+    fn a_black_hole_redis_allows_within_the_timeout_then_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        let url: &'static str = Box::leak(format!("redis://{addr}").into_boxed_str());
+        let limiter = RedisLimiter::new(url, "t", 1.0, 1).timeout(Duration::from_millis(100));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let mut took = Vec::new();
+            for _ in 0..20 {
+                let t = Instant::now();
+                let d = limiter.check(RateKey::Global).await;
+                took.push(t.elapsed());
+                assert!(d.allowed, "fails open");
+            }
+            assert!(
+                took[0] >= Duration::from_millis(90),
+                "waited: {:?}",
+                took[0]
+            );
+            assert!(
+                took[0] < Duration::from_millis(150),
+                "within the timeout: {took:?}"
+            );
+            assert!(
+                took[1..].iter().all(|t| *t < Duration::from_millis(20)),
+                "skipped after the timeout: {took:?}"
+            );
+        });
+        let ep = remote::endpoint(Proto::Redis, url);
+        assert_eq!(ep.warnings(), 1);
+    }
+}
