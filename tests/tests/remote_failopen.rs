@@ -7,6 +7,7 @@
 //! request per period waits.
 
 use std::net::{TcpListener, TcpStream};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ember_tests::{BACKENDS, Client, start};
@@ -46,12 +47,20 @@ fn refused(port: u16) {
     );
 }
 
+/// One timing test at a time: they measure tens of milliseconds, and each runs servers.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 /// Sends 30 requests (each on a new connection, so both workers serve some) to
 /// `path(i)`, on each backend, and checks the timing rules above.
 fn all_fast(what: &str, path: impl Fn(&str, usize) -> String, may_wait: bool) {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     for b in BACKENDS {
         let server = start(ember_tests::App, b, 2);
         let addr = server.local_addr();
+        // Warm the server up (first connections, lazy statics) outside the measure.
+        for _ in 0..4 {
+            assert_eq!(Client::connect(addr).get("/plaintext").status, 200);
+        }
         let run = format!(
             "{}-{}-{}",
             b.as_str(),

@@ -113,7 +113,8 @@ async fn drive(shared: Rc<Shared>, addr: String, connect_timeout: Duration) {
                 if shared.closed.get() {
                     return;
                 }
-                tracing::warn!("memcached {addr}: connection lost ({why}); reconnecting");
+                // Requests that fail meanwhile are warned about by the registry (rate-limited).
+                tracing::debug!("memcached {addr}: connection lost ({why}); reconnecting");
             }
             Ok(Err(e)) => tracing::debug!("memcached {addr}: {e}"),
             Err(_) => tracing::debug!("memcached {addr}: connect timed out"),
