@@ -97,6 +97,9 @@ pub(crate) fn endpoint(proto: Proto, target: &str) -> &'static Endpoint {
 pub(crate) enum Failure {
     /// The endpoint failed recently and is being skipped (nothing was sent).
     Skipped,
+    /// This worker's first connection is still being made (nothing was sent; not a
+    /// failure).
+    Connecting,
     /// Not on a worker with a runtime, or the store is not usable (a bad URL).
     Unusable(String),
     /// A connection-level failure, now recorded: the endpoint is in backoff.
@@ -107,6 +110,7 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Skipped => f.write_str("failed recently; skipped"),
+            Failure::Connecting => f.write_str("still connecting"),
             Failure::Unusable(m) | Failure::Down(m) => f.write_str(m),
         }
     }
@@ -263,7 +267,8 @@ fn open_redis(ep: &Endpoint) -> Conn {
 }
 
 /// This worker's connection to `ep` for `user`, unless `ep` is being skipped. A
-/// Memcached connection that is down (its driver reconnecting) is a failure.
+/// Memcached connection that is down (its driver reconnecting) is a failure; one whose
+/// first attempt is under way (the worker just started) is skipped without one.
 pub(crate) fn usable(ep: &'static Endpoint, user: &dyn fmt::Display) -> Result<Rc<Conn>, Failure> {
     if ep.skipped() {
         return Err(Failure::Skipped);
@@ -271,6 +276,7 @@ pub(crate) fn usable(ep: &'static Endpoint, user: &dyn fmt::Display) -> Result<R
     let conn = conn(ep).ok_or_else(|| Failure::Unusable("not on an Ember worker".into()))?;
     match &*conn {
         Conn::Missing(why) => Err(Failure::Unusable(why.clone())),
+        Conn::Memcached(m) if m.is_connecting() => Err(Failure::Connecting),
         Conn::Memcached(m) if !m.is_connected() => Err(ep.failed(user, "connect", "not connected")),
         _ => Ok(conn),
     }

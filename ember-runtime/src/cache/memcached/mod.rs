@@ -21,6 +21,9 @@ pub(crate) use codec::Reply;
 #[derive(Debug, Default)]
 struct Shared {
     connected: Cell<bool>,
+    /// A connection attempt has ended (made or failed): until then, not being connected
+    /// is not a failure.
+    tried: Cell<bool>,
     closed: Cell<bool>,
     /// Encoded requests not yet written.
     out: RefCell<Vec<u8>>,
@@ -47,6 +50,11 @@ impl Client {
     /// Whether requests can be sent now.
     pub(crate) fn is_connected(&self) -> bool {
         self.shared.connected.get()
+    }
+
+    /// Whether the first connection attempt is still under way.
+    pub(crate) fn is_connecting(&self) -> bool {
+        !self.shared.tried.get()
     }
 
     /// Sends one request (encoded by `encode`) and waits for its reply.
@@ -102,6 +110,7 @@ async fn drive(shared: Rc<Shared>, addr: String, connect_timeout: Duration) {
     while !shared.closed.get() {
         let stream =
             tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(&addr)).await;
+        shared.tried.set(true);
         match stream {
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(true);
