@@ -116,6 +116,7 @@ const RATE_KEYS: &[&str] = &[
     "redis_url",
     "prefix",
     "max_keys",
+    "timeout",
 ];
 const HOOK_KEYS: &[&str] = &["name", "before", "extend", "after"];
 
@@ -221,6 +222,8 @@ pub struct RatePlan {
     pub prefix: String,
     /// Most buckets kept in memory.
     pub max_keys: u64,
+    /// The Redis store's timeout in ms (`None`: the runtime's default, 100 ms).
+    pub timeout_ms: Option<u64>,
 }
 
 /// Validation state: the chain each enclosing level (top level, groups) hands down, and
@@ -868,6 +871,36 @@ fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<Ra
         );
         ok = false;
     }
+    let timeout_ms = match o.text("timeout") {
+        None => None,
+        Some(t) => {
+            let span = o
+                .get("timeout")
+                .map(|(v, _)| o.cx.span(o.f, v))
+                .unwrap_or(at.clone());
+            match parse_duration(&t) {
+                Ok(d) if d.as_millis() > 0 && redis.is_some() => Some(d.as_millis() as u64),
+                Ok(_) if redis.is_none() => {
+                    o.err(
+                        span,
+                        "`timeout` needs `store: redis`",
+                        "the memory store never waits",
+                    );
+                    ok = false;
+                    None
+                }
+                _ => {
+                    o.err(
+                        span,
+                        format!("invalid timeout `{t}`"),
+                        "expected a duration like `100ms` (more than zero)",
+                    );
+                    ok = false;
+                    None
+                }
+            }
+        }
+    };
     let max_keys = match o.text("max_keys") {
         Some(t) => match t.parse::<u64>() {
             Ok(n) if n > 0 => n,
@@ -898,6 +931,7 @@ fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -> Option<Ra
         redis,
         prefix,
         max_keys,
+        timeout_ms,
     })
 }
 
@@ -1000,12 +1034,18 @@ pub(crate) fn emit_statics(c: &mut Code, routes: &[RoutePlan]) {
                 }
                 w!(c, "/// Middleware `{doc}`.");
                 match &r.redis {
-                    Some(url) => w!(
-                        c,
-                        "static MW{id}: ::std::sync::LazyLock<{MW}::RedisLimiter> = ::std::sync::LazyLock::new(|| {MW}::RedisLimiter::new({}, {}, {per_sec:?}, {burst}));",
-                        Str(url),
-                        Str(&r.prefix)
-                    ),
+                    Some(url) => {
+                        let timeout = r
+                            .timeout_ms
+                            .map(|ms| format!(".timeout(::std::time::Duration::from_millis({ms}))"))
+                            .unwrap_or_default();
+                        w!(
+                            c,
+                            "static MW{id}: ::std::sync::LazyLock<{MW}::RedisLimiter> = ::std::sync::LazyLock::new(|| {MW}::RedisLimiter::new({}, {}, {per_sec:?}, {burst}){timeout});",
+                            Str(url),
+                            Str(&r.prefix)
+                        )
+                    }
                     None => w!(
                         c,
                         "static MW{id}: ::std::sync::LazyLock<{MW}::RateLimiter> = ::std::sync::LazyLock::new(|| {MW}::RateLimiter::new({per_sec:?}, {burst}, {}));",
@@ -1257,6 +1297,48 @@ groups:
         )
         .unwrap_or_else(|d| panic!("{d}"));
         assert_eq!(plan.routes[0].middleware, plan.routes[1].middleware);
+    }
+
+    #[test]
+    fn rate_limit_timeout_needs_the_redis_store() {
+        let compile = |yaml: &str| {
+            crate::compile(
+                yaml,
+                "t.yaml",
+                &mut |_| Err(std::io::Error::other("no includes")),
+                &|_| None,
+            )
+        };
+        let plan = compile(
+            "middleware: [ { rate_limit: { rate: 1/s, store: redis, timeout: 250ms } } ]\nroutes:\n  GET /a: a\n",
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+        let MwKind::RateLimit(r) = &plan.routes[0].middleware[0].kind else {
+            panic!("a rate limit");
+        };
+        assert_eq!(r.timeout_ms, Some(250));
+        for (yaml, want) in [
+            (
+                "{ rate: 1/s, timeout: 250ms }",
+                "`timeout` needs `store: redis`",
+            ),
+            (
+                "{ rate: 1/s, store: redis, timeout: soon }",
+                "invalid timeout `soon`",
+            ),
+            (
+                "{ rate: 1/s, store: redis, timeout: 0ms }",
+                "invalid timeout `0ms`",
+            ),
+        ] {
+            let err = compile(&format!(
+                "middleware: [ {{ rate_limit: {yaml} }} ]\nroutes:\n  GET /a: a\n"
+            ))
+            .map(|_| ())
+            .expect_err(yaml)
+            .to_string();
+            assert!(err.contains(want), "{yaml}: {err}");
+        }
     }
 
     #[test]

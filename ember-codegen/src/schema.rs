@@ -298,7 +298,8 @@ fn middleware_entry() -> Value {
             "store": described(env_or(json!({ "enum": ["memory", "redis"] })), "where buckets live (default memory)"),
             "redis_url": text("with store: redis (default redis://127.0.0.1:6379)"),
             "prefix": text("Redis key prefix (default ember:rl:NAME)"),
-            "max_keys": int(1, None, "most buckets kept in memory (default 100000)")
+            "max_keys": int(1, None, "most buckets kept in memory (default 100000)"),
+            "timeout": duration("with store: redis: how long a check may wait for Redis before the request is allowed (default 100ms)")
         }),
     );
     let rate_limit = required(rate_limit, &["rate"]);

@@ -32,6 +32,7 @@ pub mod log;
 pub mod middleware;
 mod panic;
 pub mod params;
+mod remote;
 mod server;
 mod service;
 #[cfg(any(test, feature = "test-util"))]

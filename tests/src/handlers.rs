@@ -307,3 +307,25 @@ pub mod honest {
             .map(str::to_owned)
     }
 }
+
+// Remote stores (issue 11, points 2-3; tests/tests/remote_*.rs).
+/// Handlers for the remote-store routes under `/rm`.
+pub mod remote {
+    use ember_runtime::Request;
+
+    /// Counts the call (as `cached::counted` does) and answers `?kb=` KiB of text.
+    pub async fn big(req: &Request<'_>, tag: &str) -> String {
+        let n = super::cached::counted(req, tag).await;
+        let kb = req
+            .query_param("kb")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1);
+        let mut out = String::with_capacity(kb * 1024 + n.len() + 1);
+        out.push_str(&n);
+        out.push('\n');
+        while out.len() < kb * 1024 {
+            out.push_str("0123456789abcdef");
+        }
+        out
+    }
+}

@@ -39,14 +39,14 @@
 mod entry;
 mod env;
 mod key;
-mod memcached;
+pub(crate) mod memcached;
 mod remote;
 mod serve;
 mod store;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -382,6 +382,7 @@ enum ErrorKind {
     Unavailable(String),
     Unsupported(&'static str),
     Decode(String),
+    Rejected(String),
 }
 
 impl Error {
@@ -405,6 +406,12 @@ impl Error {
     pub fn is_decode(&self) -> bool {
         matches!(self.kind, ErrorKind::Decode(_))
     }
+
+    /// The backend refused this one entry (Memcached: a value over its item size) while
+    /// working normally: nothing was stored, and the backend stays in use.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self.kind, ErrorKind::Rejected(_))
+    }
 }
 
 impl fmt::Display for Error {
@@ -413,6 +420,7 @@ impl fmt::Display for Error {
             ErrorKind::Unavailable(m) => write!(f, "cache unavailable: {m}"),
             ErrorKind::Unsupported(m) => write!(f, "not supported: {m}"),
             ErrorKind::Decode(m) => write!(f, "cached value does not decode: {m}"),
+            ErrorKind::Rejected(m) => write!(f, "entry refused by the backend: {m}"),
         }
     }
 }
@@ -425,8 +433,6 @@ impl std::error::Error for Error {}
 /// calling worker's connection (call them from handlers).
 #[derive(Debug)]
 pub struct Cache {
-    /// Process-unique, indexes the per-worker connection table.
-    id: usize,
     name: String,
     kind: Kind,
     /// Entries (in-process kinds) and flights (every kind).
@@ -434,17 +440,13 @@ pub struct Cache {
     /// Bumped by every purge: a computation that started before one is not stored.
     epoch: AtomicU64,
     default_ttl: Duration,
-    /// Keys of a remote cache being refreshed in the background by this process.
-    refreshing: std::sync::Mutex<std::collections::HashSet<Arc<[u8]>>>,
-    /// Remote caches: until when (ms, [`entry::now_ms`]) every worker skips the backend
-    /// after a failure, so that one slow or dead backend costs one timeout per backoff
-    /// period for the whole process, not one per worker.
-    remote_down_until: AtomicU64,
-    /// Remote caches: when the last warning about the backend was logged (ms).
-    remote_warned_at: AtomicU64,
+    /// Keys of a remote cache being refreshed in the background by this process, with
+    /// what their refresh's write is conditional on (see `remote::Token`).
+    refreshing: std::sync::Mutex<std::collections::HashMap<Arc<[u8]>, remote::Token>>,
+    /// Remote caches: the store in the connection registry (shared with every other
+    /// user of the same address), found on first use.
+    endpoint: std::sync::OnceLock<Option<&'static crate::remote::Endpoint>>,
 }
-
-static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
 impl Cache {
     fn new(c: CacheConfig) -> Self {
@@ -455,15 +457,13 @@ impl Cache {
             Kind::Redis(_) | Kind::Memcached(_) => (0, 0),
         };
         Cache {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: c.name,
             kind: c.kind,
             store: Store::new(entries, bytes),
             epoch: AtomicU64::new(0),
             default_ttl: c.ttl.unwrap_or(Duration::from_secs(60)),
             refreshing: std::sync::Mutex::default(),
-            remote_down_until: AtomicU64::new(0),
-            remote_warned_at: AtomicU64::new(0),
+            endpoint: std::sync::OnceLock::new(),
         }
     }
 
@@ -501,6 +501,11 @@ impl Cache {
 
     /// Removes the entry under `key` (for a cached response, `GET /path?query`); whether
     /// one was there (remote stores: whether the backend had it).
+    ///
+    /// A purge wins over every write that started before it: a miss or refresh whose
+    /// handler was running (on this instance, or — through the store — on another one
+    /// sharing the remote cache) does not store its answer afterwards. See
+    /// `remote.rs` for how (Redis: a version per cache; Memcached: CAS and tombstones).
     pub async fn purge(&self, key: &str) -> Result<bool, Error> {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         if self.is_remote() {
@@ -512,7 +517,9 @@ impl Cache {
 
     /// Removes every entry whose key starts with `prefix` (`GET /tasks` drops every page
     /// and query of `/tasks`, and `/tasks/…`); how many. Redis scans its keys for it;
-    /// Memcached cannot list keys and answers [`Error::is_unsupported`].
+    /// Memcached cannot list keys and answers [`Error::is_unsupported`]. Like
+    /// [`Cache::purge`], it wins over writes that started before it (on Redis, over every
+    /// pending write of the cache).
     pub async fn purge_prefix(&self, prefix: &str) -> Result<usize, Error> {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         match &self.kind {
@@ -528,7 +535,7 @@ impl Cache {
     pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>, Error> {
         let now = now_ms();
         if self.is_remote() {
-            let e = remote::get(self, key.as_bytes()).await?;
+            let (e, _) = remote::get(self, key.as_bytes()).await?;
             Ok(e.filter(|e| e.freshness(now) != entry::Freshness::Expired)
                 .map(|e| e.body.clone()))
         } else {
@@ -552,7 +559,9 @@ impl Cache {
         };
         let e = Arc::new(Entry::new(0, Bytes::new(), value.into(), until, until));
         if self.is_remote() {
-            remote::set(self, key.as_bytes(), &e).await
+            remote::set(self, key.as_bytes(), &e, remote::Token::Any)
+                .await
+                .map(|_| ())
         } else {
             self.store.put(key.as_bytes(), e);
             Ok(())

@@ -1,230 +1,361 @@
-//! Remote caches (Redis, Memcached): one connection per worker thread, kept in a
-//! thread-local table, made when the worker starts (or on first use), closed when it
-//! stops. Every operation runs under the cache's timeout, and any failure makes the cache
-//! fail open: the caller gets an error it turns into "ask the handler", a warning is
-//! logged (at most every few seconds), and the backend is skipped for a moment by every
-//! worker of the process.
+//! Remote caches (Redis, Memcached) on the shared connection registry
+//! ([`crate::remote`]): one connection per worker and address, every operation under the
+//! cache's timeout, and fail-open on any connection-level failure (the caller asks the
+//! handler; the address is skipped by the whole process for a backoff period; a warning
+//! at most every few seconds).
+//!
+//! # Purges win over writes that started before them
+//!
+//! A miss's answer is written after it is sent, so a purge can come between the lookup
+//! and the write — on this instance or on another one sharing the store. Writes that come
+//! from a lookup are therefore conditional, and a purge invalidates them:
+//!
+//! * **Redis**: each cache has a version key (`<prefix>\xFFepoch`; no key of ours can
+//!   contain the byte `0xFF`, keys being UTF-8). A lookup reads the entry and the version
+//!   in one `MGET`; the write is a Lua script that stores only if the version is
+//!   unchanged; a purge `INCR`s the version, then deletes (by key: in the same script;
+//!   by prefix: before the scan). A purge thus drops every write of the cache that read
+//!   the version before it.
+//! * **Memcached**: a lookup (`mg … v c`) returns the item's CAS value, or a miss. The
+//!   write is a compare-and-swap against that CAS value, or an `add` after a miss. A purge
+//!   does not delete: it overwrites the key with a tombstone for [`TOMBSTONE_SECS`], which
+//!   changes the CAS value (an old CAS write fails) and makes the key exist (an old add
+//!   fails). A tombstone reads as a miss. Since the tombstone expires, a write more than
+//!   [`WRITE_WINDOW`] after its lookup is dropped rather than risked.
+//!
+//! Writes from [`super::Cache::set_bytes`] are unconditional (the application asks for
+//! them explicitly).
+//!
+//! # Memcached keys and values
+//!
+//! Memcached keys are at most 250 bytes. A longer key (any client can send a long query
+//! string) is stored under `<prefix>` (up to 100 bytes of it), the byte `0xFF` and the
+//! SHA-256 of the whole key, sent base64-encoded: distinct keys never share an entry in
+//! practice, and such a key cannot collide with a short one (no key of ours contains
+//! `0xFF`). A value the server refuses (`SERVER_ERROR object too large for cache`, any
+//! `CLIENT_ERROR`/`SERVER_ERROR` reply) is simply not stored: it is not an outage, and
+//! the backend stays in use for everything else.
 
-use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 use super::entry::{Entry, now_ms};
-use super::memcached::{self, Reply, codec};
-use super::{Cache, Error, Kind};
+use super::memcached::{self, CallError, Reply, codec};
+use super::{Cache, Error, ErrorKind, Kind};
+use crate::remote::{self as registry, Conn, Endpoint, Failure, Proto};
 
-/// How long a backend that failed is skipped.
-const BACKOFF_MS: u64 = 1000;
-/// Least time between two warnings about one backend.
-const WARN_EVERY_MS: u64 = 5000;
+/// How long a Memcached tombstone (left by a purge) lives.
+pub(crate) const TOMBSTONE_SECS: u64 = 30;
+/// The longest time between a Memcached lookup and the write it allows; later writes are
+/// dropped (the tombstone of a purge in between might have expired). Leaves two seconds
+/// for Memcached's whole-second clock.
+pub(crate) const WRITE_WINDOW: Duration = Duration::from_secs(TOMBSTONE_SECS - 2);
+/// What a purged Memcached key holds (it does not decode as an entry: a miss).
+const TOMBSTONE: &[u8] = b"EMBER-PURGED";
 
-enum Backend {
-    #[cfg(feature = "redis")]
-    Redis(redis::aio::ConnectionManager),
-    Memcached(memcached::Client),
-    /// Not usable (a bad URL, or built without the backend): always skipped.
-    Missing,
+/// What a write is conditional on: what the lookup that led to it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// Store in any case (application data).
+    Any,
+    /// Redis: the cache's version when the key was read (`None`: no version yet).
+    Version(Option<Vec<u8>>),
+    /// Memcached: the item's CAS value when it was read (`None`: absent), and when.
+    Cas(Option<u64>, Instant),
 }
 
-thread_local! {
-    /// This worker's connections, by cache id.
-    static CONNS: RefCell<Vec<Option<Rc<Backend>>>> = const { RefCell::new(Vec::new()) };
+/// Stores if the version (KEYS[2]) is still ARGV[2] ('' for none): the value ARGV[1] for
+/// ARGV[3] ms ('0': no expiry). 1 if stored.
+const WRITE_SCRIPT: &str = r#"
+local v = redis.call('GET', KEYS[2]) or ''
+if v ~= ARGV[2] then return 0 end
+if ARGV[3] == '0' then
+  redis.call('SET', KEYS[1], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+end
+return 1
+"#;
+
+/// Bumps the version (KEYS[2]), then deletes KEYS[1]: how many were deleted.
+const PURGE_SCRIPT: &str = r#"
+redis.call('INCR', KEYS[2])
+return redis.call('DEL', KEYS[1])
+"#;
+
+static WRITE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(WRITE_SCRIPT));
+static PURGE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(PURGE_SCRIPT));
+
+/// The cache's store in the registry; `None` when it cannot be used.
+fn endpoint(cache: &Cache) -> Option<&'static Endpoint> {
+    *cache.endpoint.get_or_init(|| {
+        let rc = cache.remote_config()?;
+        let proto = match &cache.kind {
+            #[cfg(feature = "redis")]
+            Kind::Redis(_) => Proto::Redis,
+            #[cfg(not(feature = "redis"))]
+            Kind::Redis(_) => {
+                tracing::error!(
+                    cache = cache.name(),
+                    "ember-runtime was built without the `redis` feature: the cache is bypassed"
+                );
+                return None;
+            }
+            Kind::Memcached(_) => Proto::Memcached,
+            Kind::Memory | Kind::Static => return None,
+        };
+        Some(registry::endpoint(proto, &rc.target()))
+    })
 }
 
 /// Connects this worker to `cache`'s backend, unless it already is.
 pub(crate) fn connect(cache: &Cache) {
-    let _ = conn(cache);
+    if let Some(ep) = endpoint(cache) {
+        let _ = registry::conn(ep);
+    }
 }
 
-/// Closes this worker's connection to `cache`'s backend.
+/// Closes this worker's connection to `cache`'s backend (shared with other users of the
+/// same address: it is made again on next use).
 pub(crate) fn close(cache: &Cache) {
-    CONNS.with_borrow_mut(|c| {
-        if let Some(slot) = c.get_mut(cache.id) {
-            *slot = None;
-        }
-    });
-}
-
-fn conn(cache: &Cache) -> Option<Rc<Backend>> {
-    let existing = CONNS.with_borrow(|c| c.get(cache.id).and_then(|s| s.clone()));
-    if existing.is_some() {
-        return existing;
-    }
-    // Connections need the worker's runtime (and LocalSet, for Memcached's driver).
-    tokio::runtime::Handle::try_current().ok()?;
-    let rc = cache.remote_config()?;
-    let target = rc.target();
-    let backend = match &cache.kind {
-        #[cfg(feature = "redis")]
-        Kind::Redis(_) => open_redis(cache, &target, rc.timeout),
-        #[cfg(not(feature = "redis"))]
-        Kind::Redis(_) => {
-            tracing::error!(
-                cache = cache.name(),
-                "ember-runtime was built without the `redis` feature: the cache is bypassed"
-            );
-            Backend::Missing
-        }
-        Kind::Memcached(_) => Backend::Memcached(memcached::Client::start(
-            target,
-            rc.timeout.max(Duration::from_millis(500)),
-        )),
-        Kind::Memory | Kind::Static => return None,
-    };
-    let conn = Rc::new(backend);
-    CONNS.with_borrow_mut(|c| {
-        if c.len() <= cache.id {
-            c.resize(cache.id + 1, None);
-        }
-        c[cache.id] = Some(conn.clone());
-    });
-    Some(conn)
-}
-
-#[cfg(feature = "redis")]
-fn open_redis(cache: &Cache, url: &str, timeout: Duration) -> Backend {
-    let client = match redis::Client::open(url) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(
-                cache = cache.name(),
-                "bad Redis URL `{url}`: {e}; the cache is bypassed"
-            );
-            return Backend::Missing;
-        }
-    };
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
-        .set_number_of_retries(1)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_secs(1));
-    match redis::aio::ConnectionManager::new_lazy_with_config(client, config) {
-        Ok(m) => {
-            // Connect now rather than on the first request.
-            let mut ping = m.clone();
-            tokio::task::spawn_local(async move {
-                let _: Result<String, _> = redis::cmd("PING").query_async(&mut ping).await;
-            });
-            Backend::Redis(m)
-        }
-        Err(e) => {
-            tracing::error!(
-                cache = cache.name(),
-                "Redis client: {e}; the cache is bypassed"
-            );
-            Backend::Missing
-        }
+    if let Some(ep) = endpoint(cache) {
+        registry::close(ep);
     }
 }
 
-/// The connection, unless the backend is being skipped after a failure.
-fn usable(cache: &Cache) -> Result<(Rc<Backend>, Duration), Error> {
-    let conn = conn(cache).ok_or_else(|| Error::unavailable("not on an Ember worker"))?;
-    if now_ms() < cache.remote_down_until.load(Ordering::Relaxed) {
-        return Err(Error::unavailable("backend failed recently; skipped"));
-    }
-    let timeout = cache.remote_config().map(|r| r.timeout).unwrap_or_default();
-    match &*conn {
-        Backend::Missing => Err(Error::unavailable("backend not configured")),
-        Backend::Memcached(m) if !m.is_connected() => Err(Error::unavailable("not connected")),
-        _ => Ok((conn, timeout)),
-    }
+fn timeout(cache: &Cache) -> Duration {
+    cache.remote_config().map(|r| r.timeout).unwrap_or_default()
 }
 
-/// Records a failure: skip the backend for a moment and warn (not on every request).
-fn failed(cache: &Cache, what: &str, why: &str) -> Error {
-    let now = now_ms();
+fn prefix(cache: &Cache) -> &[u8] {
     cache
-        .remote_down_until
-        .fetch_max(now + BACKOFF_MS, Ordering::Relaxed);
-    let warned = cache.remote_warned_at.load(Ordering::Relaxed);
-    if now.saturating_sub(warned) >= WARN_EVERY_MS
-        && cache
-            .remote_warned_at
-            .compare_exchange(warned, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        tracing::warn!(
-            cache = cache.name(),
-            "{} {what} failed ({why}); serving without the cache",
-            cache.kind()
-        );
-    }
-    Error::unavailable(format!("{what}: {why}"))
-}
-
-fn full_key(cache: &Cache, key: &[u8]) -> Vec<u8> {
-    let prefix = cache
         .remote_config()
         .map(|r| r.prefix.as_bytes())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn unavailable(f: Failure) -> Error {
+    Error::unavailable(f.to_string())
+}
+
+fn rejected(why: impl Into<String>) -> Error {
+    Error {
+        kind: ErrorKind::Rejected(why.into()),
+    }
+}
+
+/// The connection for an operation, unless the backend is skipped.
+fn usable(cache: &Cache) -> Result<(&'static Endpoint, Rc<Conn>), Error> {
+    let ep = endpoint(cache).ok_or_else(|| Error::unavailable("backend not configured"))?;
+    let conn = registry::usable(ep, &user(cache)).map_err(unavailable)?;
+    Ok((ep, conn))
+}
+
+/// Names a cache in warnings (formatted only when one is logged).
+struct User<'a>(&'a Cache);
+
+impl std::fmt::Display for User<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cache `{}`", self.0.name())
+    }
+}
+
+fn user(cache: &Cache) -> User<'_> {
+    User(cache)
+}
+
+/// The Redis key of `key`.
+fn redis_key(cache: &Cache, key: &[u8]) -> Vec<u8> {
+    let prefix = prefix(cache);
     let mut k = Vec::with_capacity(prefix.len() + key.len());
     k.extend_from_slice(prefix);
     k.extend_from_slice(key);
     k
 }
 
-/// The entry under `key`; `Ok(None)` on a miss or a value that is not ours.
-pub(crate) async fn get(cache: &Cache, key: &[u8]) -> Result<Option<Entry>, Error> {
-    let (conn, timeout) = usable(cache)?;
-    let k = full_key(cache, key);
-    let raw: Result<Option<Bytes>, String> = match &*conn {
-        #[cfg(feature = "redis")]
-        Backend::Redis(m) => {
-            let mut m = m.clone();
-            let mut cmd = redis::cmd("GET");
-            cmd.arg(&k);
-            match tokio::time::timeout(timeout, cmd.query_async::<Option<Vec<u8>>>(&mut m)).await {
-                Ok(Ok(v)) => Ok(v.map(Bytes::from)),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("timed out".into()),
-            }
-        }
-        Backend::Memcached(c) => {
-            match tokio::time::timeout(timeout, c.call(|o| codec::get(o, &k))).await {
-                Ok(Some(Reply::Value(v))) => Ok(Some(v)),
-                Ok(Some(Reply::Miss)) => Ok(None),
-                Ok(Some(other)) => Err(format!("{other:?}")),
-                Ok(None) => Err("connection lost".into()),
-                Err(_) => Err("timed out".into()),
-            }
-        }
-        Backend::Missing => Err("not configured".into()),
-    };
-    match raw {
-        Ok(v) => Ok(v.and_then(Entry::decode)),
-        Err(why) => Err(failed(cache, "get", &why)),
+/// The Redis key of the cache's version.
+fn version_key(cache: &Cache) -> Vec<u8> {
+    redis_key(cache, b"\xFFepoch")
+}
+
+/// The Memcached key of `key`: `<prefix><key>` when it fits, else hashed (see the module
+/// docs).
+pub(crate) fn memcached_key(prefix: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + key.len());
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(key);
+    if codec::key_fits(&k) {
+        return k;
+    }
+    let digest = Sha256::digest(&k);
+    k.clear();
+    if prefix.len() <= 100 {
+        k.extend_from_slice(prefix);
+    }
+    k.push(0xFF);
+    k.extend_from_slice(&digest);
+    k
+}
+
+/// One Redis operation under the cache's timeout; every error is an outage.
+async fn redis_op<T>(
+    cache: &Cache,
+    ep: &Endpoint,
+    what: &str,
+    op: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, Error> {
+    match ep
+        .run(&user(cache), what, timeout(cache), |_| true, op)
+        .await
+    {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::unavailable(e.to_string())),
+        Err(f) => Err(unavailable(f)),
     }
 }
 
-/// Stores `entry` under `key` until its stale deadline.
-pub(crate) async fn set(cache: &Cache, key: &[u8], entry: &Entry) -> Result<(), Error> {
-    let (conn, timeout) = usable(cache)?;
-    let k = full_key(cache, key);
-    let value = entry.encode();
-    let now = now_ms();
-    // Milliseconds to keep it (None: forever).
-    let keep =
-        (entry.stale_until != u64::MAX).then(|| entry.stale_until.saturating_sub(now).max(1));
-    let result: Result<(), String> = match &*conn {
-        #[cfg(feature = "redis")]
-        Backend::Redis(m) => {
-            let mut m = m.clone();
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(&k).arg(value);
-            if let Some(ms) = keep {
-                cmd.arg("PX").arg(ms);
+/// Why a Memcached call failed.
+#[derive(Debug)]
+enum McError {
+    Call(CallError),
+    /// `CLIENT_ERROR`/`SERVER_ERROR`: this request was refused, the connection is fine.
+    Refused(String),
+    /// Any other error reply: the driver drops the connection.
+    Protocol(String),
+}
+
+impl std::fmt::Display for McError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            McError::Call(e) => e.fmt(f),
+            McError::Refused(e) | McError::Protocol(e) => f.write_str(e),
+        }
+    }
+}
+
+/// One Memcached request under the cache's timeout. Connection-level failures put the
+/// backend in backoff; a refused request (a bad key, a value too large) does not.
+async fn memcached_op(
+    cache: &Cache,
+    ep: &Endpoint,
+    client: &memcached::Client,
+    what: &str,
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), codec::EncodeError>,
+) -> Result<Reply, Error> {
+    let op = async {
+        match client.call(encode).await {
+            Ok(Reply::Error(e))
+                if e.starts_with("CLIENT_ERROR") || e.starts_with("SERVER_ERROR") =>
+            {
+                Err(McError::Refused(e))
             }
-            match tokio::time::timeout(timeout, cmd.query_async::<()>(&mut m)).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("timed out".into()),
+            Ok(Reply::Error(e)) => Err(McError::Protocol(e)),
+            Ok(r) => Ok(r),
+            Err(e) => Err(McError::Call(e)),
+        }
+    };
+    let outage = |e: &McError| {
+        matches!(
+            e,
+            McError::Call(CallError::NotConnected | CallError::Lost) | McError::Protocol(_)
+        )
+    };
+    match ep.run(&user(cache), what, timeout(cache), outage, op).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => {
+            tracing::debug!(cache = cache.name(), "memcached {what} refused: {e}");
+            Err(rejected(e.to_string()))
+        }
+        Err(f) => Err(unavailable(f)),
+    }
+}
+
+/// A reply an operation does not expect: the connection is out of step.
+fn unexpected(cache: &Cache, ep: &Endpoint, what: &str, r: &Reply) -> Error {
+    unavailable(ep.failed(&user(cache), what, &format!("unexpected reply {r:?}")))
+}
+
+/// The entry under `key` (`None` on a miss, a purged key, or a value that is not ours),
+/// and what a write of this key's new answer must be conditional on.
+pub(crate) async fn get(cache: &Cache, key: &[u8]) -> Result<(Option<Entry>, Token), Error> {
+    let (ep, conn) = usable(cache)?;
+    match &*conn {
+        Conn::Redis(m) => {
+            let mut m = m.clone();
+            let mut cmd = redis::cmd("MGET");
+            cmd.arg(redis_key(cache, key)).arg(version_key(cache));
+            let (value, version): (Option<Vec<u8>>, Option<Vec<u8>>) =
+                redis_op(cache, ep, "get", cmd.query_async(&mut m)).await?;
+            let e = value.and_then(|v| Entry::decode(Bytes::from(v)));
+            Ok((e, Token::Version(version)))
+        }
+        Conn::Memcached(c) => {
+            let k = memcached_key(prefix(cache), key);
+            let at = Instant::now();
+            match memcached_op(cache, ep, c, "get", |o| codec::get(o, &k)).await? {
+                Reply::Value(v, flags) => Ok((Entry::decode(v), Token::Cas(flags.cas, at))),
+                Reply::Miss => Ok((None, Token::Cas(None, at))),
+                other => Err(unexpected(cache, ep, "get", &other)),
             }
         }
-        Backend::Memcached(c) => {
+        Conn::Missing(why) => Err(Error::unavailable(why.clone())),
+    }
+}
+
+/// Milliseconds to keep `entry` (None: forever).
+fn keep_ms(entry: &Entry, now: u64) -> Option<u64> {
+    (entry.stale_until != u64::MAX).then(|| entry.stale_until.saturating_sub(now).max(1))
+}
+
+/// Stores `entry` under `key` until its stale deadline, if `token` still holds (see the
+/// module docs); whether it was stored.
+pub(crate) async fn set(
+    cache: &Cache,
+    key: &[u8],
+    entry: &Entry,
+    token: Token,
+) -> Result<bool, Error> {
+    let (ep, conn) = usable(cache)?;
+    let value = entry.encode();
+    let now = now_ms();
+    let keep = keep_ms(entry, now);
+    match &*conn {
+        Conn::Redis(m) => {
+            let mut m = m.clone();
+            let k = redis_key(cache, key);
+            match token {
+                Token::Version(version) => {
+                    let mut inv = WRITE.prepare_invoke();
+                    inv.key(k)
+                        .key(version_key(cache))
+                        .arg(value)
+                        .arg(version.unwrap_or_default())
+                        .arg(keep.unwrap_or(0));
+                    let stored: i64 = redis_op(cache, ep, "set", inv.invoke_async(&mut m)).await?;
+                    Ok(stored == 1)
+                }
+                _ => {
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(k).arg(value);
+                    if let Some(ms) = keep {
+                        cmd.arg("PX").arg(ms);
+                    }
+                    redis_op(cache, ep, "set", cmd.query_async::<()>(&mut m)).await?;
+                    Ok(true)
+                }
+            }
+        }
+        Conn::Memcached(c) => {
+            let mode = match token {
+                Token::Cas(_, at) if at.elapsed() > WRITE_WINDOW => return Ok(false),
+                Token::Cas(Some(cas), _) => codec::Mode::Cas(cas),
+                Token::Cas(None, _) => codec::Mode::Add,
+                _ => codec::Mode::Set,
+            };
             let secs = match keep {
                 None => 0,
                 Some(ms) => {
@@ -235,96 +366,122 @@ pub(crate) async fn set(cache: &Cache, key: &[u8], entry: &Entry) -> Result<(), 
                     if s > 30 * 86_400 { now / 1000 + s } else { s }
                 }
             };
-            match tokio::time::timeout(timeout, c.call(|o| codec::set(o, &k, &value, secs))).await {
-                Ok(Some(Reply::Done)) => Ok(()),
-                Ok(Some(other)) => Err(format!("{other:?}")),
-                Ok(None) => Err("connection lost or key too long".into()),
-                Err(_) => Err("timed out".into()),
+            let k = memcached_key(prefix(cache), key);
+            match memcached_op(cache, ep, c, "set", |o| {
+                codec::set(o, &k, &value, secs, mode)
+            })
+            .await?
+            {
+                Reply::Done(_) => Ok(true),
+                // An add found the key, or the CAS value changed, or the item went.
+                Reply::NotStored | Reply::Exists | Reply::NotFound => Ok(false),
+                other => Err(unexpected(cache, ep, "set", &other)),
             }
         }
-        Backend::Missing => Err("not configured".into()),
-    };
-    result.map_err(|why| failed(cache, "set", &why))
-}
-
-/// Deletes `key`; whether it was there.
-pub(crate) async fn delete(cache: &Cache, key: &[u8]) -> Result<bool, Error> {
-    let (conn, timeout) = usable(cache)?;
-    let k = full_key(cache, key);
-    let result: Result<bool, String> = match &*conn {
-        #[cfg(feature = "redis")]
-        Backend::Redis(m) => {
-            let mut m = m.clone();
-            let mut cmd = redis::cmd("DEL");
-            cmd.arg(&k);
-            match tokio::time::timeout(timeout, cmd.query_async::<u64>(&mut m)).await {
-                Ok(Ok(n)) => Ok(n > 0),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("timed out".into()),
-            }
-        }
-        Backend::Memcached(c) => {
-            match tokio::time::timeout(timeout, c.call(|o| codec::delete(o, &k))).await {
-                Ok(Some(Reply::Done)) => Ok(true),
-                Ok(Some(Reply::NotFound)) => Ok(false),
-                Ok(Some(other)) => Err(format!("{other:?}")),
-                Ok(None) => Err("connection lost".into()),
-                Err(_) => Err("timed out".into()),
-            }
-        }
-        Backend::Missing => Err("not configured".into()),
-    };
-    result.map_err(|why| failed(cache, "delete", &why))
-}
-
-/// Deletes every key starting with `prefix` (Redis: `SCAN MATCH` + `UNLINK`); how many.
-pub(crate) async fn delete_prefix(cache: &Cache, prefix: &[u8]) -> Result<usize, Error> {
-    let (conn, timeout) = usable(cache)?;
-    #[cfg(feature = "redis")]
-    if let Backend::Redis(m) = &*conn {
-        let mut m = m.clone();
-        let mut pattern = Vec::new();
-        for &b in full_key(cache, prefix).iter() {
-            if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-                pattern.push(b'\\');
-            }
-            pattern.push(b);
-        }
-        pattern.push(b'*');
-        let work = async {
-            let mut cursor: u64 = 0;
-            let mut n = 0usize;
-            loop {
-                let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut m)
-                    .await?;
-                if !keys.is_empty() {
-                    let removed: usize =
-                        redis::cmd("UNLINK").arg(&keys).query_async(&mut m).await?;
-                    n += removed;
-                }
-                if next == 0 {
-                    return Ok::<usize, redis::RedisError>(n);
-                }
-                cursor = next;
-            }
-        };
-        // A scan walks the whole keyspace: allow it more than one request's timeout.
-        return match tokio::time::timeout(timeout * 20 + Duration::from_secs(1), work).await {
-            Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(failed(cache, "purge", &e.to_string())),
-            Err(_) => Err(failed(cache, "purge", "timed out")),
-        };
+        Conn::Missing(why) => Err(Error::unavailable(why.clone())),
     }
-    let _ = timeout;
-    Err(Error {
-        kind: super::ErrorKind::Unsupported("this backend cannot purge by prefix"),
-    })
+}
+
+/// Stores the answer of a background refresh of `key`, conditional on the lookup that
+/// claimed the refresh.
+pub(crate) async fn set_refreshed(cache: &Cache, key: &[u8], entry: &Entry) -> Result<bool, Error> {
+    let token = {
+        let map = cache.refreshing.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).cloned()
+    };
+    // No claim recorded (cannot happen for a remote refresh): store only if nothing
+    // changes meanwhile, which a fresh lookup cannot tell; skip it.
+    let Some(token) = token else {
+        return Ok(false);
+    };
+    set(cache, key, entry, token).await
+}
+
+/// Purges `key` (see the module docs); whether it was there.
+pub(crate) async fn delete(cache: &Cache, key: &[u8]) -> Result<bool, Error> {
+    let (ep, conn) = usable(cache)?;
+    match &*conn {
+        Conn::Redis(m) => {
+            let mut m = m.clone();
+            let mut inv = PURGE.prepare_invoke();
+            inv.key(redis_key(cache, key)).key(version_key(cache));
+            let n: u64 = redis_op(cache, ep, "purge", inv.invoke_async(&mut m)).await?;
+            Ok(n > 0)
+        }
+        Conn::Memcached(c) => {
+            let k = memcached_key(prefix(cache), key);
+            // Both requests go out together and are answered in order.
+            let probe = memcached_op(cache, ep, c, "purge", |o| codec::probe(o, &k));
+            let tomb = memcached_op(cache, ep, c, "purge", |o| {
+                codec::set(o, &k, TOMBSTONE, TOMBSTONE_SECS, codec::Mode::Set)
+            });
+            let (was, stored) = tokio::join!(probe, tomb);
+            match stored? {
+                Reply::Done(_) => {}
+                other => return Err(unexpected(cache, ep, "purge", &other)),
+            }
+            Ok(match was? {
+                Reply::Done(f) => f.size.is_some_and(|s| s != TOMBSTONE.len()),
+                _ => false,
+            })
+        }
+        Conn::Missing(why) => Err(Error::unavailable(why.clone())),
+    }
+}
+
+/// Purges every key starting with `prefix` (Redis: the version first, then `SCAN MATCH`
+/// + `UNLINK`); how many.
+pub(crate) async fn delete_prefix(cache: &Cache, key_prefix: &[u8]) -> Result<usize, Error> {
+    let (ep, conn) = usable(cache)?;
+    let Conn::Redis(m) = &*conn else {
+        return Err(Error {
+            kind: ErrorKind::Unsupported("this backend cannot purge by prefix"),
+        });
+    };
+    let mut m = m.clone();
+    let version = version_key(cache);
+    let mut incr = redis::cmd("INCR");
+    incr.arg(&version);
+    redis_op(cache, ep, "purge", incr.query_async::<i64>(&mut m)).await?;
+    let mut pattern = Vec::new();
+    for &b in redis_key(cache, key_prefix).iter() {
+        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+            pattern.push(b'\\');
+        }
+        pattern.push(b);
+    }
+    pattern.push(b'*');
+    let work = async {
+        let mut cursor: u64 = 0;
+        let mut n = 0usize;
+        loop {
+            let (next, mut keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut m)
+                .await?;
+            // The version stays (deleting it would revive writes it refused).
+            keys.retain(|k| *k != version);
+            if !keys.is_empty() {
+                let removed: usize = redis::cmd("UNLINK").arg(&keys).query_async(&mut m).await?;
+                n += removed;
+            }
+            if next == 0 {
+                return Ok::<usize, redis::RedisError>(n);
+            }
+            cursor = next;
+        }
+    };
+    // A scan walks the whole keyspace: allow it more than one request's timeout.
+    let limit = timeout(cache) * 20 + Duration::from_secs(1);
+    match ep.run(&user(cache), "purge", limit, |_| true, work).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(Error::unavailable(e.to_string())),
+        Err(f) => Err(unavailable(f)),
+    }
 }
 
 #[cfg(all(test, feature = "redis"))]
@@ -392,5 +549,220 @@ mod tests {
             second < Duration::from_millis(50),
             "another worker skips the backend at once, took {second:?}"
         );
+        let ep = endpoint(caches.get("hanging").expect("declared")).expect("an endpoint");
+        assert_eq!(
+            ep.warnings(),
+            1,
+            "one warning for the outage, not one per request"
+        );
+    }
+}
+
+/// Purges against writes that started before them, on the real Redis and Memcached the
+/// machine runs (keys under a prefix unique to the run).
+#[cfg(all(test, feature = "redis"))]
+mod coherence {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cache::{CacheConfig, Caches, OwnedRequest, Policy, serve};
+    use crate::http::method::Method;
+    use crate::http::request::{Request, Version};
+    use crate::http::response::Response;
+
+    /// `host:port` of a service, or `None` (skip) when it does not answer; under CI
+    /// (`CI` set and not `0`/`false`, or `EMBER_REQUIRE_SERVICES=1`) a missing service
+    /// fails the test.
+    fn service(env: &str, default: &str) -> Option<String> {
+        let raw = std::env::var(env).unwrap_or_else(|_| default.to_owned());
+        let addr = raw.trim_start_matches("redis://").trim_end_matches('/');
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Some(raw);
+        }
+        crate::test_util::require_or_skip(env, &format!("{raw} does not answer"));
+        None
+    }
+
+    fn unique(what: &str) -> String {
+        format!(
+            "ember-coherence-{what}-{}-{}:",
+            std::process::id(),
+            now_ms()
+        )
+    }
+
+    /// Two `Caches` over the same store and prefix: two instances of one app.
+    fn two_instances(config: CacheConfig) -> (&'static Caches, &'static Caches) {
+        let a = Box::leak(Box::new(Caches::new(vec![config.clone()])));
+        let b = Box::leak(Box::new(Caches::new(vec![config])));
+        (a, b)
+    }
+
+    fn on_worker(f: impl AsyncFnOnce() + Send + 'static) {
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            tokio::task::LocalSet::new().block_on(&rt, f());
+        })
+        .join()
+        .expect("the worker thread");
+    }
+
+    fn entry(body: &'static str) -> Entry {
+        let now = now_ms();
+        Entry::new(
+            200,
+            Bytes::new(),
+            Bytes::from_static(body.as_bytes()),
+            now + 30_000,
+            now + 30_000,
+        )
+    }
+
+    async fn body(cache: &Cache, key: &str) -> Option<String> {
+        let (e, _) = get(cache, key.as_bytes()).await.expect("the store answers");
+        e.map(|e| String::from_utf8_lossy(&e.body).into_owned())
+    }
+
+    async fn suite(a: &'static Caches, b: &'static Caches) {
+        a.worker_start();
+        b.worker_start();
+        let (ca, cb) = (a.at(0), b.at(0));
+
+        // A miss, then a purge on this instance, then the miss's write: not stored.
+        let (found, token) = get(ca, b"k1").await.expect("lookup");
+        assert!(found.is_none());
+        ca.purge("k1").await.expect("purge");
+        let stored = set(ca, b"k1", &entry("old"), token).await.expect("write");
+        assert!(!stored, "a write that started before the purge loses");
+        assert_eq!(body(ca, "k1").await, None);
+
+        // The same across instances: the purge comes from the other one.
+        let (_, token) = get(ca, b"k2").await.expect("lookup");
+        cb.purge("k2").await.expect("purge");
+        assert!(!set(ca, b"k2", &entry("old"), token).await.expect("write"));
+        assert_eq!(body(cb, "k2").await, None);
+        assert_eq!(body(ca, "k2").await, None);
+
+        // An expired or stale entry being replaced (CAS path on Memcached).
+        assert!(
+            set(ca, b"k3", &entry("v1"), Token::Any)
+                .await
+                .expect("write")
+        );
+        let (found, token) = get(ca, b"k3").await.expect("lookup");
+        assert!(found.is_some());
+        cb.purge("k3").await.expect("purge");
+        assert!(!set(ca, b"k3", &entry("v2"), token).await.expect("write"));
+        assert_eq!(body(ca, "k3").await, None, "purged, not replaced");
+
+        // A write that starts after the purge stores as usual.
+        let (_, token) = get(ca, b"k1").await.expect("lookup");
+        assert!(set(ca, b"k1", &entry("new"), token).await.expect("write"));
+        assert_eq!(body(cb, "k1").await.as_deref(), Some("new"));
+
+        // Through `serve`: the miss's write is spawned after the answer; the other
+        // instance's purge is sent before that task runs, then the write lands.
+        let policy: &'static Policy =
+            Box::leak(Box::new(Policy::new(0).ttl(Duration::from_secs(30))));
+        let calls = Rc::new(Cell::new(0u32));
+        let call = async |caches: &'static Caches| {
+            let req = Request::from_parts(Method::Get, "/p", Version::Http11, &[], b"");
+            let calls = calls.clone();
+            let handler = || async move {
+                calls.set(calls.get() + 1);
+                Response::text(format!("n={}", calls.get()))
+            };
+            let refresh = |_: OwnedRequest| async { Response::text("refresh") };
+            let r = serve(caches, policy, &req, handler, refresh).await;
+            String::from_utf8_lossy(r.body()).into_owned()
+        };
+        assert_eq!(call(a).await, "n=1");
+        // No yield between the answer and the purge's request.
+        cb.purge("GET /p").await.expect("purge");
+        tokio::time::sleep(Duration::from_millis(100)).await; // the write has landed
+        for _ in 0..5 {
+            assert_ne!(
+                call(a).await,
+                "n=1",
+                "the purged answer is never served again"
+            );
+            assert_ne!(call(b).await, "n=1", "nor by the other instance");
+        }
+
+        // A background refresh (stale-while-revalidate) that started before a purge.
+        let now = now_ms();
+        let stale = Entry::new(
+            200,
+            Bytes::new(),
+            Bytes::from_static(b"stale"),
+            now - 1000,
+            now + 30_000,
+        );
+        assert!(set(ca, b"GET /s", &stale, Token::Any).await.expect("write"));
+        let swr = async |caches: &'static Caches| {
+            let req = Request::from_parts(Method::Get, "/s", Version::Http11, &[], b"");
+            let handler = || async { Response::text("handler") };
+            let refresh = |_: OwnedRequest| async { Response::text("refreshed") };
+            let r = serve(caches, policy, &req, handler, refresh).await;
+            String::from_utf8_lossy(r.body()).into_owned()
+        };
+        assert_eq!(swr(a).await, "stale", "answered stale, refresh spawned");
+        cb.purge("GET /s").await.expect("purge");
+        tokio::time::sleep(Duration::from_millis(100)).await; // the refresh has run
+        assert_eq!(body(ca, "GET /s").await, None, "the refresh did not store");
+        assert_eq!(swr(b).await, "handler");
+        a.worker_stop();
+        b.worker_stop();
+    }
+
+    #[test]
+    fn a_purge_wins_over_writes_that_started_before_it_on_redis() {
+        let Some(url) = service("REDIS_URL", "redis://127.0.0.1:6379") else {
+            return;
+        };
+        let (a, b) = two_instances(
+            CacheConfig::redis("c", &url, &url)
+                .prefix(&unique("redis"))
+                .timeout(Duration::from_secs(1)),
+        );
+        on_worker(async move || suite(a, b).await);
+    }
+
+    #[test]
+    fn a_purge_wins_over_writes_that_started_before_it_on_memcached() {
+        let Some(addr) = service("MEMCACHED_ADDR", "127.0.0.1:11211") else {
+            return;
+        };
+        let (a, b) = two_instances(
+            CacheConfig::memcached("c", &addr, &addr)
+                .prefix(&unique("mc"))
+                .timeout(Duration::from_secs(1)),
+        );
+        on_worker(async move || {
+            // The driver connects in the background.
+            a.worker_start();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            suite(a, b).await
+        });
+    }
+
+    /// A key too long for Memcached is hashed, never refused, and cannot meet a short one.
+    #[test]
+    fn long_memcached_keys_are_hashed_to_fit() {
+        let long = vec![b'q'; 400];
+        let k = memcached_key(b"p:", &long);
+        assert!(codec::key_fits(&k));
+        assert!(k.starts_with(b"p:\xFF"));
+        let mut other = long.clone();
+        other[399] = b'r';
+        assert_ne!(k, memcached_key(b"p:", &other));
+        assert_eq!(memcached_key(b"p:", b"GET /t"), b"p:GET /t");
+        let huge_prefix = vec![b'x'; 300];
+        assert!(codec::key_fits(&memcached_key(&huge_prefix, b"k")));
     }
 }

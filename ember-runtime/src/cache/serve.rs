@@ -68,11 +68,13 @@ where
                 flight,
                 armed: true,
             };
-            // Whether the remote backend answered this lookup (in-process kinds: always).
+            // Whether the remote backend answered this lookup (in-process kinds: always),
+            // and what the write of the answer is conditional on.
             let mut reachable = true;
+            let mut token = remote::Token::Any;
             if cache.is_remote() {
                 match remote::get(cache, &lead.key).await {
-                    Ok(Some(e)) => match e.freshness(now_ms()) {
+                    Ok((Some(e), t)) => match e.freshness(now_ms()) {
                         Freshness::Fresh => {
                             let e = Arc::new(e);
                             lead.finish(Ok(e.clone()), None);
@@ -81,14 +83,14 @@ where
                         Freshness::Stale => {
                             let e = Arc::new(e);
                             lead.finish(Ok(e.clone()), None);
-                            if claim_remote_refresh(cache, &lead.key) {
+                            if claim_remote_refresh(cache, &lead.key, t) {
                                 spawn_refresh(cache, policy, lead.key.clone(), None, req, refresh);
                             }
                             return answer(&e, policy, "STALE");
                         }
-                        Freshness::Expired => {}
+                        Freshness::Expired => token = t,
                     },
-                    Ok(None) => {}
+                    Ok((None, t)) => token = t,
                     // Down, slow or skipped after a failure: the answer will not be
                     // stored (the write would be skipped too).
                     Err(_) => reachable = false,
@@ -110,7 +112,9 @@ where
                 let (key, flight) = (lead.key.clone(), lead.flight.clone());
                 let stored = e.clone();
                 tokio::task::spawn_local(async move {
-                    let _ = remote::set(cache, &key, &stored).await;
+                    // Conditional: a purge since the lookup (here or on another instance)
+                    // makes it a no-op.
+                    let _ = remote::set(cache, &key, &stored, token).await;
                     cache.store.finish(&key, &flight, None);
                 });
             } else {
@@ -150,12 +154,20 @@ impl Drop for Lead {
     }
 }
 
-fn claim_remote_refresh(cache: &Cache, key: &Arc<[u8]>) -> bool {
+/// Claims the background refresh of a stale remote entry for this process, recording
+/// what its write is conditional on.
+fn claim_remote_refresh(cache: &Cache, key: &Arc<[u8]>, token: remote::Token) -> bool {
     let mut set = match cache.refreshing.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    set.insert(key.clone())
+    match set.entry(key.clone()) {
+        std::collections::hash_map::Entry::Occupied(_) => false,
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(token);
+            true
+        }
+    }
 }
 
 /// Refreshes a stale entry once, on this worker, after the stale answer has gone out.
@@ -187,7 +199,7 @@ fn spawn_refresh<R, RFut>(
         }
         let e = into_entry(response, policy);
         if cache.is_remote() {
-            let _ = remote::set(cache, &key, &e).await;
+            let _ = remote::set_refreshed(cache, &key, &e).await;
         } else {
             cache.store.put(&key, e);
         }

@@ -1,11 +1,15 @@
 //! Token-bucket rate limits in Redis: one atomic Lua script per request, so every
-//! instance pointed at the same Redis shares one limit.
+//! instance pointed at the same Redis shares one limit. Connections, timeouts, backoff
+//! and warnings are the shared registry's (`crate::remote`), as for remote caches.
 
-use std::cell::RefCell;
-
-use redis::aio::MultiplexedConnection;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use super::rate::{Decision, RateKey};
+use crate::remote::{self, Conn, Endpoint, Failure, Proto};
+
+/// How long a check waits for Redis unless the spec says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// Refills and takes one token atomically. Time comes from the Redis server (`TIME`), so
 /// instances with skewed clocks still agree. Returns `{allowed, tokens * 1000}`.
@@ -28,23 +32,22 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst / per_ms) + 1000)
 return {allowed, math.floor(tokens * 1000)}
 "#;
 
-thread_local! {
-    /// One multiplexed connection per worker thread (each worker has its own runtime),
-    /// by Redis URL.
-    static CONNS: RefCell<Vec<(&'static str, MultiplexedConnection)>> =
-        const { RefCell::new(Vec::new()) };
-}
-
 /// A rate limit kept in Redis under `<prefix>:<key>`, e.g. `ember:rl:api:ip:10.0.0.1`.
 ///
-/// If Redis cannot be reached the request is allowed (fail open) and the error logged; a
-/// limiter must not take the API down with it.
+/// It fails open: if Redis cannot be reached, refuses, or does not answer within the
+/// limiter's timeout (default 100 ms), the request is allowed. The connection is the
+/// worker's one for that URL in the registry shared with the remote caches, so a failure
+/// puts the URL in backoff for everyone in the process: for a second, requests are
+/// allowed at once without asking Redis, and a warning is logged at most every few
+/// seconds (not per request).
 #[derive(Debug)]
 pub struct RedisLimiter {
     url: &'static str,
     prefix: &'static str,
     per_sec: f64,
     burst: f64,
+    timeout: Duration,
+    endpoint: OnceLock<&'static Endpoint>,
     script: redis::Script,
 }
 
@@ -57,8 +60,17 @@ impl RedisLimiter {
             prefix,
             per_sec,
             burst: f64::from(burst.max(1)),
+            timeout: DEFAULT_TIMEOUT,
+            endpoint: OnceLock::new(),
             script: redis::Script::new(SCRIPT),
         }
+    }
+
+    /// How long one check may wait for Redis before the request is allowed (default
+    /// 100 ms).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The Redis key a request key is stored under.
@@ -70,37 +82,37 @@ impl RedisLimiter {
     pub async fn check(&self, key: RateKey<'_>) -> Decision {
         match self.try_check(key).await {
             Ok(d) => d,
-            Err(e) => {
-                tracing::warn!("rate_limit: redis at {}: {e}; request allowed", self.url);
-                CONNS.with(|c| c.borrow_mut().retain(|(u, _)| *u != self.url));
-                Decision::from_tokens(true, self.burst, self.burst, self.per_sec)
-            }
+            // Logged by the registry (at most every few seconds per URL).
+            Err(_) => Decision::from_tokens(true, self.burst, self.burst, self.per_sec),
         }
     }
 
-    async fn try_check(&self, key: RateKey<'_>) -> redis::RedisResult<Decision> {
-        let cached = CONNS.with(|c| {
-            c.borrow()
-                .iter()
-                .find(|(u, _)| *u == self.url)
-                .map(|(_, conn)| conn.clone())
-        });
-        let mut conn = match cached {
-            Some(c) => c,
-            None => {
-                let client = redis::Client::open(self.url)?;
-                let conn = client.get_multiplexed_async_connection().await?;
-                CONNS.with(|c| c.borrow_mut().push((self.url, conn.clone())));
-                conn
-            }
+    async fn try_check(&self, key: RateKey<'_>) -> Result<Decision, Failure> {
+        let ep = *self
+            .endpoint
+            .get_or_init(|| remote::endpoint(Proto::Redis, self.url));
+        let conn = remote::usable(ep, &"rate_limit")?;
+        let Conn::Redis(m) = &*conn else {
+            return Err(Failure::Unusable("not a Redis connection".into()));
         };
-        let (allowed, milli): (i64, i64) = self
-            .script
-            .key(self.redis_key(key))
+        let mut m = m.clone();
+        let mut inv = self.script.prepare_invoke();
+        inv.key(self.redis_key(key))
             .arg(self.burst)
-            .arg(self.per_sec / 1000.0)
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(self.per_sec / 1000.0);
+        let (allowed, milli): (i64, i64) = match ep
+            .run(
+                &"rate_limit",
+                "check",
+                self.timeout,
+                |_| true,
+                inv.invoke_async(&mut m),
+            )
+            .await?
+        {
+            Ok(v) => v,
+            Err(e) => return Err(Failure::Down(e.to_string())),
+        };
         let tokens = milli as f64 / 1000.0;
         Ok(Decision::from_tokens(
             allowed == 1,
@@ -108,5 +120,58 @@ impl RedisLimiter {
             self.burst,
             self.per_sec,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Against a Redis that accepts and never answers, a check allows the request within
+    /// the limiter's timeout; after that the URL is skipped (every later check allows at
+    /// once) and one warning is logged, not one per request.
+    #[test]
+    fn a_black_hole_redis_allows_within_the_timeout_then_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        let url: &'static str = Box::leak(format!("redis://{addr}").into_boxed_str());
+        let limiter = RedisLimiter::new(url, "t", 1.0, 1).timeout(Duration::from_millis(100));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let mut took = Vec::new();
+            for _ in 0..20 {
+                let t = Instant::now();
+                let d = limiter.check(RateKey::Global).await;
+                took.push(t.elapsed());
+                assert!(d.allowed, "fails open");
+            }
+            assert!(
+                took[0] >= Duration::from_millis(90),
+                "waited: {:?}",
+                took[0]
+            );
+            assert!(
+                took[0] < Duration::from_millis(150),
+                "within the timeout: {took:?}"
+            );
+            assert!(
+                took[1..].iter().all(|t| *t < Duration::from_millis(20)),
+                "skipped after the timeout: {took:?}"
+            );
+        });
+        let ep = remote::endpoint(Proto::Redis, url);
+        assert_eq!(ep.warnings(), 1);
     }
 }

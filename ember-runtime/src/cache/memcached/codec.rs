@@ -1,29 +1,42 @@
 //! A sans-IO codec for the part of memcached's meta protocol a cache needs: `mg` (get
-//! the value), `ms` (set with a TTL), `md` (delete). Requests
+//! the value and its CAS value, or probe a key), `ms` (set, add or compare-and-swap, with
+//! a TTL). Requests
 //! are encoded into a buffer; replies are decoded from the front of a buffer. Nothing
 //! here touches a socket or a runtime.
 //!
 //! Keys are sent as they are when they are 1–250 printable ASCII bytes without spaces,
 //! and base64-encoded with the `b` flag otherwise (binary keys, as our `\n`-joined vary
-//! keys are); a key that is still too long is refused by the caller.
+//! keys are); a key that is still too long must be shortened by the caller (see
+//! [`key_fits`]).
 
 use bytes::Bytes;
 
 /// The longest key memcached accepts.
 pub(crate) const MAX_KEY: usize = 250;
 
+/// Return flags of a reply that this codec asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Flags {
+    /// `c<cas>`: the item's CAS value.
+    pub(crate) cas: Option<u64>,
+    /// `s<size>`: the item's value size.
+    pub(crate) size: Option<usize>,
+}
+
 /// A decoded reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Reply {
-    /// `VA <size>`: the value.
-    Value(Bytes),
+    /// `VA <size> <flags>`: the value.
+    Value(Bytes, Flags),
     /// `EN`: no such key.
     Miss,
-    /// `HD`: stored / deleted / no-op done.
-    Done,
-    /// `NS`: not stored.
+    /// `HD <flags>`: stored / deleted / found.
+    Done(Flags),
+    /// `NS`: not stored (an add found the key there).
     NotStored,
-    /// `NF`: not found (delete).
+    /// `EX`: not stored (the CAS value did not match).
+    Exists,
+    /// `NF`: not found (a delete, or a CAS store of a key that is gone).
     NotFound,
     /// `MN`: the end of a no-op.
     Noop,
@@ -38,29 +51,48 @@ pub(crate) enum EncodeError {
     BadKey,
 }
 
+/// How `ms` stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Always (`set`).
+    Set,
+    /// Only when the key is absent (`ME`, add).
+    Add,
+    /// Only when the item's CAS value is still this one (`C<cas>`).
+    Cas(u64),
+}
+
+/// Whether `key` can be sent (as it is, or base64-encoded).
+pub(crate) fn key_fits(key: &[u8]) -> bool {
+    !key.is_empty()
+        && ((key.len() <= MAX_KEY && key.iter().all(|b| b.is_ascii_graphic()))
+            || key.len().div_ceil(3) * 4 <= MAX_KEY)
+}
+
 /// Writes the key token (and whether it needs the `b` flag).
 fn put_key(out: &mut Vec<u8>, key: &[u8]) -> Result<bool, EncodeError> {
-    if key.is_empty() {
+    if !key_fits(key) {
         return Err(EncodeError::BadKey);
     }
     if key.len() <= MAX_KEY && key.iter().all(|b| b.is_ascii_graphic()) {
         out.extend_from_slice(key);
         return Ok(false);
     }
-    if key.len().div_ceil(3) * 4 > MAX_KEY {
-        return Err(EncodeError::BadKey);
-    }
     base64(key, out);
     Ok(true)
 }
 
-/// `mg <key> v`: get the value.
-pub(crate) fn get(out: &mut Vec<u8>, key: &[u8]) -> Result<(), EncodeError> {
+/// `<cmd> <key> [b]<flags>\r\n`.
+fn keyed(out: &mut Vec<u8>, cmd: &[u8], key: &[u8], flags: &[u8]) -> Result<(), EncodeError> {
     let start = out.len();
-    out.extend_from_slice(b"mg ");
+    out.extend_from_slice(cmd);
     match put_key(out, key) {
         Ok(b) => {
-            out.extend_from_slice(if b { b" b v\r\n" } else { b" v\r\n" });
+            if b {
+                out.extend_from_slice(b" b");
+            }
+            out.extend_from_slice(flags);
+            out.extend_from_slice(b"\r\n");
             Ok(())
         }
         Err(e) => {
@@ -70,12 +102,24 @@ pub(crate) fn get(out: &mut Vec<u8>, key: &[u8]) -> Result<(), EncodeError> {
     }
 }
 
-/// `ms <key> <len> T<ttl>`: store `value` for `ttl_secs` seconds (0: no expiry).
+/// `mg <key> v c`: get the value and its CAS value.
+pub(crate) fn get(out: &mut Vec<u8>, key: &[u8]) -> Result<(), EncodeError> {
+    keyed(out, b"mg ", key, b" v c")
+}
+
+/// `mg <key> s`: whether the key is there, and its value's size.
+pub(crate) fn probe(out: &mut Vec<u8>, key: &[u8]) -> Result<(), EncodeError> {
+    keyed(out, b"mg ", key, b" s")
+}
+
+/// `ms <key> <len> T<ttl> [ME|C<cas>]`: store `value` for `ttl_secs` seconds (0: no
+/// expiry), as `mode` says.
 pub(crate) fn set(
     out: &mut Vec<u8>,
     key: &[u8],
     value: &[u8],
     ttl_secs: u64,
+    mode: Mode,
 ) -> Result<(), EncodeError> {
     let start = out.len();
     out.extend_from_slice(b"ms ");
@@ -93,26 +137,35 @@ pub(crate) fn set(
     }
     out.extend_from_slice(b" T");
     out.extend_from_slice(itoa::Buffer::new().format(ttl_secs).as_bytes());
+    match mode {
+        Mode::Set => {}
+        Mode::Add => out.extend_from_slice(b" ME"),
+        Mode::Cas(cas) => {
+            out.extend_from_slice(b" C");
+            out.extend_from_slice(itoa::Buffer::new().format(cas).as_bytes());
+        }
+    }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
     Ok(())
 }
 
-/// `md <key>`: delete.
-pub(crate) fn delete(out: &mut Vec<u8>, key: &[u8]) -> Result<(), EncodeError> {
-    let start = out.len();
-    out.extend_from_slice(b"md ");
-    match put_key(out, key) {
-        Ok(b) => {
-            out.extend_from_slice(if b { b" b\r\n" } else { b"\r\n" });
-            Ok(())
-        }
-        Err(e) => {
-            out.truncate(start);
-            Err(e)
+/// Reads the return flags we ask for (`c`, `s`); others are ignored.
+fn flags<'a>(words: impl Iterator<Item = &'a [u8]>) -> Flags {
+    let mut f = Flags::default();
+    for w in words {
+        let Some((&tag, rest)) = w.split_first() else {
+            continue;
+        };
+        let n = std::str::from_utf8(rest).ok();
+        match tag {
+            b'c' => f.cas = n.and_then(|n| n.parse().ok()),
+            b's' => f.size = n.and_then(|n| n.parse().ok()),
+            _ => {}
         }
     }
+    f
 }
 
 /// Decodes one reply from the front of `buf`: the reply and the bytes it used, or `None`
@@ -133,6 +186,7 @@ pub(crate) fn decode(buf: &[u8]) -> Option<(Reply, usize)> {
             let Some(size) = size else {
                 return Some((Reply::Error("bad VA line".into()), used));
             };
+            let f = flags(words);
             let end = used.checked_add(size)?.checked_add(2)?;
             if buf.len() < end {
                 return None;
@@ -141,13 +195,14 @@ pub(crate) fn decode(buf: &[u8]) -> Option<(Reply, usize)> {
                 return Some((Reply::Error("value not terminated".into()), end));
             }
             return Some((
-                Reply::Value(Bytes::copy_from_slice(&buf[used..end - 2])),
+                Reply::Value(Bytes::copy_from_slice(&buf[used..end - 2]), f),
                 end,
             ));
         }
         b"EN" => Reply::Miss,
-        b"HD" => Reply::Done,
+        b"HD" => Reply::Done(flags(words)),
         b"NS" => Reply::NotStored,
+        b"EX" => Reply::Exists,
         b"NF" => Reply::NotFound,
         b"MN" => Reply::Noop,
         _ => Reply::Error(String::from_utf8_lossy(line).into_owned()),
@@ -187,28 +242,50 @@ mod tests {
     fn encodes_requests() {
         let mut out = Vec::new();
         get(&mut out, b"app:GET /t").expect("binary key");
-        assert_eq!(out, b"mg YXBwOkdFVCAvdA== b v\r\n");
+        assert_eq!(out, b"mg YXBwOkdFVCAvdA== b v c\r\n");
         out.clear();
         get(&mut out, b"plain").expect("key");
-        set(&mut out, b"plain", b"abc", 5).expect("key");
-        delete(&mut out, b"plain").expect("key");
+        probe(&mut out, b"plain").expect("key");
+        set(&mut out, b"plain", b"abc", 5, Mode::Set).expect("key");
+        set(&mut out, b"plain", b"abc", 5, Mode::Add).expect("key");
+        set(&mut out, b"plain", b"abc", 0, Mode::Cas(42)).expect("key");
         out.extend_from_slice(b"mn\r\n");
         assert_eq!(
             String::from_utf8_lossy(&out),
-            "mg plain v\r\nms plain 3 T5\r\nabc\r\nmd plain\r\nmn\r\n"
+            "mg plain v c\r\nmg plain s\r\nms plain 3 T5\r\nabc\r\nms plain 3 T5 ME\r\nabc\r\n\
+             ms plain 3 T0 C42\r\nabc\r\nmn\r\n"
         );
+        let before = out.len();
         assert_eq!(get(&mut out, b""), Err(EncodeError::BadKey));
         assert_eq!(get(&mut out, &[b'x'; 251]), Err(EncodeError::BadKey));
+        assert_eq!(
+            set(&mut out, &[0u8; 188], b"v", 1, Mode::Set),
+            Err(EncodeError::BadKey)
+        );
+        assert_eq!(out.len(), before, "nothing written for a refused key");
+        assert!(key_fits(&[b'x'; 250]) && key_fits(&[0u8; 186]));
+        assert!(!key_fits(&[b'x'; 251]) && !key_fits(&[0u8; 187]) && !key_fits(b""));
     }
 
     #[test]
     fn decodes_replies_whole_and_split() {
-        let wire = b"VA 3 \r\nabc\r\nEN\r\nHD\r\nNS\r\nNF\r\nMN\r\nSERVER_ERROR out of memory\r\n";
+        let wire = b"VA 3 c9 s3\r\nabc\r\nEN\r\nHD\r\nHD s12\r\nNS\r\nEX\r\nNF\r\nMN\r\nSERVER_ERROR out of memory\r\n";
         let want = [
-            Reply::Value(Bytes::from_static(b"abc")),
+            Reply::Value(
+                Bytes::from_static(b"abc"),
+                Flags {
+                    cas: Some(9),
+                    size: Some(3),
+                },
+            ),
             Reply::Miss,
-            Reply::Done,
+            Reply::Done(Flags::default()),
+            Reply::Done(Flags {
+                cas: None,
+                size: Some(12),
+            }),
             Reply::NotStored,
+            Reply::Exists,
             Reply::NotFound,
             Reply::Noop,
             Reply::Error("SERVER_ERROR out of memory".into()),
@@ -221,7 +298,7 @@ mod tests {
         }
         assert_eq!(at, wire.len());
         // Every prefix of a value reply is incomplete, never an error.
-        for cut in 0..12 {
+        for cut in 0..17 {
             assert_eq!(decode(&wire[..cut]), None, "cut at {cut}");
         }
         assert!(matches!(

@@ -21,6 +21,9 @@ pub(crate) use codec::Reply;
 #[derive(Debug, Default)]
 struct Shared {
     connected: Cell<bool>,
+    /// A connection attempt has ended (made or failed): until then, not being connected
+    /// is not a failure.
+    tried: Cell<bool>,
     closed: Cell<bool>,
     /// Encoded requests not yet written.
     out: RefCell<Vec<u8>>,
@@ -49,24 +52,49 @@ impl Client {
         self.shared.connected.get()
     }
 
-    /// Sends one request (encoded by `encode`) and waits for its reply; `None` when not
-    /// connected or when the connection failed before the reply came.
+    /// Whether the first connection attempt is still under way.
+    pub(crate) fn is_connecting(&self) -> bool {
+        !self.shared.tried.get()
+    }
+
+    /// Sends one request (encoded by `encode`) and waits for its reply.
     pub(crate) async fn call(
         &self,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), codec::EncodeError>,
-    ) -> Option<Reply> {
+    ) -> Result<Reply, CallError> {
         if !self.shared.connected.get() {
-            return None;
+            return Err(CallError::NotConnected);
         }
         let rx = {
             let mut out = self.shared.out.borrow_mut();
-            encode(&mut out).ok()?;
+            encode(&mut out).map_err(|_| CallError::BadKey)?;
             let (tx, rx) = oneshot::channel();
             self.shared.pending.borrow_mut().push_back(tx);
             rx
         };
         self.shared.wake.notify_one();
-        rx.await.ok()
+        rx.await.map_err(|_| CallError::Lost)
+    }
+}
+
+/// Why a call got no reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallError {
+    /// The connection is down (the driver is reconnecting): nothing was sent.
+    NotConnected,
+    /// The key cannot be sent (empty, or too long): nothing was sent. Not an outage.
+    BadKey,
+    /// The connection failed before the reply came.
+    Lost,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CallError::NotConnected => "not connected",
+            CallError::BadKey => "key cannot be sent",
+            CallError::Lost => "connection lost",
+        })
     }
 }
 
@@ -82,6 +110,7 @@ async fn drive(shared: Rc<Shared>, addr: String, connect_timeout: Duration) {
     while !shared.closed.get() {
         let stream =
             tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(&addr)).await;
+        shared.tried.set(true);
         match stream {
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(true);
@@ -93,7 +122,8 @@ async fn drive(shared: Rc<Shared>, addr: String, connect_timeout: Duration) {
                 if shared.closed.get() {
                     return;
                 }
-                tracing::warn!("memcached {addr}: connection lost ({why}); reconnecting");
+                // Requests that fail meanwhile are warned about by the registry (rate-limited).
+                tracing::debug!("memcached {addr}: connection lost ({why}); reconnecting");
             }
             Ok(Err(e)) => tracing::debug!("memcached {addr}: {e}"),
             Err(_) => tracing::debug!("memcached {addr}: connect timed out"),
