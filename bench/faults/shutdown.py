@@ -2,7 +2,7 @@
 """SIGTERM under load: graceful shutdown, measured.
 
 Starts the bench app (one backend), opens STREAMS SSE streams (`GET /sse/0`: an event
-every 100 ms until shutdown, then a final `event: end` chunk) and CONNS connections each
+every 100 ms until shutdown, then a final `event: shutdown` chunk) and CONNS connections each
 with one `GET /sleep/SLEEP_MS` in flight, then sends SIGTERM. It checks that:
 
 * every in-flight request completes: `200`, full body;
@@ -98,7 +98,7 @@ async def stream(port, ready, results):
     writer.close()
     raw = first + bytes(rest)
     terminated = raw.endswith(b"0\r\n\r\n")
-    final = b"event: end" in raw[-200:]
+    final = b"event: shutdown" in raw[-200:]
     results.append({"terminated": terminated and err is None, "final": final,
                     "ticks": raw.count(b"data: tick"), "error": err})
 

@@ -29,8 +29,8 @@ pub mod handlers {
         format!("slept {ms}")
     }
 
-    /// `GET /sse/{n}`: an event every 100 ms, `n` of them (0: until shutdown), then a
-    /// final `event: end` chunk (also sent when shutdown ends the stream).
+    /// `GET /sse/{n}`: an event every 100 ms, `n` of them then `event: end` (0: until
+    /// shutdown); a stream that shutdown ends gets a final `event: shutdown` chunk.
     pub async fn sse(n: u32) -> Response {
         let (tx, response) = Response::channel(2);
         tokio::task::spawn_local(async move {
@@ -42,10 +42,11 @@ pub mod handlers {
                 i = i.wrapping_add(1);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            let _ = tx.send("event: end\ndata: bye\n\n").await;
         });
         response
             .with_content_type("text/event-stream")
-            .with_final_chunk("event: end\ndata: bye\n\n")
+            .with_final_chunk("event: shutdown\ndata: bye\n\n")
     }
 
     /// `POST /echo`: the body's length.
