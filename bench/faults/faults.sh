@@ -4,6 +4,13 @@
 #
 #   bench/faults/faults.sh redis                      # 30 s, kill at 10 s, down 5 s, both backends
 #   bench/faults/faults.sh memcached --backends tokio --duration 10 --kill-at 4 --down 3
+#   bench/faults/faults.sh redis --fault stop             # a black hole instead of a crash
+#
+# --fault kill (default): SIGKILL, then a new server on the same port after --down seconds
+#   (connections are refused meanwhile: the fast failure).
+# --fault stop: SIGSTOP, then SIGCONT after --down seconds: the server accepts connections
+#   (the kernel's backlog) and answers nothing, existing connections hang: every operation
+#   must end by its timeout.
 #
 # redis:     /c/redis/{k} (cached, `timeout: 100ms`) and /rl/redis (rate-limited in Redis,
 #            100 clients keyed on x-client: 429s are expected), half and half
@@ -29,6 +36,7 @@ KILL_AT=10
 DOWN=5
 CONNS=200
 TARGET_MS=100
+FAULT=kill
 LOGDIR=""
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -38,9 +46,11 @@ while [[ $# -gt 0 ]]; do
         --down) DOWN=$2; shift 2 ;;
         --conns) CONNS=$2; shift 2 ;;
         --logs) LOGDIR=$2; shift 2 ;;
+        --fault) FAULT=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+[[ $FAULT == kill || $FAULT == stop ]] || { echo "--fault kill|stop" >&2; exit 2; }
 (( KILL_AT + DOWN < DURATION )) || { echo "--kill-at + --down must be < --duration" >&2; exit 2; }
 need wrk awk
 if [[ $STORE == redis ]]; then need redis-server; else need memcached; fi
@@ -54,6 +64,7 @@ LUA=$FAULTS_DIR/faults.lua
 
 start_store() { if [[ $STORE == redis ]]; then start_redis; else start_memcached; fi; }
 kill_store() { if [[ $STORE == redis ]]; then kill_redis; else kill_memcached; fi; }
+store_pid() { if [[ $STORE == redis ]]; then echo "$REDIS_PID"; else echo "$MEMCACHED_PID"; fi; }
 
 T0=0
 at() { # sleeps until $1 seconds after T0
@@ -89,12 +100,22 @@ for BACKEND in $BACKENDS; do
         probe before "$DOWN"
     fi
     at "$KILL_AT"
-    kill_store
-    log "$STORE killed (SIGKILL) at ${KILL_AT}s"
+    if [[ $FAULT == kill ]]; then
+        kill_store
+        log "$STORE killed (SIGKILL) at ${KILL_AT}s"
+    else
+        kill -STOP "$(store_pid)"
+        log "$STORE stopped (SIGSTOP) at ${KILL_AT}s"
+    fi
     probe outage "$DOWN"
     at $((KILL_AT + DOWN))
-    start_store
-    log "$STORE restarted at $((KILL_AT + DOWN))s"
+    if [[ $FAULT == kill ]]; then
+        start_store
+        log "$STORE restarted at $((KILL_AT + DOWN))s"
+    else
+        kill -CONT "$(store_pid)"
+        log "$STORE continued (SIGCONT) at $((KILL_AT + DOWN))s"
+    fi
     after_at=$((KILL_AT + DOWN + 1))
     (( after_at + DOWN < DURATION )) && { at "$after_at"; probe after "$DOWN"; }
     wait "$MAIN" || true
@@ -136,7 +157,7 @@ for BACKEND in $BACKENDS; do
 done
 
 echo
-echo "$STORE killed (SIGKILL) at ${KILL_AT}s for ${DOWN}s of a ${DURATION}s wrk at -c$CONNS; probes -c20 for ${DOWN}s; latencies in ms; logs: $LOGDIR"
+echo "$STORE $(if [[ $FAULT == kill ]]; then echo "killed (SIGKILL)"; else echo "stopped (SIGSTOP)"; fi) at ${KILL_AT}s for ${DOWN}s of a ${DURATION}s wrk at -c$CONNS; probes -c20 for ${DOWN}s; latencies in ms; logs: $LOGDIR"
 echo "| store | backend | requests | failed | 5xx | other non-2xx | 429 | X-Cache HIT | p99 all | p99 before | p99 outage | max outage | p99 after restart | WARN lines | panics | fds before→after (idle) | exit | target |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"
 printf '%s\n' "${ROWS[@]}"

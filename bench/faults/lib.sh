@@ -47,7 +47,7 @@ start_redis() { # our own redis-server, no persistence
 
 kill_redis() { # kill -9, as a crash would
     [[ -n $REDIS_PID ]] || return 0
-    kill -9 "$REDIS_PID" 2>/dev/null || true
+    kill -9 "$REDIS_PID" 2>/dev/null || true   # also ends a SIGSTOPped one
     wait "$REDIS_PID" 2>/dev/null || true
     REDIS_PID=""
 }
