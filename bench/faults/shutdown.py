@@ -158,6 +158,7 @@ async def main():
     ap.add_argument("--grace", type=float, default=5.0, help="shutdown_grace of the spec")
     ap.add_argument("--log", default=None, help="the app's stderr (default: a temp file)")
     ap.add_argument("--json", action="store_true", help="print the raw results as JSON")
+    ap.add_argument("--header", action="store_true", help="print the table's header first")
     a = ap.parse_args()
 
     if port_open(a.port):
@@ -246,6 +247,10 @@ async def main():
     }
     if a.json:
         print(json.dumps(summary, indent=2))
+    if a.header:
+        print("| backend | in-flight answered 200 | streams ended with final chunk | "
+              "connections after SIGTERM | exit after SIGTERM | panics | failures | target |")
+        print("|---|---:|---:|---|---:|---:|---|---|")
     newc = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())) or "none tried"
     fails = "; ".join(f"{n}× {k}" for k, n in {**bad_flights, **bad_streams}.items()) or "-"
     print(f"| {a.backend} | {ok_flights}/{a.conns} | {ok_streams}/{a.streams} | {newc} | "
