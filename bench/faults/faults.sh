@@ -47,6 +47,7 @@ while [[ $# -gt 0 ]]; do
         --conns) CONNS=$2; shift 2 ;;
         --logs) LOGDIR=$2; shift 2 ;;
         --fault) FAULT=$2; shift 2 ;;
+        --target-ms) TARGET_MS=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
