@@ -132,7 +132,7 @@ fn warnings_are_seen_by_default() {
     let warnings = run.warnings();
     assert_eq!(warnings.len(), 1, "{:?}", run.lines);
     assert!(
-        warnings[0].contains("serving without the cache"),
+        warnings[0].contains("failing open"),
         "{warnings:?}"
     );
     assert!(!warnings[0].starts_with("app-subscriber|"));
