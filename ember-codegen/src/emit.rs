@@ -497,7 +497,11 @@ fn emit_cached_route(
     c.blank();
     w!(
         c,
-        "/// Recomputes a stale entry in the background, from an owned copy of the request."
+        "/// Recomputes a stale entry in the background, from an owned copy of the request that"
+    );
+    w!(
+        c,
+        "/// keeps its identity and client address (the middleware ran in front of the cache)."
     );
     open!(c, "fn r{i}_refresh(");
     w!(c, "owned: ::ember_runtime::cache::OwnedRequest,");
