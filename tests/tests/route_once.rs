@@ -79,3 +79,33 @@ fn each_request_is_routed_once_even_when_its_body_arrives_in_pieces() {
         server.shutdown().expect("clean shutdown");
     }
 }
+
+/// The generated router's route keeps its parameters as offsets: a body that arrives in
+/// pieces, large enough that the read buffer grows (and moves) meanwhile, still reaches the
+/// handler with the right parameters.
+#[test]
+fn parameters_survive_the_buffer_moving_while_the_body_arrives() {
+    for b in BACKENDS {
+        let server = start(ember_tests::App, b, 1);
+        let mut c = Client::connect(server.local_addr());
+        let body = vec![b'x'; 48 * 1024];
+        c.send(
+            format!(
+                "PUT /things/bolt%20nut/parts/42 HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        for piece in body.chunks(8 * 1024) {
+            pause();
+            c.send(piece);
+        }
+        let r = c.read_reply(false).expect("a reply");
+        assert_eq!(
+            (r.status, r.text()),
+            (200, "PUT bolt nut 42".to_owned()),
+            "{b}"
+        );
+        server.shutdown().expect("clean shutdown");
+    }
+}
