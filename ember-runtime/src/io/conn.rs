@@ -204,14 +204,12 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         Some(t) => timers.arm(&timer, t),
                         None => timers.disarm(&timer),
                     }
-                    let (mut response, keep) =
-                        match timed(&timer, CatchUnwind(service.call(found, &req))).await {
-                            Ok(Ok(r)) => (r, true),
-                            Ok(Err(())) => {
-                                (Response::error(StatusCode::INTERNAL_SERVER_ERROR), false)
-                            }
-                            Err(_) => (Response::error(StatusCode::SERVICE_UNAVAILABLE), false),
-                        };
+                    let call = service.call(found, &req);
+                    let (mut response, keep) = match timed(&timer, CatchUnwind(call)).await {
+                        Ok(Ok(r)) => (r, true),
+                        Ok(Err(())) => (Response::error(StatusCode::INTERNAL_SERVER_ERROR), false),
+                        Err(_) => (Response::error(StatusCode::SERVICE_UNAVAILABLE), false),
+                    };
                     // An HTTP/1.0 client learns where a streamed body ends from the close.
                     let keep_alive = head.keep_alive
                         && keep
