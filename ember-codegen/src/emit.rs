@@ -59,7 +59,10 @@ pub fn emit(plan: &Plan) -> String {
     c.blank();
     emit_endpoint_enum(&mut c, matcher.endpoints.len());
     c.blank();
-    w!(c, "/// Every method some route answers, for `OPTIONS *`.");
+    w!(
+        c,
+        "/// Every method the app answers (every path answers `OPTIONS`), for `OPTIONS *`."
+    );
     w!(c, "const ALL_METHODS: &str = {};", Str(&all_methods(plan)));
     c.blank();
     w!(
@@ -74,6 +77,28 @@ pub fn emit(plan: &Plan) -> String {
     c.blank();
     matcher.write(&mut c);
     c.blank();
+    c.text(
+        r#"
+        /// Where a request head was routed (`Service::route`), kept until its body is in:
+        /// the endpoint, and its parameters as offsets into the path (the connection's
+        /// buffer may move in between).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Route {
+            endpoint: Option<Endpoint>,
+            params: ::ember_runtime::ParamSpans<N>,
+        }
+
+        /// Routes a request head: one match of the path, for the limits and for dispatch.
+        #[inline]
+        pub fn route(method: Method<'_>, path: &str) -> (Route, ::ember_runtime::RouteLimits) {
+            let mut p: [&str; N] = [""; N];
+            let endpoint = find(path, &mut p);
+            let params = ::ember_runtime::ParamSpans::of(path, &p);
+            (Route { endpoint, params }, route_limits(endpoint, method))
+        }
+        "#,
+    );
+    c.blank();
     emit_route_limits(&mut c, plan, &matcher.endpoints);
     c.blank();
     emit_caches(&mut c, plan);
@@ -84,17 +109,22 @@ pub fn emit(plan: &Plan) -> String {
             Response::error(StatusCode::METHOD_NOT_ALLOWED).header("Allow", allow)
         }
 
-        /// Routes one request.
-        pub async fn dispatch<'a>(req: &'a Request<'a>) -> Response {
-            if req.path() == "*" {
-                // `OPTIONS *` (the only method the runtime lets through with `*`): the
-                // server's methods.
-                return Response::new(StatusCode::OK).header("Allow", ALL_METHODS);
-            }
-            let mut p: [&'a str; N] = [""; N];
-            let Some(endpoint) = find(req.path(), &mut p) else {
+        /// `OPTIONS` on a path without an `OPTIONS` route: what it allows, no body.
+        fn options_allowed(allow: &'static str) -> Response {
+            Response::new(StatusCode::NO_CONTENT).header("Allow", allow)
+        }
+
+        /// Answers one request at the route `route()` found for its head.
+        pub async fn dispatch<'a>(route: Route, req: &'a Request<'a>) -> Response {
+            let Some(endpoint) = route.endpoint else {
+                if req.path() == "*" {
+                    // `OPTIONS *` (the only method the runtime lets through with `*`): the
+                    // server's methods.
+                    return options_allowed(ALL_METHODS);
+                }
                 return Response::error(StatusCode::NOT_FOUND);
             };
+            let p: [&'a str; N] = route.params.get(req.path());
         "#,
     );
     c.indented(|c| {
@@ -129,12 +159,24 @@ fn emit_app(c: &mut Code, plan: &Plan) {
         pub struct App;
 
         impl ::ember_runtime::Service for App {
+            type Route = __ember_router::Route;
+
+            #[inline]
+            fn route(
+                &self,
+                method: ::ember_runtime::Method<'_>,
+                path: &str,
+            ) -> (__ember_router::Route, ::ember_runtime::RouteLimits) {
+                __ember_router::route(method, path)
+            }
+
             #[inline]
             fn call<'a>(
                 &'a self,
+                route: __ember_router::Route,
                 req: &'a ::ember_runtime::Request<'a>,
             ) -> impl ::core::future::Future<Output = ::ember_runtime::Response> + 'a {
-                __ember_router::dispatch(req)
+                __ember_router::dispatch(route, req)
             }
 
             fn config(&self) -> ::ember_runtime::ServerConfig {
@@ -143,15 +185,6 @@ fn emit_app(c: &mut Code, plan: &Plan) {
     c.indented(|c| {
         c.indented(|c| emit_config(c, plan));
         w!(c, "}}");
-        c.blank();
-        c.text(
-            r#"
-            #[inline]
-            fn route_limits(&self, method: ::ember_runtime::Method<'_>, path: &str) -> ::ember_runtime::RouteLimits {
-                __ember_router::route_limits(method, path)
-            }
-            "#,
-        );
         if !plan.caches.is_empty() {
             c.blank();
             c.text(
@@ -216,11 +249,13 @@ fn emit_endpoint_enum(c: &mut Code, n: usize) {
 /// Every method some route answers, in `Allow` order.
 fn all_methods(plan: &Plan) -> String {
     let any = plan.routes.iter().any(|r| r.method == MethodSel::Any);
+    // Every declared path answers `OPTIONS`.
     let has = |m: &str| {
-        any || plan
-            .routes
-            .iter()
-            .any(|r| r.method.keyword() == m || (m == "HEAD" && r.method == MethodSel::Get))
+        any || (m == "OPTIONS" && !plan.routes.is_empty())
+            || plan
+                .routes
+                .iter()
+                .any(|r| r.method.keyword() == m || (m == "HEAD" && r.method == MethodSel::Get))
     };
     METHOD_ORDER
         .iter()
@@ -257,6 +292,11 @@ fn emit_endpoint_arm(c: &mut Code, i: usize, ep: &router::Endpoint, routes: &[Ro
             allow.push("HEAD");
         }
     }
+    // Without an `OPTIONS` route, `OPTIONS` is answered here (a `204` with `Allow`, or
+    // CORS's answer to a preflight).
+    if !allow.contains(&"OPTIONS") {
+        allow.push("OPTIONS");
+    }
     let allow = METHOD_ORDER
         .into_iter()
         .filter(|m| allow.contains(m))
@@ -268,6 +308,14 @@ fn emit_endpoint_arm(c: &mut Code, i: usize, ep: &router::Endpoint, routes: &[Ro
     }
     let rs: Vec<&RoutePlan> = ep.routes.iter().map(|&r| &routes[r]).collect();
     crate::middleware::options_arm(c, &rs, &allow);
+    let cors = rs.iter().any(|r| {
+        r.middleware
+            .iter()
+            .any(|m| matches!(m.kind, crate::middleware::MwKind::Cors(_)))
+    });
+    if find(MethodSel::Options).is_none() && find(MethodSel::Any).is_none() && !cors {
+        w!(c, "Method::Options => options_allowed({}),", Str(&allow));
+    }
     match find(MethodSel::Any) {
         Some(r) => w!(c, "_ => r{r}(req, &p).await,"),
         None => w!(c, "_ => method_not_allowed({}),", Str(&allow)),
@@ -449,7 +497,11 @@ fn emit_cached_route(
     c.blank();
     w!(
         c,
-        "/// Recomputes a stale entry in the background, from an owned copy of the request."
+        "/// Recomputes a stale entry in the background, from an owned copy of the request that"
+    );
+    w!(
+        c,
+        "/// keeps its identity and client address (the middleware ran in front of the cache)."
     );
     open!(c, "fn r{i}_refresh(");
     w!(c, "owned: ::ember_runtime::cache::OwnedRequest,");
@@ -630,8 +682,8 @@ fn emit_config(c: &mut Code, plan: &Plan) {
     c.chain("::ember_runtime::ServerConfig::new()", &calls, "");
 }
 
-/// `route_limits`: the per-route overrides, found with the same matcher; a constant when no
-/// route has any.
+/// `route_limits`: the per-route overrides of the endpoint `route` matched; a constant when
+/// no route has any.
 fn emit_route_limits(c: &mut Code, plan: &Plan, endpoints: &[router::Endpoint]) {
     let mut arms: Vec<(usize, Vec<(bool, String)>)> = Vec::new();
     for (i, ep) in endpoints.iter().enumerate() {
@@ -679,7 +731,7 @@ fn emit_route_limits(c: &mut Code, plan: &Plan, endpoints: &[router::Endpoint]) 
             "
             /// No route overrides the server's limits.
             #[inline(always)]
-            pub fn route_limits(method: Method<'_>, path: &str) -> ::ember_runtime::RouteLimits {
+            fn route_limits(endpoint: Option<Endpoint>, method: Method<'_>) -> ::ember_runtime::RouteLimits {
                 ::ember_runtime::RouteLimits::default()
             }
             ",
@@ -688,13 +740,13 @@ fn emit_route_limits(c: &mut Code, plan: &Plan, endpoints: &[router::Endpoint]) 
     }
     c.text(
         "
-        /// The limits of the route a request reaches, where they differ from the server's.
-        pub fn route_limits(method: Method<'_>, path: &str) -> ::ember_runtime::RouteLimits {
-            let mut p = [\"\"; N];
+        /// The limits of the route `method` reaches at `endpoint`, where they differ from the
+        /// server's.
+        fn route_limits(endpoint: Option<Endpoint>, method: Method<'_>) -> ::ember_runtime::RouteLimits {
         ",
     );
     c.indented(|c| {
-        open!(c, "match find(path, &mut p) {{");
+        open!(c, "match endpoint {{");
         for (i, method_arms) in arms {
             open!(c, "Some(Endpoint::E{i}) => match method {{");
             for (_, arm) in method_arms {

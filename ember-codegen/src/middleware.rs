@@ -1217,7 +1217,7 @@ fn let_resp(c: &mut Code, chain: &[MwPlan], inner: &str) {
 }
 
 /// For an endpoint without an `OPTIONS` route, where a route has CORS: writes the
-/// `OPTIONS` arm answering preflights (and `405` with `allow` otherwise).
+/// `OPTIONS` arm answering preflights (and `204` with `allow` otherwise).
 pub(crate) fn options_arm(c: &mut Code, routes: &[&RoutePlan], allow: &str) {
     if routes
         .iter()

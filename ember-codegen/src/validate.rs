@@ -847,6 +847,10 @@ fn route_plan(
         cx.error(f, d);
         return None;
     }
+    let route = format!("{} {full_path}", method.keyword());
+    if !swr_keeps_context(cx, f, (key_span.clone(), &route), cache, &middleware) {
+        return None;
+    }
     let file = cx.files[f].name.clone();
     Some((
         RoutePlan {
@@ -864,6 +868,47 @@ fn route_plan(
         },
         key_span,
     ))
+}
+
+/// A background refresh (`stale_while_revalidate`) runs the handler on a copy of the
+/// request that keeps its identity and client address, but not a `hook`'s `extend` value
+/// (its type is the application's): such a route is refused rather than refreshed with
+/// the value missing.
+fn swr_keeps_context(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    (key_span, route): (Range<usize>, &str),
+    cache: Option<usize>,
+    middleware: &[crate::middleware::MwPlan],
+) -> bool {
+    let Some(plan) = cache.and_then(|c| cx.caches.get(c)) else {
+        return true;
+    };
+    if plan.stale_while_revalidate.is_none() {
+        return true;
+    }
+    let hook = middleware.iter().find(|m| {
+        matches!(
+            m.kind,
+            crate::middleware::MwKind::Hook {
+                extend: Some(_),
+                ..
+            }
+        )
+    });
+    let Some(hook) = hook else {
+        return true;
+    };
+    let d = Diagnostic::new(format!(
+        "route `{route}` is cached by `{}` with `stale_while_revalidate`, and its middleware `{}` has an `extend` hook",
+        plan.name, hook.name
+    ))
+    .at(key_span, "a background refresh could not give the handler the hook's value")
+    .help(
+        "use a cache without `stale_while_revalidate` here, `cache: off`, or `skip` the hook on this route",
+    );
+    cx.error(f, d);
+    false
 }
 
 /// The shape of a path for conflict checks: parameter names and types do not count.

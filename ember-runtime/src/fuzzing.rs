@@ -9,8 +9,9 @@ use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 
-use crate::config::Limits;
+use crate::config::{Limits, RouteLimits};
 use crate::http::chunked::ChunkedDecoder;
+use crate::http::method::Method;
 use crate::http::parse::{BodyKind, HeadLimits, Parsed, parse_head};
 use crate::http::request::Request;
 use crate::http::response::Response;
@@ -104,7 +105,13 @@ impl Transport for Memory {
 struct LengthService;
 
 impl Service for LengthService {
-    async fn call<'a>(&'a self, req: &'a Request<'a>) -> Response {
+    type Route = ();
+
+    fn route(&self, _: Method<'_>, _: &str) -> ((), RouteLimits) {
+        ((), RouteLimits::default())
+    }
+
+    async fn call<'a>(&'a self, _: (), req: &'a Request<'a>) -> Response {
         Response::text(format!("{} {}", req.method(), req.body().len()))
     }
 }

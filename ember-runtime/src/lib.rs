@@ -45,7 +45,7 @@ pub use http::request::{Header, Request, Version};
 pub use http::response::{BodyClosed, BodySender, IntoResponse, InvalidHeader, Json, Response};
 pub use http::status::StatusCode;
 pub use server::{Server, ServerHandle, run};
-pub use service::Service;
+pub use service::{ParamSpans, Service};
 
 /// Includes the app that `ember_codegen::build` generated into `OUT_DIR`.
 ///

@@ -329,3 +329,32 @@ pub mod remote {
         out
     }
 }
+
+// f11-swr (issue 11, point 1): handlers of tests/tests/cache_swr_identity.rs.
+/// `/swr-ctx/...`: what a stale-while-revalidate refresh must keep.
+pub mod swr_ctx {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use ember_runtime::Request;
+
+    static CALLS: Mutex<BTreeMap<(String, String), u64>> = Mutex::new(BTreeMap::new());
+
+    /// Echoes the identity and client address, with the call number per tag and identity.
+    pub async fn whoami(req: &Request<'_>, tag: &str) -> String {
+        let id = req.identity().unwrap_or("-");
+        let n = {
+            let mut calls = match CALLS.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            let n = calls.entry((tag.to_owned(), id.to_owned())).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let peer = req
+            .peer_ip()
+            .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        format!("id={id} peer={peer} n={n}")
+    }
+}

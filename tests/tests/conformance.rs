@@ -230,7 +230,7 @@ fn options_asterisk_lists_the_servers_methods() {
         let r = c.read_reply(false).expect("reply");
         assert_eq!(
             (r.status, r.header("allow")),
-            (200, Some("GET, HEAD, POST, PUT, DELETE")),
+            (204, Some("GET, HEAD, POST, PUT, DELETE, OPTIONS")),
             "{b}"
         );
     }

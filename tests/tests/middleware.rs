@@ -197,11 +197,11 @@ fn cors_preflight() {
             pre("https://evil.test", "PUT", "").header("access-control-allow-origin"),
             None
         );
-        // A plain OPTIONS is still 405 with Allow.
+        // A plain OPTIONS is 204 with Allow, as on any path.
         let r = request(a, "OPTIONS", "/mw/cors", &[]);
-        assert_eq!(r.status, 405);
-        assert_eq!(r.header("allow"), Some("GET, HEAD, PUT"));
-        // Routes without CORS keep the router's 405 for OPTIONS.
+        assert_eq!(r.status, 204);
+        assert_eq!(r.header("allow"), Some("GET, HEAD, PUT, OPTIONS"));
+        // Routes without CORS answer OPTIONS with the router's 204, without CORS headers.
         let r = request(
             a,
             "OPTIONS",
@@ -211,7 +211,9 @@ fn cors_preflight() {
                 ("Access-Control-Request-Method", "GET"),
             ],
         );
-        assert_eq!(r.status, 405);
+        assert_eq!(r.status, 204);
+        assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
+        assert_eq!(r.header("access-control-allow-origin"), None);
         server.shutdown().expect("clean shutdown");
     }
 }

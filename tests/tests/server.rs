@@ -101,17 +101,20 @@ fn not_found_method_not_allowed_and_head() {
         c.send(b"POST /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
         let r = c.read_reply(false).expect("405");
         assert_eq!(r.status, 405, "{b}");
-        assert_eq!(r.header("allow"), Some("GET, HEAD"));
+        assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
 
         c.send(b"POST /users/me HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
         let r = c.read_reply(false).expect("405");
-        assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (405, Some("GET, HEAD, OPTIONS"))
+        );
 
         c.send(b"POST /users/3 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
         let r = c.read_reply(false).expect("405");
         assert_eq!(
             (r.status, r.header("allow")),
-            (405, Some("GET, HEAD, DELETE"))
+            (405, Some("GET, HEAD, DELETE, OPTIONS"))
         );
 
         c.send(b"HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");

@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -279,9 +280,20 @@ fn tag(r: Response, policy: &Policy, what: &'static str) -> Response {
 
 /// A request copied out of the connection's buffer, so that a background refresh can run
 /// the handler after the request that triggered it has been answered.
+///
+/// It keeps what the route's middleware had established when the request reached the
+/// cache (the middleware runs in front of the cache, not again for the refresh): the
+/// authenticated identity and the client's address. The refresh therefore computes the
+/// entry exactly as the request that found it stale would have. A `hook`'s `extend`
+/// value (a borrowed value of a type only the application knows) cannot be copied: the
+/// generator refuses `stale_while_revalidate` on routes with an `extend` hook.
 #[derive(Debug)]
 pub struct OwnedRequest {
     target: String,
+    /// The identity the route's authentication middleware accepted.
+    identity: Option<Box<str>>,
+    /// The client's address (the TCP peer).
+    peer: Option<IpAddr>,
     version: Version,
     names: String,
     values: Vec<u8>,
@@ -308,6 +320,8 @@ impl OwnedRequest {
         }
         OwnedRequest {
             target,
+            identity: req.identity().map(Box::from),
+            peer: req.peer_ip(),
             version: req.version(),
             names,
             values,
@@ -332,9 +346,14 @@ impl OwnedRequest {
             .collect()
     }
 
-    /// The request (always as a `GET`: refreshes recompute GET entries).
+    /// The request (always as a `GET`: refreshes recompute GET entries), with the identity
+    /// and client address of the request it was copied from.
     pub fn request<'a>(&'a self, headers: &'a [Header<'a>]) -> Request<'a> {
-        Request::from_parts(Method::Get, &self.target, self.version, headers, &self.body)
+        let mut req =
+            Request::from_parts(Method::Get, &self.target, self.version, headers, &self.body);
+        req.identity = self.identity.as_deref();
+        req.peer = self.peer;
+        req
     }
 }
 
@@ -363,6 +382,31 @@ mod tests {
             .find_map(|l| l.strip_prefix("X-Cache: "))
             .unwrap_or("-")
             .to_owned()
+    }
+
+    /// The copy a refresh runs on carries what middleware established on the original.
+    #[test]
+    fn an_owned_request_keeps_identity_peer_headers_and_target() {
+        let headers = [Header {
+            name: "Authorization",
+            value: b"Bearer t",
+        }];
+        let peer: IpAddr = "192.0.2.7".parse().expect("an address");
+        let original = Request::from_parts(Method::Get, "/a?b=1", Version::Http11, &headers, b"")
+            .with_peer(peer)
+            .with_identity("alice");
+        let owned = OwnedRequest::new(&original);
+        let hs = owned.headers();
+        let copy = owned.request(&hs);
+        assert_eq!(copy.identity(), Some("alice"));
+        assert_eq!(copy.peer_ip(), Some(peer));
+        assert_eq!((copy.path(), copy.query()), ("/a", "b=1"));
+        assert_eq!(copy.header_str("authorization"), Some("Bearer t"));
+
+        let anonymous = Request::from_parts(Method::Get, "/", Version::Http11, &[], b"");
+        let owned = OwnedRequest::new(&anonymous);
+        let copy = owned.request(&[]);
+        assert_eq!((copy.identity(), copy.peer_ip()), (None, None));
     }
 
     /// With the backend down, a miss's answer goes to the requests that waited for it and

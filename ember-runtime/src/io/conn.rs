@@ -9,7 +9,7 @@
 
 use super::timer::timed;
 use super::{Transport, WorkerState};
-use crate::config::Limits;
+use crate::config::{Limits, RouteLimits};
 use crate::http::chunked::{ChunkedDecoder, ChunkedError, Decoded};
 use crate::http::parse::{BodyKind, HeadLimits, Parsed, parse_head};
 use crate::http::request::{Header, Request, Version};
@@ -58,6 +58,9 @@ pub(crate) async fn serve<T: Transport, S: Service>(
     let mut need: Option<usize> = None;
     // A chunked body being received: its head's length and the in-place decoder.
     let mut chunked: Option<(usize, ChunkedDecoder)> = None;
+    // The routing of the request at the front while its body arrives (its head is parsed
+    // again then; the route is not matched again).
+    let mut routed: Option<(S::Route, RouteLimits)> = None;
     // Whether a request on this connection carried `Host` (later pipelined requests may
     // omit it, as llhttp's suite expects; the first HTTP/1.1 request may not).
     let mut host_seen = false;
@@ -145,7 +148,9 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         break;
                     }
                     host_seen |= head.has_host;
-                    let route = service.route_limits(head.method, head.path);
+                    let (found, route) = routed
+                        .take()
+                        .unwrap_or_else(|| service.route(head.method, head.path));
                     let max_body = route.max_body_size.unwrap_or(limits.max_body_size);
                     let have = rbuf.len() - consumed - head.head_len;
                     let (body_len, total) = match (head.body, decoded) {
@@ -163,6 +168,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                                     wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                                 }
                                 need = Some(head.head_len + n);
+                                routed = Some((found, route));
                                 header_store = recycle(headers);
                                 break;
                             }
@@ -176,6 +182,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                                 wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                             }
                             chunked = Some((head.head_len, ChunkedDecoder::new(max_body)));
+                            routed = Some((found, route));
                             header_store = recycle(headers);
                             // Decode what is here already, then come back to this head.
                             continue;
@@ -197,9 +204,8 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         Some(t) => timers.arm(&timer, t),
                         None => timers.disarm(&timer),
                     }
-                    let (mut response, keep) = match timed(&timer, CatchUnwind(service.call(&req)))
-                        .await
-                    {
+                    let call = service.call(found, &req);
+                    let (mut response, keep) = match timed(&timer, CatchUnwind(call)).await {
                         Ok(Ok(r)) => (r, true),
                         Ok(Err(())) => (Response::error(StatusCode::INTERNAL_SERVER_ERROR), false),
                         Err(_) => (Response::error(StatusCode::SERVICE_UNAVAILABLE), false),

@@ -97,12 +97,12 @@ impl Cors {
     }
 
     /// The answer to an `OPTIONS` request on an endpoint with CORS but no `OPTIONS` route:
-    /// a preflight answer, or `405` with `allow` for a plain `OPTIONS`.
+    /// a preflight answer, or `204` with `allow` for a plain `OPTIONS` (as on any path).
     pub fn options(&self, req: &Request<'_>, allow: &'static str) -> Response {
         if req.header("access-control-request-method").is_some() {
             self.preflight_response(req)
         } else {
-            Response::error(StatusCode::METHOD_NOT_ALLOWED).header("Allow", allow)
+            Response::new(StatusCode::NO_CONTENT).header("Allow", allow)
         }
     }
 
