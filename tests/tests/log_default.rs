@@ -131,10 +131,7 @@ fn warnings_are_seen_by_default() {
     let run = probe(&[], WARNING_WAIT);
     let warnings = run.warnings();
     assert_eq!(warnings.len(), 1, "{:?}", run.lines);
-    assert!(
-        warnings[0].contains("failing open"),
-        "{warnings:?}"
-    );
+    assert!(warnings[0].contains("failing open"), "{warnings:?}");
     assert!(!warnings[0].starts_with("app-subscriber|"));
     // An unset secret variable is reported too.
     assert_eq!(run.errors().len(), 1, "{:?}", run.lines);
