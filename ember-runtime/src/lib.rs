@@ -47,6 +47,19 @@ pub use http::status::StatusCode;
 pub use server::{Server, ServerHandle, run};
 pub use service::{ParamSpans, Service};
 
+/// What generated code needs and applications do not write: not a public API, may change
+/// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);
+/// the paths stay stable while the modules behind them move.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::cache;
+    pub use crate::call;
+    pub use crate::config::{Backend, Limits, RouteLimits, UringConfig, Workers};
+    pub use crate::middleware;
+    pub use crate::params;
+    pub use crate::service::ParamSpans;
+}
+
 /// Includes the app that `ember_codegen::build` generated into `OUT_DIR`.
 ///
 /// Use it once, in the crate that has the `build.rs`:
