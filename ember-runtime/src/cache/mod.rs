@@ -115,6 +115,12 @@ impl Policy {
         self
     }
 
+    /// Entries never expire (a `static: true` cache); the name the architecture pass
+    /// settles on for [`Policy::forever`], which goes once generated code uses this.
+    pub const fn no_expiry(self) -> Self {
+        self.forever()
+    }
+
     /// How long past its TTL an entry is still answered while one refresh runs.
     pub const fn stale_while_revalidate(mut self, window: Duration) -> Self {
         self.swr_ms = window.as_millis() as u64;
@@ -254,6 +260,13 @@ impl CacheConfig {
     /// An in-process cache whose entries never expire.
     pub fn fixed(name: &str) -> Self {
         Self::with_kind(name, Kind::Static)
+    }
+
+    /// An in-process cache whose entries never expire (`static: true`); the name the
+    /// architecture pass settles on for [`CacheConfig::fixed`], which goes once generated
+    /// code uses this.
+    pub fn memory_static(name: &str) -> Self {
+        Self::fixed(name)
     }
 
     /// A Redis cache. `url` may hold `${VAR}` / `${VAR:-default}`, read when the server
