@@ -39,7 +39,6 @@
 mod entry;
 mod env;
 mod key;
-pub(crate) mod memcached;
 mod remote;
 mod serve;
 mod store;

@@ -44,8 +44,8 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::entry::{Entry, now_ms};
-use super::memcached::{self, CallError, Reply, codec};
 use super::{Cache, Error, ErrorKind, Kind};
+use crate::remote::memcached::{self, CallError, Reply, codec};
 use crate::remote::{self as registry, Conn, Endpoint, Failure, Proto};
 
 /// How long a Memcached tombstone (left by a purge) lives.
