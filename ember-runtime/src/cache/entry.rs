@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes};
 
+use crate::http::response::Response;
 use crate::http::status::StatusCode;
 
 /// Milliseconds since the Unix epoch (wall clock, so that instances sharing a remote
@@ -22,8 +23,13 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) struct Entry {
     /// The status (`0` for application data).
     pub(crate) status: u16,
-    /// Encoded header lines, content type included.
+    /// Encoded header lines, content type included: the stored form.
     pub(crate) headers: Bytes,
+    /// The header block a HIT answers with: `headers` plus the policy's tag line
+    /// (`X-Cache: HIT`), encoded once when the entry is made from a response, so a hit
+    /// copies and allocates nothing. `None` when there is no tag, or for an entry read
+    /// from a remote store.
+    hit: Option<(&'static str, Bytes)>,
     /// The body (or the data).
     pub(crate) body: Bytes,
     /// Served as fresh until then (ms since the epoch; `u64::MAX`: forever).
@@ -54,11 +60,56 @@ impl Entry {
         Entry {
             status,
             headers,
+            hit: None,
             body,
             fresh_until: fresh,
             stale_until: stale.max(fresh),
             refreshing: AtomicBool::new(false),
             referenced: AtomicBool::new(false),
+        }
+    }
+
+    /// The stored form of a handler's response: the status, every header line (content
+    /// type first) as one block, and the body, moved (not copied). With `tag` (the
+    /// policy's `X-Cache` header name), the HIT block is encoded too.
+    pub(crate) fn from_response(
+        r: Response,
+        fresh: u64,
+        stale: u64,
+        tag: Option<&'static str>,
+    ) -> Self {
+        let status = r.status().as_u16();
+        let lines = r.header_block();
+        let mut block = Vec::with_capacity(lines.len() + 64);
+        if let Some(ct) = r.content_type() {
+            block.extend_from_slice(b"Content-Type: ");
+            block.extend_from_slice(ct.as_bytes());
+            block.extend_from_slice(b"\r\n");
+        }
+        block.extend_from_slice(lines);
+        let hit = tag.map(|name| {
+            let mut tagged = block.clone();
+            push_line(&mut tagged, name, "HIT");
+            (name, Bytes::from(tagged))
+        });
+        let mut e = Entry::new(status, Bytes::from(block), r.into_body(), fresh, stale);
+        e.hit = hit;
+        e
+    }
+
+    /// The response answering from this entry, with the tag line `tag: what` (`X-Cache:
+    /// HIT`, `STALE`, `MISS`) when the policy has one. Shares the entry's bytes.
+    pub(crate) fn response(&self, tag: Option<&'static str>, what: &'static str) -> Response {
+        let status = self.status_code();
+        match (tag, &self.hit) {
+            (None, _) => Response::preencoded(status, self.headers.clone(), self.body.clone()),
+            (Some(name), Some((hit_name, block))) if what == "HIT" && *hit_name == name => {
+                Response::preencoded(status, block.clone(), self.body.clone())
+            }
+            (Some(name), _) => {
+                Response::preencoded(status, self.headers.clone(), self.body.clone())
+                    .header(name, what)
+            }
         }
     }
 
@@ -91,7 +142,8 @@ impl Entry {
 
     /// Approximate memory held, for `max_bytes`.
     pub(crate) fn weight(&self, key_len: usize) -> usize {
-        key_len + self.headers.len() + self.body.len() + 96
+        let hit = self.hit.as_ref().map_or(0, |(_, b)| b.len());
+        key_len + self.headers.len() + hit + self.body.len() + 96
     }
 
     pub(crate) fn status_code(&self) -> StatusCode {
@@ -129,6 +181,14 @@ impl Entry {
         let body = raw.slice(FIXED + hlen..);
         Some(Entry::new(status, headers, body, fresh, stale))
     }
+}
+
+/// Appends `name: value\r\n`.
+fn push_line(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
