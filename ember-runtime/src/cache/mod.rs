@@ -385,7 +385,7 @@ impl Caches {
 /// Request handling never sees these: a cached route falls back to its handler. They
 /// reach code that calls [`Cache`] methods directly.
 #[derive(Debug)]
-pub struct Error {
+pub struct CacheError {
     kind: ErrorKind,
 }
 
@@ -397,9 +397,9 @@ enum ErrorKind {
     Rejected(String),
 }
 
-impl Error {
+impl CacheError {
     fn unavailable(msg: impl Into<String>) -> Self {
-        Error {
+        CacheError {
             kind: ErrorKind::Unavailable(msg.into()),
         }
     }
@@ -426,7 +426,7 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for CacheError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ErrorKind::Unavailable(m) => write!(f, "cache unavailable: {m}"),
@@ -437,7 +437,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for CacheError {}
 
 /// One named cache.
 ///
@@ -518,7 +518,7 @@ impl Cache {
     /// handler was running (on this instance, or — through the store — on another one
     /// sharing the remote cache) does not store its answer afterwards. See
     /// `remote.rs` for how (Redis: a version per cache; Memcached: CAS and tombstones).
-    pub async fn purge(&self, key: &str) -> Result<bool, Error> {
+    pub async fn purge(&self, key: &str) -> Result<bool, CacheError> {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         if self.is_remote() {
             remote::delete(self, key.as_bytes()).await
@@ -529,22 +529,22 @@ impl Cache {
 
     /// Removes every entry whose key starts with `prefix` (`GET /tasks` drops every page
     /// and query of `/tasks`, and `/tasks/…`); how many. Redis scans its keys for it;
-    /// Memcached cannot list keys and answers [`Error::is_unsupported`]. Like
+    /// Memcached cannot list keys and answers [`CacheError::is_unsupported`]. Like
     /// [`Cache::purge`], it wins over writes that started before it (on Redis, over every
     /// pending write of the cache).
-    pub async fn purge_prefix(&self, prefix: &str) -> Result<usize, Error> {
+    pub async fn purge_prefix(&self, prefix: &str) -> Result<usize, CacheError> {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         match &self.kind {
             Kind::Memory | Kind::Static => Ok(self.store.remove_prefix(prefix.as_bytes())),
             Kind::Redis(_) => remote::delete_prefix(self, prefix.as_bytes()).await,
-            Kind::Memcached(_) => Err(Error {
+            Kind::Memcached(_) => Err(CacheError {
                 kind: ErrorKind::Unsupported("Memcached cannot purge by prefix"),
             }),
         }
     }
 
     /// The raw bytes stored under `key` by [`Cache::set_bytes`] (or a response's body).
-    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>, Error> {
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
         let now = now_ms();
         if self.is_remote() {
             let (e, _) = remote::get(self, key.as_bytes()).await?;
@@ -562,7 +562,7 @@ impl Cache {
         key: &str,
         value: impl Into<Bytes>,
         ttl: Option<Duration>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CacheError> {
         let now = now_ms();
         let ttl = ttl.unwrap_or(self.default_ttl);
         let until = match self.kind {
@@ -581,12 +581,14 @@ impl Cache {
     }
 
     /// The value stored under `key` by [`Cache::set`], decoded from JSON.
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CacheError> {
         match self.get_bytes(key).await? {
             None => Ok(None),
-            Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error {
-                kind: ErrorKind::Decode(e.to_string()),
-            }),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| CacheError {
+                    kind: ErrorKind::Decode(e.to_string()),
+                }),
         }
     }
 
@@ -596,8 +598,8 @@ impl Cache {
         key: &str,
         value: &T,
         ttl: Option<Duration>,
-    ) -> Result<(), Error> {
-        let bytes = serde_json::to_vec(value).map_err(|e| Error {
+    ) -> Result<(), CacheError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| CacheError {
             kind: ErrorKind::Decode(e.to_string()),
         })?;
         self.set_bytes(key, bytes, ttl).await
