@@ -134,6 +134,12 @@ impl<S: Service> Server<S> {
 /// SIGINT or SIGTERM. This is what a generated app's `main` calls. It first installs the
 /// default `tracing` subscriber (`EMBER_LOG`, else `RUST_LOG`, else `warn`, to stderr)
 /// unless the application installed one: see [`crate::log`].
+///
+/// ```ignore
+/// fn main() -> std::io::Result<()> {
+///     ember_runtime::run(hello::App) // the generated app of the crate `hello`
+/// }
+/// ```
 pub fn run<S: Service>(service: S) -> io::Result<()> {
     crate::log::install_default();
     let config = service

@@ -439,10 +439,22 @@ impl fmt::Display for CacheError {
 
 impl std::error::Error for CacheError {}
 
-/// One named cache.
+/// One named cache, as the generated `App::cache("name")` returns it.
 ///
 /// Its methods are `async` because a remote cache talks to its backend; they run on the
 /// calling worker's connection (call them from handlers).
+///
+/// ```ignore
+/// // A data cache (`caches: { users: { ttl: 60s } }` in ember.yaml):
+/// let cache = crate::App::cache("users").expect("declared in ember.yaml");
+/// if let Some(user) = cache.get::<User>(&id).await? {
+///     return Ok(Json(user));
+/// }
+/// let user = load_user(&id).await?;
+/// cache.set(&id, &user, None).await?;
+/// // After a write, drop every cached page of the list:
+/// cache.purge_prefix("GET /users").await?;
+/// ```
 #[derive(Debug)]
 pub struct Cache {
     name: String,

@@ -74,6 +74,17 @@ impl Lines {
 ///
 /// `Server`, `Date`, `Content-Length` (or `Transfer-Encoding`) and `Connection` are written
 /// by the runtime; extra headers are encoded once, when they are added.
+///
+/// ```
+/// use ember_runtime::{Response, StatusCode};
+///
+/// let resp = Response::json(&serde_json::json!({ "id": 7 }))
+///     .with_status(StatusCode::CREATED)
+///     .header("Location", "/tasks/7");
+/// assert_eq!(resp.status(), StatusCode::CREATED);
+/// assert_eq!(resp.content_type(), Some("application/json"));
+/// assert_eq!(resp.body(), br#"{"id":7}"#);
+/// ```
 pub struct Response {
     status: StatusCode,
     content_type: Option<Cow<'static, str>>,
@@ -353,6 +364,22 @@ impl Response {
 }
 
 /// The sending half of [`Response::channel`].
+///
+/// ```no_run
+/// use ember_runtime::Response;
+///
+/// async fn ticks() -> Response {
+///     let (tx, resp) = Response::channel(8);
+///     tokio::task::spawn_local(async move {
+///         for i in 0..3 {
+///             if tx.send(format!("data: {i}\n\n")).await.is_err() {
+///                 return; // the client went away
+///             }
+///         }
+///     });
+///     resp.with_content_type("text/event-stream")
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct BodySender {
     tx: tokio::sync::mpsc::Sender<Bytes>,
@@ -432,7 +459,25 @@ pub(crate) fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Conversion of a handler's return value into a [`Response`].
+/// Conversion of a handler's return value into a [`Response`]: implemented for
+/// [`Response`], `&'static str` and `String` (text), `Vec<u8>` and `Bytes`, [`StatusCode`],
+/// `()` (`204`), [`Json`], `(StatusCode, T)` and `Result<T, E>`.
+///
+/// ```
+/// use ember_runtime::{IntoResponse, Response, StatusCode};
+///
+/// struct NotFound(&'static str);
+///
+/// impl IntoResponse for NotFound {
+///     fn into_response(self) -> Response {
+///         Response::text(self.0).with_status(StatusCode::NOT_FOUND)
+///     }
+/// }
+///
+/// // A handler returning `Result<String, NotFound>`:
+/// let r: Result<String, NotFound> = Err(NotFound("no such task"));
+/// assert_eq!(r.into_response().status(), StatusCode::NOT_FOUND);
+/// ```
 pub trait IntoResponse {
     /// Makes the response.
     fn into_response(self) -> Response;
@@ -496,6 +541,19 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 }
 
 /// A value answered as `application/json`.
+///
+/// ```
+/// use ember_runtime::{IntoResponse, Json};
+///
+/// #[derive(serde::Serialize)]
+/// struct Message { message: &'static str }
+///
+/// async fn json() -> Json<Message> {
+///     Json(Message { message: "Hello, World!" })
+/// }
+/// let resp = Json(Message { message: "hi" }).into_response();
+/// assert_eq!(resp.body(), br#"{"message":"hi"}"#);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
