@@ -275,7 +275,11 @@ impl UringConfig {
 ///     .listen("0.0.0.0:8080")
 ///     .workers(Workers::Count(4))
 ///     .backend(Backend::Auto)
-///     .limits(Limits::new().max_body_size(64 * 1024).handler_timeout(Duration::from_secs(5)))
+///     .limits(
+///         Limits::new()
+///             .max_body_size(64 * 1024)
+///             .handler_timeout(Some(Duration::from_secs(5))),
+///     )
 ///     .io_uring(UringConfig::new().entries(512));
 /// assert_eq!(config.listen_addr(), "0.0.0.0:8080");
 /// ```
