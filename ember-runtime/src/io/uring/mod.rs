@@ -4,6 +4,7 @@
 mod bufring;
 mod driver;
 mod op;
+mod table;
 
 use std::io;
 use std::os::fd::OwnedFd;
