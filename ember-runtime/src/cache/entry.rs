@@ -217,4 +217,53 @@ mod tests {
         bad.truncate(FIXED + 3);
         assert!(Entry::decode(Bytes::from(bad)).is_none());
     }
+
+    /// Encodes an answer the way the connection would (HTTP/1.1 keep-alive).
+    fn wire(r: &Response) -> String {
+        use crate::http::response::{ConnectionHeader, Framing};
+        let mut out = Vec::new();
+        let framing = Framing {
+            head_only: false,
+            connection: ConnectionHeader::None,
+            chunked: true,
+        };
+        r.encode(&mut out, framing);
+        String::from_utf8(out).expect("ascii")
+    }
+
+    #[test]
+    fn stores_the_response_and_answers_with_the_tag() {
+        let handler = Response::text("hi").header("ETag", "\"v1\"");
+        let e = Entry::from_response(handler, 10, 20, Some("X-Cache"));
+        // The stored form (what a remote store keeps) has no tag line.
+        assert_eq!(
+            &e.headers[..],
+            b"Content-Type: text/plain; charset=utf-8\r\nETag: \"v1\"\r\n"
+        );
+        assert_eq!(&e.body[..], b"hi");
+        let from = Entry::decode(Bytes::from(e.encode())).expect("decodes");
+        for (entry, what) in [
+            (&e, "HIT"),
+            (&e, "STALE"),
+            (&e, "MISS"),
+            (&from, "HIT"),
+            (&from, "STALE"),
+        ] {
+            let text = wire(&entry.response(Some("X-Cache"), what));
+            let tail = format!("ETag: \"v1\"\r\nX-Cache: {what}\r\n\r\nhi");
+            assert!(text.ends_with(&tail), "{what}: {text:?}");
+            assert_eq!(text.matches("Content-Type:").count(), 1, "{text:?}");
+            assert_eq!(text.matches("X-Cache:").count(), 1, "{text:?}");
+        }
+        // A HIT on a local entry shares the pre-encoded block: no copy of the headers.
+        let hit = e.response(Some("X-Cache"), "HIT");
+        let block = &e.hit.as_ref().expect("tagged").1;
+        assert_eq!(hit.header_block().as_ptr(), block.as_ptr());
+        // No tag: the stored lines only.
+        let untagged = Entry::from_response(Response::text("hi"), 10, 20, None);
+        assert!(untagged.hit.is_none());
+        let text = wire(&untagged.response(None, "HIT"));
+        assert!(!text.contains("X-Cache"), "{text:?}");
+        assert!(text.ends_with("Content-Type: text/plain; charset=utf-8\r\n\r\nhi"));
+    }
 }
