@@ -68,8 +68,8 @@ pub(crate) enum Token {
     Cas(Option<u64>, Instant),
 }
 
-/// Stores if the version (KEYS[2]) is still ARGV[2] ('' for none): the value ARGV[1] for
-/// ARGV[3] ms ('0': no expiry). 1 if stored.
+/// Stores if the version (`KEYS[2]`) is still `ARGV[2]` (`''` for none): the value `ARGV[1]` for
+/// `ARGV[3]` ms ('0': no expiry). 1 if stored.
 const WRITE_SCRIPT: &str = r#"
 local v = redis.call('GET', KEYS[2]) or ''
 if v ~= ARGV[2] then return 0 end
@@ -81,7 +81,7 @@ end
 return 1
 "#;
 
-/// Bumps the version (KEYS[2]), then deletes KEYS[1]: how many were deleted.
+/// Bumps the version (`KEYS[2]`), then deletes `KEYS[1]`: how many were deleted.
 const PURGE_SCRIPT: &str = r#"
 redis.call('INCR', KEYS[2])
 return redis.call('DEL', KEYS[1])

@@ -97,7 +97,7 @@ impl Inner {
     ///
     /// # Safety
     ///
-    /// As for [`Driver::push`]: every pointer in `entry` stays valid until its final
+    /// As for [`Driver::push`](super::driver::Driver::push): every pointer in `entry` stays valid until its final
     /// completion.
     pub(super) unsafe fn push_entry(&mut self, entry: &squeue::Entry) -> bool {
         for attempt in 0..PUSH_ATTEMPTS {
