@@ -266,6 +266,23 @@ impl UringConfig {
 ///
 /// Generated code builds one from the spec's `server:` section; [`ServerConfig::apply_env`]
 /// then lets `EMBER_LISTEN`, `EMBER_WORKERS` and `EMBER_BACKEND` override it.
+///
+/// ```
+/// use std::time::Duration;
+/// use ember_runtime::{Backend, Limits, ServerConfig, UringConfig, Workers};
+///
+/// let config = ServerConfig::new()
+///     .listen("0.0.0.0:8080")
+///     .workers(Workers::Count(4))
+///     .backend(Backend::Auto)
+///     .limits(
+///         Limits::new()
+///             .max_body_size(64 * 1024)
+///             .handler_timeout(Some(Duration::from_secs(5))),
+///     )
+///     .io_uring(UringConfig::new().entries(512));
+/// assert_eq!(config.listen_addr(), "0.0.0.0:8080");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     pub(crate) listen: String,

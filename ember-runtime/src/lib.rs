@@ -3,34 +3,102 @@
 //! The runtime that Ember's generated code links against: a small HTTP/1.1 server with an
 //! io_uring backend and a tokio (epoll) fallback, both driving one sans-IO protocol core.
 //!
-//! ## Shape
+//! An application does not wire routes by hand: `ember-codegen` turns `ember.yaml` into an
+//! `App` that implements [`Service`], with a statically dispatched router calling the
+//! user's plain `async fn` handlers. What an application writes is at this crate's root:
+//!
+//! * serving: [`run`] (what `main` calls), [`Server`] / [`ServerHandle`] (start and stop a
+//!   server from code, e.g. in tests), [`Service`] (what the generated `App` implements);
+//! * handlers: [`Request`] (with [`Header`], [`Version`], [`Method`]), [`Response`],
+//!   [`IntoResponse`], [`Json`], [`StatusCode`], [`BodySender`] (streamed bodies), [`Uuid`]
+//!   (the type of `{id:uuid}` path parameters);
+//! * settings the spec's `server:` block compiles to, for code that overrides them:
+//!   [`ServerConfig`], [`Backend`], [`Workers`], [`Limits`], [`UringConfig`],
+//!   [`RouteLimits`];
+//! * the cache handle `App::cache("name")` returns: [`Cache`], failing with [`CacheError`];
+//! * the other errors: [`ConfigError`], [`InvalidHeader`], [`BodyClosed`];
+//! * [`log`] (the default `tracing` subscriber) and, with the `test-util` feature,
+//!   `test_util` (a Redis of a test's own, skipping tests whose services are missing);
+//! * [`include_app!`], which pulls the generated app into the crate with the `build.rs`.
+//!
+//! ```ignore
+//! // src/lib.rs
+//! ember_runtime::include_app!();
+//! mod handlers;
+//!
+//! // src/handlers.rs
+//! use ember_runtime::{Json, Request, Response, StatusCode};
+//!
+//! pub async fn plaintext() -> &'static str { "Hello, World!" }
+//! pub async fn hello(name: &str) -> String { format!("Hello, {name}!") }
+//! pub async fn echo(req: &Request<'_>) -> Response { Response::bytes(req.body().to_vec()) }
+//! pub async fn missing() -> StatusCode { StatusCode::NOT_FOUND }
+//!
+//! // src/main.rs
+//! fn main() -> std::io::Result<()> { ember_runtime::run(hello::App) }
+//! ```
+//!
+//! A [`Service`] can also be written by hand (the generated one does the same, with a
+//! router in `route`):
+//!
+//! ```
+//! use ember_runtime::{
+//!     Backend, Method, Request, Response, RouteLimits, Server, ServerConfig, Service, Workers,
+//! };
+//!
+//! #[derive(Clone)]
+//! struct Hello;
+//!
+//! impl Service for Hello {
+//!     type Route = ();
+//!     fn route(&self, _: Method<'_>, _: &str) -> ((), RouteLimits) {
+//!         ((), RouteLimits::default())
+//!     }
+//!     async fn call<'a>(&'a self, _: (), _: &'a Request<'a>) -> Response {
+//!         Response::text("Hello, World!")
+//!     }
+//! }
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let config = ServerConfig::new()
+//!     .listen("127.0.0.1:0")
+//!     .workers(Workers::Count(1))
+//!     .backend(Backend::Tokio);
+//! let server = Server::new(Hello).with_config(config).start()?;
+//! println!("serving on {}", server.local_addr());
+//! server.shutdown()
+//! # }
+//! ```
+//!
+//! ## Inside
 //!
 //! * `http` — the sans-IO core: request-head parsing and framing over byte buffers,
-//!   response encoding into a reusable write buffer, the cached `Date` header. It knows
-//!   nothing of sockets, so it is tested byte for byte.
+//!   response encoding into a reusable write buffer, the cached `Date` header.
 //! * `io` — the connection loop (read → parse every complete request → call the service →
-//!   encode → one write per batch) and the two backends it runs on:
-//!   * `io::uring`: per worker one ring, driven inside a tokio current-thread runtime
-//!     (the ring's fd is registered with tokio's reactor), so handlers can await any
-//!     tokio-based I/O and need not be `Send`;
-//!   * `io::tokio`: the same loop over tokio sockets.
-//! * `server` — workers (a thread each, with its own `SO_REUSEPORT` listener), backend
-//!   selection (`auto` probes io_uring and falls back to tokio), graceful shutdown.
-//!
-//! Applications do not use most of this directly: `ember-codegen` turns `ember.yaml` into
-//! an `App` that implements [`Service`], with a statically dispatched router that calls the
-//! user's `async fn` handlers through [`Handler`].
+//!   encode → one write per batch) and the two backends behind `io::backend::Engine`:
+//!   `io::uring` (a ring per worker, driven inside a tokio current-thread runtime) and
+//!   `io::tokio` (the same loop over tokio sockets).
+//! * `server` — workers (a thread each, with its own `SO_REUSEPORT` listener), graceful
+//!   shutdown.
+//! * `cache`, `middleware`, `params`, `handler` — what generated code calls, reached only
+//!   through the hidden `__private` module; `remote` — the one registry of connections to
+//!   Redis and Memcached, shared by remote caches and the Redis rate limiter.
 
+// TODO(architecture pass): `cache`, `middleware` and `params` become private (`mod …;`)
+// once the generator emits `__private` paths; `__private` below does not depend on them
+// being public.
+#[doc(hidden)]
 pub mod cache;
 mod config;
-#[doc(hidden)]
-pub mod fuzzing;
+mod fuzzing;
 mod handler;
 mod http;
 mod io;
 pub mod log;
+#[doc(hidden)]
 pub mod middleware;
 mod panic;
+#[doc(hidden)]
 pub mod params;
 mod remote;
 mod server;
@@ -38,26 +106,49 @@ mod service;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
+pub use cache::{Cache, CacheError};
 pub use config::{Backend, ConfigError, Limits, RouteLimits, ServerConfig, UringConfig, Workers};
-pub use handler::{Handler, ParamsOnly, WithRequest, call};
 pub use http::method::Method;
 pub use http::request::{Header, Request, Version};
 pub use http::response::{BodyClosed, BodySender, IntoResponse, InvalidHeader, Json, Response};
 pub use http::status::StatusCode;
+pub use params::Uuid;
 pub use server::{Server, ServerHandle, run};
-pub use service::{ParamSpans, Service};
+pub use service::Service;
+
+// TODO(architecture pass): remove once the generator emits __private paths.
+#[doc(hidden)]
+pub use __private::{ParamSpans, call};
 
 /// What generated code needs and applications do not write: not a public API, may change
 /// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);
 /// the paths stay stable while the modules behind them move.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cache;
-    pub use crate::call;
     pub use crate::config::{Backend, Limits, RouteLimits, UringConfig, Workers};
-    pub use crate::middleware;
-    pub use crate::params;
+    pub use crate::handler::{Handler, ParamsOnly, WithRequest, call};
     pub use crate::service::ParamSpans;
+
+    /// Response caching for cached routes, and the caches `App` holds.
+    pub mod cache {
+        pub use crate::cache::{Cache, CacheConfig, Caches, OwnedRequest, Policy, serve};
+    }
+
+    /// The middleware steps generated `call` arms run (CORS, bearer and API-key
+    /// authentication, rate limits).
+    pub mod middleware {
+        pub use crate::middleware::*;
+    }
+
+    /// Path-parameter decoding and parsing.
+    pub mod params {
+        pub use crate::params::{ParamError, Uuid, decode, parse};
+    }
+
+    /// Entry points for the fuzz targets in `fuzz/` and their seed corpora.
+    pub mod fuzzing {
+        pub use crate::fuzzing::{chunked, connection, head};
+    }
 }
 
 /// Includes the app that `ember_codegen::build` generated into `OUT_DIR`.

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::config::{Backend, ServerConfig};
 use crate::http::date;
+use crate::io::backend::{Engine, Tokio, Uring};
 use crate::io::timer::TICK;
 use crate::io::{ConnLimit, WorkerState};
 use crate::service::Service;
@@ -133,6 +134,12 @@ impl<S: Service> Server<S> {
 /// SIGINT or SIGTERM. This is what a generated app's `main` calls. It first installs the
 /// default `tracing` subscriber (`EMBER_LOG`, else `RUST_LOG`, else `warn`, to stderr)
 /// unless the application installed one: see [`crate::log`].
+///
+/// ```ignore
+/// fn main() -> std::io::Result<()> {
+///     ember_runtime::run(hello::App) // the generated app of the crate `hello`
+/// }
+/// ```
 pub fn run<S: Service>(service: S) -> io::Result<()> {
     crate::log::install_default();
     let config = service
@@ -203,7 +210,7 @@ struct Plan {
 
 impl Plan {
     fn new(config: &ServerConfig) -> io::Result<Plan> {
-        let backend = choose_backend(config)?;
+        let backend = crate::io::backend::choose(config)?;
         let addr = config
             .listen_addr()
             .to_socket_addrs()?
@@ -230,62 +237,6 @@ impl Plan {
             backend,
             connections: ConnLimit::new(config.limits.max_connections),
         })
-    }
-}
-
-/// Probes io_uring on a thread of its own. When a ring is closed, the kernel finishes
-/// tearing it down with task work queued on the thread that created it (`TWA_SIGNAL`),
-/// which interrupts that thread's next blocking system call: a `recv` with a timeout then
-/// fails with `EINTR`. The caller's thread (often the application's main thread) must not
-/// see that, so the probe's ring is made and closed elsewhere.
-#[cfg(target_os = "linux")]
-fn probe_uring() -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("ember-uring-probe".into())
-        .spawn(crate::io::uring::Driver::probe)?
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the io_uring probe panicked")))
-}
-
-/// Resolves `Auto` by probing io_uring; an explicit `IoUring` that the kernel refuses is an
-/// error.
-fn choose_backend(config: &ServerConfig) -> io::Result<Backend> {
-    let wanted = config.backend_setting();
-    #[cfg(target_os = "linux")]
-    {
-        let probe_uring = || {
-            #[cfg(feature = "test-util")]
-            if config.simulate_no_uring {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    "io_uring refused (simulated for a test)",
-                ));
-            }
-            probe_uring()
-        };
-        match wanted {
-            Backend::Tokio => Ok(Backend::Tokio),
-            Backend::IoUring => probe_uring()
-                .map(|()| Backend::IoUring)
-                .map_err(|e| io::Error::new(e.kind(), format!("io_uring unavailable: {e}"))),
-            Backend::Auto => match probe_uring() {
-                Ok(()) => Ok(Backend::IoUring),
-                Err(e) => {
-                    eprintln!("ember: io_uring unavailable ({e}); falling back to backend=tokio");
-                    Ok(Backend::Tokio)
-                }
-            },
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        match wanted {
-            Backend::IoUring => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "io_uring is only available on Linux",
-            )),
-            _ => Ok(Backend::Tokio),
-        }
     }
 }
 
@@ -334,10 +285,30 @@ fn bind(addr: SocketAddr, join: bool) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// One worker: a current-thread runtime (and ring), serving until shutdown.
+/// One worker on the chosen backend.
 fn worker_main<S: Service>(
     listener: TcpListener,
     backend: Backend,
+    config: &ServerConfig,
+    connections: Arc<ConnLimit>,
+    service: S,
+    shutdown: watch::Receiver<bool>,
+    signals: Option<Arc<watch::Sender<bool>>>,
+) -> io::Result<()> {
+    match backend {
+        Backend::IoUring => {
+            worker::<Uring, S>(listener, config, connections, service, shutdown, signals)
+        }
+        Backend::Tokio | Backend::Auto => {
+            worker::<Tokio, S>(listener, config, connections, service, shutdown, signals)
+        }
+    }
+}
+
+/// One worker: a current-thread runtime (and what the backend `E` prepares for it),
+/// serving until shutdown.
+fn worker<E: Engine, S: Service>(
+    listener: TcpListener,
     config: &ServerConfig,
     connections: Arc<ConnLimit>,
     service: S,
@@ -346,17 +317,7 @@ fn worker_main<S: Service>(
 ) -> io::Result<()> {
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_all();
-    #[cfg(target_os = "linux")]
-    let driver = if backend == Backend::IoUring {
-        let u = config.io_uring;
-        let bufs = u.provided_buffers.then_some((u.num_bufs, u.buf_size));
-        let d = crate::io::uring::Driver::new(u.entries, bufs)?;
-        crate::io::uring::Driver::set_current(&d);
-        builder.on_thread_park(crate::io::uring::Driver::flush_current);
-        Some(d)
-    } else {
-        None
-    };
+    let engine = E::prepare(config, &mut builder)?;
     let rt = builder.build()?;
     let local = tokio::task::LocalSet::new();
     let limits = config.limits;
@@ -378,15 +339,6 @@ fn worker_main<S: Service>(
                 }
             });
         }
-        #[cfg(target_os = "linux")]
-        if let Some(d) = &driver {
-            let d = d.clone();
-            tokio::task::spawn_local(async move {
-                if let Err(e) = crate::io::uring::run_reactor(d).await {
-                    tracing::error!("io_uring reactor stopped: {e}");
-                }
-            });
-        }
         {
             let worker = worker.clone();
             tokio::task::spawn_local(async move {
@@ -394,17 +346,9 @@ fn worker_main<S: Service>(
                 worker.begin_shutdown();
             });
         }
-        let served = match backend {
-            #[cfg(target_os = "linux")]
-            Backend::IoUring => match &driver {
-                Some(d) => {
-                    crate::io::uring::serve(listener, service, limits, worker.clone(), d.clone())
-                        .await
-                }
-                None => Err(io::Error::other("io_uring driver missing")),
-            },
-            _ => crate::io::tokio::serve(listener, service, limits, worker.clone()).await,
-        };
+        let served = engine
+            .serve(listener, service, limits, worker.clone())
+            .await;
         // Accepting has stopped; give busy connections the grace period to finish.
         let _ = tokio::time::timeout(grace, worker.drained()).await;
         hooks.on_worker_stop();
@@ -412,11 +356,7 @@ fn worker_main<S: Service>(
     });
     drop(local);
     drop(rt);
-    #[cfg(target_os = "linux")]
-    if let Some(d) = driver {
-        d.shutdown();
-        crate::io::uring::Driver::clear_current();
-    }
+    engine.finish();
     result
 }
 

@@ -19,15 +19,15 @@ fn run(target: &str, f: fn(&[u8])) {
 
 #[test]
 fn head_corpus() {
-    run("head", ember_runtime::fuzzing::head);
+    run("head", ember_runtime::__private::fuzzing::head);
 }
 
 #[test]
 fn chunked_corpus() {
-    run("chunked", ember_runtime::fuzzing::chunked);
+    run("chunked", ember_runtime::__private::fuzzing::chunked);
 }
 
 #[test]
 fn connection_corpus() {
-    run("connection", ember_runtime::fuzzing::connection);
+    run("connection", ember_runtime::__private::fuzzing::connection);
 }

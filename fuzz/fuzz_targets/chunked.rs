@@ -1,4 +1,4 @@
-//! Fuzz target: see `ember_runtime::fuzzing::chunked`.
+//! Fuzz target: see `ember_runtime::__private::fuzzing::chunked`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ember_runtime::fuzzing::chunked(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ember_runtime::__private::fuzzing::chunked(data));

@@ -1,4 +1,4 @@
-//! Fuzz target: see `ember_runtime::fuzzing::connection`.
+//! Fuzz target: see `ember_runtime::__private::fuzzing::connection`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ember_runtime::fuzzing::connection(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ember_runtime::__private::fuzzing::connection(data));

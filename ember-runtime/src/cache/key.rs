@@ -35,14 +35,14 @@ pub(crate) fn build(policy: &Policy, req: &Request<'_>, out: &mut Vec<u8>) -> Re
     out.extend_from_slice(req.path().as_bytes());
     let query = req.query();
     match policy.query {
-        super::Query::All => {
+        super::policy::Query::All => {
             if !query.is_empty() {
                 out.push(b'?');
                 out.extend_from_slice(query.as_bytes());
             }
         }
-        super::Query::None => {}
-        super::Query::Only(names) => {
+        super::policy::Query::None => {}
+        super::policy::Query::Only(names) => {
             let mut first = true;
             for name in names {
                 let found = query

@@ -39,7 +39,7 @@
 mod entry;
 mod env;
 mod key;
-pub(crate) mod memcached;
+mod policy;
 mod remote;
 mod serve;
 mod store;
@@ -53,163 +53,11 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use policy::Policy;
 pub use serve::{OwnedRequest, serve};
 
 use entry::{Entry, now_ms};
 use store::Store;
-
-/// How a route's responses are cached: compiled in by the generator from the spec
-/// (`caches.NAME` and the route's `cache:`), a constant per route.
-#[derive(Debug, Clone, Copy)]
-pub struct Policy {
-    cache: usize,
-    ttl_ms: u64,
-    swr_ms: u64,
-    jitter: Jitter,
-    query: Query,
-    vary: &'static [&'static str],
-    statuses: &'static [u16],
-    header: Option<&'static str>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Jitter {
-    None,
-    Millis(u64),
-    Percent(u8),
-}
-
-/// Which query parameters enter a key.
-#[derive(Debug, Clone, Copy)]
-enum Query {
-    All,
-    None,
-    Only(&'static [&'static str]),
-}
-
-impl Policy {
-    /// Caching in cache number `cache` of the app's [`Caches`], with the defaults: a one
-    /// second TTL, the whole query in the key, only `200` cached, `X-Cache` on.
-    pub const fn new(cache: usize) -> Self {
-        Policy {
-            cache,
-            ttl_ms: 1000,
-            swr_ms: 0,
-            jitter: Jitter::None,
-            query: Query::All,
-            vary: &[],
-            statuses: &[200],
-            header: Some("X-Cache"),
-        }
-    }
-
-    /// How long an entry is fresh.
-    pub const fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl_ms = ttl.as_millis() as u64;
-        self
-    }
-
-    /// Entries never expire (a `static` cache).
-    pub const fn forever(mut self) -> Self {
-        self.ttl_ms = u64::MAX;
-        self
-    }
-
-    /// Entries never expire (a `static: true` cache); the name the architecture pass
-    /// settles on for [`Policy::forever`], which goes once generated code uses this.
-    pub const fn no_expiry(self) -> Self {
-        self.forever()
-    }
-
-    /// How long past its TTL an entry is still answered while one refresh runs.
-    pub const fn stale_while_revalidate(mut self, window: Duration) -> Self {
-        self.swr_ms = window.as_millis() as u64;
-        self
-    }
-
-    /// Shortens each entry's TTL by a random amount up to `jitter`.
-    pub const fn jitter(mut self, jitter: Duration) -> Self {
-        self.jitter = Jitter::Millis(jitter.as_millis() as u64);
-        self
-    }
-
-    /// Shortens each entry's TTL by a random amount up to `percent` % of it.
-    pub const fn jitter_percent(mut self, percent: u8) -> Self {
-        self.jitter = Jitter::Percent(percent);
-        self
-    }
-
-    /// Leaves the query out of the key.
-    pub const fn query_none(mut self) -> Self {
-        self.query = Query::None;
-        self
-    }
-
-    /// Keeps only these query parameters in the key (in this order).
-    pub const fn query_only(mut self, names: &'static [&'static str]) -> Self {
-        self.query = Query::Only(names);
-        self
-    }
-
-    /// Adds these request headers (lower-case names) to the key.
-    pub const fn vary(mut self, headers: &'static [&'static str]) -> Self {
-        self.vary = headers;
-        self
-    }
-
-    /// The statuses that are cached (default: `200` only).
-    pub const fn statuses(mut self, statuses: &'static [u16]) -> Self {
-        self.statuses = statuses;
-        self
-    }
-
-    /// The name of the header that says `HIT`, `MISS`, `STALE` or `BYPASS`; `None` for none.
-    pub const fn header(mut self, name: Option<&'static str>) -> Self {
-        self.header = name;
-        self
-    }
-
-    fn varies_on(&self, header: &str) -> bool {
-        self.vary.iter().any(|v| v.eq_ignore_ascii_case(header))
-    }
-
-    /// Fresh-until and stale-until for an entry made now.
-    fn deadlines(&self, now: u64) -> (u64, u64) {
-        if self.ttl_ms == u64::MAX {
-            return (u64::MAX, u64::MAX);
-        }
-        let cut = match self.jitter {
-            Jitter::None => 0,
-            Jitter::Millis(j) => random_below(j.min(self.ttl_ms.saturating_sub(1)) + 1),
-            Jitter::Percent(p) => random_below(self.ttl_ms * u64::from(p.min(99)) / 100 + 1),
-        };
-        let fresh = now.saturating_add(self.ttl_ms - cut);
-        (fresh, fresh.saturating_add(self.swr_ms))
-    }
-}
-
-/// A cheap per-thread random number below `n` (for TTL jitter).
-fn random_below(n: u64) -> u64 {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            let local = 0u8;
-            now_ms() ^ (std::ptr::from_ref(&local) as u64).rotate_left(32) | 1
-        });
-    }
-    if n <= 1 {
-        return 0;
-    }
-    STATE.with(|s| {
-        // xorshift64*
-        let mut x = s.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        s.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    })
-}
 
 /// Where a cache keeps its entries.
 #[derive(Debug, Clone)]
@@ -386,7 +234,7 @@ impl Caches {
 /// Request handling never sees these: a cached route falls back to its handler. They
 /// reach code that calls [`Cache`] methods directly.
 #[derive(Debug)]
-pub struct Error {
+pub struct CacheError {
     kind: ErrorKind,
 }
 
@@ -398,9 +246,9 @@ enum ErrorKind {
     Rejected(String),
 }
 
-impl Error {
+impl CacheError {
     fn unavailable(msg: impl Into<String>) -> Self {
-        Error {
+        CacheError {
             kind: ErrorKind::Unavailable(msg.into()),
         }
     }
@@ -427,7 +275,7 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for CacheError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ErrorKind::Unavailable(m) => write!(f, "cache unavailable: {m}"),
@@ -438,12 +286,24 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for CacheError {}
 
-/// One named cache.
+/// One named cache, as the generated `App::cache("name")` returns it.
 ///
 /// Its methods are `async` because a remote cache talks to its backend; they run on the
 /// calling worker's connection (call them from handlers).
+///
+/// ```ignore
+/// // A data cache (`caches: { users: { ttl: 60s } }` in ember.yaml):
+/// let cache = crate::App::cache("users").expect("declared in ember.yaml");
+/// if let Some(user) = cache.get::<User>(&id).await? {
+///     return Ok(Json(user));
+/// }
+/// let user = load_user(&id).await?;
+/// cache.set(&id, &user, None).await?;
+/// // After a write, drop every cached page of the list:
+/// cache.purge_prefix("GET /users").await?;
+/// ```
 #[derive(Debug)]
 pub struct Cache {
     name: String,
@@ -519,7 +379,7 @@ impl Cache {
     /// handler was running (on this instance, or — through the store — on another one
     /// sharing the remote cache) does not store its answer afterwards. See
     /// `remote.rs` for how (Redis: a version per cache; Memcached: CAS and tombstones).
-    pub async fn purge(&self, key: &str) -> Result<bool, Error> {
+    pub async fn purge(&self, key: &str) -> Result<bool, CacheError> {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         if self.is_remote() {
             remote::delete(self, key.as_bytes()).await
@@ -530,22 +390,22 @@ impl Cache {
 
     /// Removes every entry whose key starts with `prefix` (`GET /tasks` drops every page
     /// and query of `/tasks`, and `/tasks/…`); how many. Redis scans its keys for it;
-    /// Memcached cannot list keys and answers [`Error::is_unsupported`]. Like
+    /// Memcached cannot list keys and answers [`CacheError::is_unsupported`]. Like
     /// [`Cache::purge`], it wins over writes that started before it (on Redis, over every
     /// pending write of the cache).
-    pub async fn purge_prefix(&self, prefix: &str) -> Result<usize, Error> {
+    pub async fn purge_prefix(&self, prefix: &str) -> Result<usize, CacheError> {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         match &self.kind {
             Kind::Memory | Kind::Static => Ok(self.store.remove_prefix(prefix.as_bytes())),
             Kind::Redis(_) => remote::delete_prefix(self, prefix.as_bytes()).await,
-            Kind::Memcached(_) => Err(Error {
+            Kind::Memcached(_) => Err(CacheError {
                 kind: ErrorKind::Unsupported("Memcached cannot purge by prefix"),
             }),
         }
     }
 
     /// The raw bytes stored under `key` by [`Cache::set_bytes`] (or a response's body).
-    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>, Error> {
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
         let now = now_ms();
         if self.is_remote() {
             let (e, _) = remote::get(self, key.as_bytes()).await?;
@@ -563,7 +423,7 @@ impl Cache {
         key: &str,
         value: impl Into<Bytes>,
         ttl: Option<Duration>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CacheError> {
         let now = now_ms();
         let ttl = ttl.unwrap_or(self.default_ttl);
         let until = match self.kind {
@@ -582,12 +442,14 @@ impl Cache {
     }
 
     /// The value stored under `key` by [`Cache::set`], decoded from JSON.
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CacheError> {
         match self.get_bytes(key).await? {
             None => Ok(None),
-            Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error {
-                kind: ErrorKind::Decode(e.to_string()),
-            }),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| CacheError {
+                    kind: ErrorKind::Decode(e.to_string()),
+                }),
         }
     }
 
@@ -597,8 +459,8 @@ impl Cache {
         key: &str,
         value: &T,
         ttl: Option<Duration>,
-    ) -> Result<(), Error> {
-        let bytes = serde_json::to_vec(value).map_err(|e| Error {
+    ) -> Result<(), CacheError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| CacheError {
             kind: ErrorKind::Decode(e.to_string()),
         })?;
         self.set_bytes(key, bytes, ttl).await

@@ -44,8 +44,8 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::entry::{Entry, now_ms};
-use super::memcached::{self, CallError, Reply, codec};
-use super::{Cache, Error, ErrorKind, Kind};
+use super::{Cache, CacheError, ErrorKind, Kind};
+use crate::remote::memcached::{self, CallError, Reply, codec};
 use crate::remote::{self as registry, Conn, Endpoint, Failure, Proto};
 
 /// How long a Memcached tombstone (left by a purge) lives.
@@ -68,8 +68,8 @@ pub(crate) enum Token {
     Cas(Option<u64>, Instant),
 }
 
-/// Stores if the version (KEYS[2]) is still ARGV[2] ('' for none): the value ARGV[1] for
-/// ARGV[3] ms ('0': no expiry). 1 if stored.
+/// Stores if the version (`KEYS[2]`) is still `ARGV[2]` (`''` for none): the value `ARGV[1]` for
+/// `ARGV[3]` ms ('0': no expiry). 1 if stored.
 const WRITE_SCRIPT: &str = r#"
 local v = redis.call('GET', KEYS[2]) or ''
 if v ~= ARGV[2] then return 0 end
@@ -81,7 +81,7 @@ end
 return 1
 "#;
 
-/// Bumps the version (KEYS[2]), then deletes KEYS[1]: how many were deleted.
+/// Bumps the version (`KEYS[2]`), then deletes `KEYS[1]`: how many were deleted.
 const PURGE_SCRIPT: &str = r#"
 redis.call('INCR', KEYS[2])
 return redis.call('DEL', KEYS[1])
@@ -138,19 +138,19 @@ fn prefix(cache: &Cache) -> &[u8] {
         .unwrap_or_default()
 }
 
-fn unavailable(f: Failure) -> Error {
-    Error::unavailable(f.to_string())
+fn unavailable(f: Failure) -> CacheError {
+    CacheError::unavailable(f.to_string())
 }
 
-fn rejected(why: impl Into<String>) -> Error {
-    Error {
+fn rejected(why: impl Into<String>) -> CacheError {
+    CacheError {
         kind: ErrorKind::Rejected(why.into()),
     }
 }
 
 /// The connection for an operation, unless the backend is skipped.
-fn usable(cache: &Cache) -> Result<(&'static Endpoint, Rc<Conn>), Error> {
-    let ep = endpoint(cache).ok_or_else(|| Error::unavailable("backend not configured"))?;
+fn usable(cache: &Cache) -> Result<(&'static Endpoint, Rc<Conn>), CacheError> {
+    let ep = endpoint(cache).ok_or_else(|| CacheError::unavailable("backend not configured"))?;
     let conn = registry::usable(ep, &user(cache)).map_err(unavailable)?;
     Ok((ep, conn))
 }
@@ -207,13 +207,13 @@ async fn redis_op<T>(
     ep: &Endpoint,
     what: &str,
     op: impl Future<Output = redis::RedisResult<T>>,
-) -> Result<T, Error> {
+) -> Result<T, CacheError> {
     match ep
         .run(&user(cache), what, timeout(cache), |_| true, op)
         .await
     {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Error::unavailable(e.to_string())),
+        Ok(Err(e)) => Err(CacheError::unavailable(e.to_string())),
         Err(f) => Err(unavailable(f)),
     }
 }
@@ -245,7 +245,7 @@ async fn memcached_op(
     client: &memcached::Client,
     what: &str,
     encode: impl FnOnce(&mut Vec<u8>) -> Result<(), codec::EncodeError>,
-) -> Result<Reply, Error> {
+) -> Result<Reply, CacheError> {
     let op = async {
         match client.call(encode).await {
             Ok(Reply::Error(e))
@@ -275,13 +275,13 @@ async fn memcached_op(
 }
 
 /// A reply an operation does not expect: the connection is out of step.
-fn unexpected(cache: &Cache, ep: &Endpoint, what: &str, r: &Reply) -> Error {
+fn unexpected(cache: &Cache, ep: &Endpoint, what: &str, r: &Reply) -> CacheError {
     unavailable(ep.failed(&user(cache), what, &format!("unexpected reply {r:?}")))
 }
 
 /// The entry under `key` (`None` on a miss, a purged key, or a value that is not ours),
 /// and what a write of this key's new answer must be conditional on.
-pub(crate) async fn get(cache: &Cache, key: &[u8]) -> Result<(Option<Entry>, Token), Error> {
+pub(crate) async fn get(cache: &Cache, key: &[u8]) -> Result<(Option<Entry>, Token), CacheError> {
     let (ep, conn) = usable(cache)?;
     match &*conn {
         Conn::Redis(m) => {
@@ -302,7 +302,7 @@ pub(crate) async fn get(cache: &Cache, key: &[u8]) -> Result<(Option<Entry>, Tok
                 other => Err(unexpected(cache, ep, "get", &other)),
             }
         }
-        Conn::Missing(why) => Err(Error::unavailable(why.clone())),
+        Conn::Missing(why) => Err(CacheError::unavailable(why.clone())),
     }
 }
 
@@ -318,7 +318,7 @@ pub(crate) async fn set(
     key: &[u8],
     entry: &Entry,
     token: Token,
-) -> Result<bool, Error> {
+) -> Result<bool, CacheError> {
     let (ep, conn) = usable(cache)?;
     let value = entry.encode();
     let now = now_ms();
@@ -378,13 +378,17 @@ pub(crate) async fn set(
                 other => Err(unexpected(cache, ep, "set", &other)),
             }
         }
-        Conn::Missing(why) => Err(Error::unavailable(why.clone())),
+        Conn::Missing(why) => Err(CacheError::unavailable(why.clone())),
     }
 }
 
 /// Stores the answer of a background refresh of `key`, conditional on the lookup that
 /// claimed the refresh.
-pub(crate) async fn set_refreshed(cache: &Cache, key: &[u8], entry: &Entry) -> Result<bool, Error> {
+pub(crate) async fn set_refreshed(
+    cache: &Cache,
+    key: &[u8],
+    entry: &Entry,
+) -> Result<bool, CacheError> {
     let token = {
         let map = cache.refreshing.lock().unwrap_or_else(|p| p.into_inner());
         map.get(key).cloned()
@@ -398,7 +402,7 @@ pub(crate) async fn set_refreshed(cache: &Cache, key: &[u8], entry: &Entry) -> R
 }
 
 /// Purges `key` (see the module docs); whether it was there.
-pub(crate) async fn delete(cache: &Cache, key: &[u8]) -> Result<bool, Error> {
+pub(crate) async fn delete(cache: &Cache, key: &[u8]) -> Result<bool, CacheError> {
     let (ep, conn) = usable(cache)?;
     match &*conn {
         Conn::Redis(m) => {
@@ -425,16 +429,16 @@ pub(crate) async fn delete(cache: &Cache, key: &[u8]) -> Result<bool, Error> {
                 _ => false,
             })
         }
-        Conn::Missing(why) => Err(Error::unavailable(why.clone())),
+        Conn::Missing(why) => Err(CacheError::unavailable(why.clone())),
     }
 }
 
 /// Purges every key starting with `prefix` (Redis: the version first, then `SCAN MATCH`
 /// + `UNLINK`); how many.
-pub(crate) async fn delete_prefix(cache: &Cache, key_prefix: &[u8]) -> Result<usize, Error> {
+pub(crate) async fn delete_prefix(cache: &Cache, key_prefix: &[u8]) -> Result<usize, CacheError> {
     let (ep, conn) = usable(cache)?;
     let Conn::Redis(m) = &*conn else {
-        return Err(Error {
+        return Err(CacheError {
             kind: ErrorKind::Unsupported("this backend cannot purge by prefix"),
         });
     };
@@ -479,7 +483,7 @@ pub(crate) async fn delete_prefix(cache: &Cache, key_prefix: &[u8]) -> Result<us
     let limit = timeout(cache) * 20 + Duration::from_secs(1);
     match ep.run(&user(cache), "purge", limit, |_| true, work).await {
         Ok(Ok(n)) => Ok(n),
-        Ok(Err(e)) => Err(Error::unavailable(e.to_string())),
+        Ok(Err(e)) => Err(CacheError::unavailable(e.to_string())),
         Err(f) => Err(unavailable(f)),
     }
 }

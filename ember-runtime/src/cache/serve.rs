@@ -258,22 +258,16 @@ fn cacheable(r: &Response, policy: &Policy) -> bool {
 
 fn into_entry(r: Response, policy: &Policy) -> Arc<Entry> {
     let (fresh, stale) = policy.deadlines(now_ms());
-    let (status, headers, body) = r.into_cache_parts();
-    Arc::new(Entry::new(status.as_u16(), headers, body, fresh, stale))
+    Arc::new(Entry::from_response(r, fresh, stale, policy.header))
 }
 
 fn answer(e: &Entry, policy: &Policy, what: &'static str) -> Response {
-    Response::shared(
-        e.status_code(),
-        e.headers.clone(),
-        e.body.clone(),
-        policy.header.map(|h| (h, what)),
-    )
+    e.response(policy.header, what)
 }
 
 fn tag(r: Response, policy: &Policy, what: &'static str) -> Response {
     match policy.header {
-        Some(h) => r.with_static_header(h, what),
+        Some(h) => r.header(h, what),
         None => r,
     }
 }

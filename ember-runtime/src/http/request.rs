@@ -38,6 +38,16 @@ impl fmt::Debug for Header<'_> {
 ///
 /// The path and query are raw (not percent-decoded); typed path parameters are decoded by
 /// the generated router before they reach a handler.
+///
+/// ```
+/// use ember_runtime::{Header, Method, Request, Version};
+///
+/// let headers = [Header { name: "Accept", value: b"text/plain" }];
+/// let req = Request::from_parts(Method::Get, "/tasks?page=2", Version::Http11, &headers, b"");
+/// assert_eq!(req.path(), "/tasks");
+/// assert_eq!(req.query_param("page"), Some("2"));
+/// assert_eq!(req.header_str("accept"), Some("text/plain"));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub(crate) method: Method<'a>,

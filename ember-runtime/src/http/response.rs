@@ -20,8 +20,9 @@ enum Body {
     Static(&'static [u8]),
     Bytes(Bytes),
     Owned(Vec<u8>),
-    /// Produced while it is sent; see [`Response::stream`].
-    Stream(StreamBody),
+    /// Produced while it is sent; see [`Response::stream`] (boxed: rare, and it keeps
+    /// every other response small).
+    Stream(Box<StreamBody>),
 }
 
 impl Body {
@@ -41,21 +42,54 @@ pub(crate) struct StreamBody {
     pub(crate) final_chunk: Option<Bytes>,
 }
 
+/// Extra header lines, encoded as `Name: value\r\n`: built by the handler, or a block
+/// shared with whoever encoded it (a stored response) and copied only if a header is added.
+enum Lines {
+    Owned(Vec<u8>),
+    Shared(Bytes),
+}
+
+impl Lines {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Lines::Owned(v) => v,
+            Lines::Shared(b) => b,
+        }
+    }
+
+    /// The lines as a growable buffer (a shared block is copied once).
+    fn to_mut(&mut self) -> &mut Vec<u8> {
+        if let Lines::Shared(b) = self {
+            *self = Lines::Owned(b.to_vec());
+        }
+        match self {
+            Lines::Owned(v) => v,
+            Lines::Shared(_) => unreachable!("converted above"),
+        }
+    }
+}
+
 /// An HTTP response: status, content type, extra headers and a body — complete, or
 /// streamed (see [`Response::stream`]).
 ///
 /// `Server`, `Date`, `Content-Length` (or `Transfer-Encoding`) and `Connection` are written
 /// by the runtime; extra headers are encoded once, when they are added.
+///
+/// ```
+/// use ember_runtime::{Response, StatusCode};
+///
+/// let resp = Response::json(&serde_json::json!({ "id": 7 }))
+///     .with_status(StatusCode::CREATED)
+///     .header("Location", "/tasks/7");
+/// assert_eq!(resp.status(), StatusCode::CREATED);
+/// assert_eq!(resp.content_type(), Some("application/json"));
+/// assert_eq!(resp.body(), br#"{"id":7}"#);
+/// ```
 pub struct Response {
     status: StatusCode,
     content_type: Option<Cow<'static, str>>,
     /// Extra header lines, already encoded as `Name: value\r\n`.
-    headers: Vec<u8>,
-    /// Header lines shared with a cache entry (written after `headers`, never copied into
-    /// the response).
-    shared_headers: Bytes,
-    /// One header whose name and value are static (the cache's `X-Cache: HIT`).
-    static_header: Option<(&'static str, &'static str)>,
+    headers: Lines,
     body: Body,
 }
 
@@ -64,12 +98,7 @@ impl fmt::Debug for Response {
         f.debug_struct("Response")
             .field("status", &self.status)
             .field("content_type", &self.content_type)
-            .field("headers", &String::from_utf8_lossy(&self.headers))
-            .field(
-                "shared_headers",
-                &String::from_utf8_lossy(&self.shared_headers),
-            )
-            .field("static_header", &self.static_header)
+            .field("headers", &String::from_utf8_lossy(self.headers.as_slice()))
             .field("body_len", &self.body.as_slice().len())
             .finish()
     }
@@ -100,9 +129,7 @@ impl Response {
         Response {
             status,
             content_type: content_type.map(Cow::Borrowed),
-            headers: Vec::new(),
-            shared_headers: Bytes::new(),
-            static_header: None,
+            headers: Lines::Owned(Vec::new()),
             body,
         }
     }
@@ -151,10 +178,10 @@ impl Response {
         Response::with(
             StatusCode::OK,
             None,
-            Body::Stream(StreamBody {
+            Body::Stream(Box::new(StreamBody {
                 chunks: Box::pin(chunks),
                 final_chunk: None,
-            }),
+            })),
         )
     }
 
@@ -183,7 +210,7 @@ impl Response {
     /// Takes a streamed body out, leaving the response empty.
     pub(crate) fn take_stream(&mut self) -> Option<StreamBody> {
         match std::mem::take(&mut self.body) {
-            Body::Stream(s) => Some(s),
+            Body::Stream(s) => Some(*s),
             other => {
                 self.body = other;
                 None
@@ -234,10 +261,11 @@ impl Response {
                 name: name.to_owned(),
             });
         }
-        self.headers.extend_from_slice(name.as_bytes());
-        self.headers.extend_from_slice(b": ");
-        self.headers.extend_from_slice(value.as_bytes());
-        self.headers.extend_from_slice(b"\r\n");
+        let lines = self.headers.to_mut();
+        lines.extend_from_slice(name.as_bytes());
+        lines.extend_from_slice(b": ");
+        lines.extend_from_slice(value.as_bytes());
+        lines.extend_from_slice(b"\r\n");
         Ok(())
     }
 
@@ -256,70 +284,37 @@ impl Response {
         self.body.as_slice()
     }
 
-    /// A response that shares its header block and body with a cache entry: building it
-    /// copies nothing and allocates nothing. `headers` are encoded lines (content type
-    /// included); `tag` is written as one more header line.
-    pub(crate) fn shared(
-        status: StatusCode,
-        headers: Bytes,
-        body: Bytes,
-        tag: Option<(&'static str, &'static str)>,
-    ) -> Self {
+    /// A response whose header lines (content type included) arrive already encoded, as
+    /// a block shared with whoever encoded it (a stored response): building it copies and
+    /// allocates nothing; adding a header copies the block once.
+    pub(crate) fn preencoded(status: StatusCode, lines: Bytes, body: Bytes) -> Self {
         Response {
             status,
             content_type: None,
-            headers: Vec::new(),
-            shared_headers: headers,
-            static_header: tag,
+            headers: Lines::Shared(lines),
             body: Body::Bytes(body),
         }
     }
 
-    /// Adds one header with a static name and value without encoding it now (replaces a
-    /// previous one added this way).
-    pub(crate) fn with_static_header(mut self, name: &'static str, value: &'static str) -> Self {
-        self.static_header = Some((name, value));
-        self
-    }
-
-    /// Appends the handler's header lines: its own, a cache's shared block, and the one
-    /// static header (e.g. `X-Cache`), each encoded as `Name: value\r\n`.
-    fn write_extra_headers(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.headers);
-        out.extend_from_slice(&self.shared_headers);
-        if let Some((name, value)) = self.static_header {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-
-    /// Splits the response into what a cache entry keeps: the status, every header line
-    /// (content type first) as one block, and the body, moved (not copied) into `Bytes`.
-    pub(crate) fn into_cache_parts(self) -> (StatusCode, Bytes, Bytes) {
-        let mut block = Vec::with_capacity(self.headers.len() + self.shared_headers.len() + 64);
-        if let Some(ct) = &self.content_type {
-            block.extend_from_slice(b"Content-Type: ");
-            block.extend_from_slice(ct.as_bytes());
-            block.extend_from_slice(b"\r\n");
-        }
-        self.write_extra_headers(&mut block);
-        let body = match self.body {
-            // Streams are never cached (see `cache::serve::cacheable`).
-            Body::Empty | Body::Stream(_) => Bytes::new(),
-            Body::Static(s) => Bytes::from_static(s),
-            Body::Bytes(b) => b,
-            Body::Owned(v) => Bytes::from(v),
-        };
-        (self.status, Bytes::from(block), body)
+    /// The extra header lines, encoded (`Name: value\r\n` each; without the content type).
+    pub(crate) fn header_block(&self) -> &[u8] {
+        self.headers.as_slice()
     }
 
     /// Every extra header line, encoded (`Name: value\r\n`), for inspection.
     pub(crate) fn header_lines(&self) -> impl Iterator<Item = &[u8]> {
-        self.headers
-            .split_inclusive(|&b| b == b'\n')
-            .chain(self.shared_headers.split_inclusive(|&b| b == b'\n'))
+        self.headers.as_slice().split_inclusive(|&b| b == b'\n')
+    }
+
+    /// The body as `Bytes`, moved (not copied) out of the response; a streamed body (which
+    /// has no bytes yet) gives an empty one.
+    pub(crate) fn into_body(self) -> Bytes {
+        match self.body {
+            Body::Empty | Body::Stream(_) => Bytes::new(),
+            Body::Static(s) => Bytes::from_static(s),
+            Body::Bytes(b) => b,
+            Body::Owned(v) => Bytes::from(v),
+        }
     }
 
     /// Encodes the response after whatever `out` already holds.
@@ -328,7 +323,8 @@ impl Response {
     /// false adds `Connection: close`; `http10_keep_alive` adds `Connection: keep-alive`.
     pub(crate) fn encode(&self, out: &mut Vec<u8>, framing: Framing) {
         let body = self.body.as_slice();
-        out.reserve(160 + self.headers.len() + self.shared_headers.len() + body.len());
+        let lines = self.headers.as_slice();
+        out.reserve(160 + lines.len() + body.len());
         match self.status.status_line() {
             Some(line) => out.extend_from_slice(line),
             None => {
@@ -359,7 +355,7 @@ impl Response {
             ConnectionHeader::Close => out.extend_from_slice(b"Connection: close\r\n"),
             ConnectionHeader::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
         }
-        self.write_extra_headers(out);
+        out.extend_from_slice(lines);
         out.extend_from_slice(b"\r\n");
         if !framing.head_only && !bodiless {
             out.extend_from_slice(body);
@@ -368,6 +364,22 @@ impl Response {
 }
 
 /// The sending half of [`Response::channel`].
+///
+/// ```no_run
+/// use ember_runtime::Response;
+///
+/// async fn ticks() -> Response {
+///     let (tx, resp) = Response::channel(8);
+///     tokio::task::spawn_local(async move {
+///         for i in 0..3 {
+///             if tx.send(format!("data: {i}\n\n")).await.is_err() {
+///                 return; // the client went away
+///             }
+///         }
+///     });
+///     resp.with_content_type("text/event-stream")
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct BodySender {
     tx: tokio::sync::mpsc::Sender<Bytes>,
@@ -447,7 +459,25 @@ pub(crate) fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Conversion of a handler's return value into a [`Response`].
+/// Conversion of a handler's return value into a [`Response`]: implemented for
+/// [`Response`], `&'static str` and `String` (text), `Vec<u8>` and `Bytes`, [`StatusCode`],
+/// `()` (`204`), [`Json`], `(StatusCode, T)` and `Result<T, E>`.
+///
+/// ```
+/// use ember_runtime::{IntoResponse, Response, StatusCode};
+///
+/// struct NotFound(&'static str);
+///
+/// impl IntoResponse for NotFound {
+///     fn into_response(self) -> Response {
+///         Response::text(self.0).with_status(StatusCode::NOT_FOUND)
+///     }
+/// }
+///
+/// // A handler returning `Result<String, NotFound>`:
+/// let r: Result<String, NotFound> = Err(NotFound("no such task"));
+/// assert_eq!(r.into_response().status(), StatusCode::NOT_FOUND);
+/// ```
 pub trait IntoResponse {
     /// Makes the response.
     fn into_response(self) -> Response;
@@ -511,6 +541,19 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 }
 
 /// A value answered as `application/json`.
+///
+/// ```
+/// use ember_runtime::{IntoResponse, Json};
+///
+/// #[derive(serde::Serialize)]
+/// struct Message { message: &'static str }
+///
+/// async fn json() -> Json<Message> {
+///     Json(Message { message: "Hello, World!" })
+/// }
+/// let resp = Json(Message { message: "hi" }).into_response();
+/// assert_eq!(resp.body(), br#"{"message":"hi"}"#);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -605,5 +648,15 @@ mod tests {
         let r = Json(serde_json::json!({"message": "Hello, World!"})).into_response();
         assert_eq!(r.body(), br#"{"message":"Hello, World!"}"#);
         assert_eq!(r.content_type(), Some("application/json"));
+    }
+}
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn response_is_small() {
+        let n = std::mem::size_of::<super::Response>();
+        eprintln!("size_of::<Response>() = {n}");
+        assert!(n <= 104, "Response grew to {n} bytes");
     }
 }

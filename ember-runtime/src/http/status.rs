@@ -2,7 +2,17 @@
 
 use std::fmt;
 
-/// An HTTP status code (100–999).
+/// An HTTP status code (100–999). A handler may return one on its own: it answers with
+/// the reason phrase as a plain-text body.
+///
+/// ```
+/// use ember_runtime::{IntoResponse, StatusCode};
+///
+/// assert_eq!(StatusCode::NOT_FOUND.as_u16(), 404);
+/// assert_eq!(StatusCode::from_u16(201), Some(StatusCode::CREATED));
+/// let resp = StatusCode::NOT_FOUND.into_response();
+/// assert_eq!(resp.body(), b"Not Found");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StatusCode(u16);
 

@@ -219,7 +219,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         (true, Version::Http10) => ConnectionHeader::KeepAlive,
                         (true, Version::Http11) => ConnectionHeader::None,
                     };
-                    let head_only = matches!(head.method, crate::Method::Head);
+                    let head_only = matches!(head.method, crate::http::method::Method::Head);
                     let chunked = head.version == Version::Http11;
                     response.encode(
                         &mut wbuf,

@@ -3,6 +3,7 @@
 //! [`conn::serve`] runs the sans-IO HTTP core over anything that implements [`Transport`];
 //! `tokio` implements it over tokio sockets, `uring` over an io_uring owned by the worker.
 
+pub(crate) mod backend;
 pub(crate) mod conn;
 pub(crate) mod pool;
 pub(crate) mod timer;

@@ -7,7 +7,7 @@
 //! * [`Cors`]: origin checks, preflight answers and the response headers.
 //! * [`Secrets`], [`bearer_token`], [`api_key`]: bearer-token and API-key authentication
 //!   with constant-time comparison ([`ct_eq`]); the accepted identity reaches the handler
-//!   as [`Request::identity`](crate::Request::identity).
+//!   as [`Request::identity`](crate::http::request::Request::identity).
 //! * [`RateLimiter`]: token buckets in a sharded in-process map shared by every worker
 //!   thread, or in Redis ([`RedisLimiter`]) so a fleet shares one limit.
 

@@ -13,6 +13,8 @@
 //! * A warning is logged at most every [`WARN_EVERY_MS`] per endpoint, and one `info`
 //!   line when it answers again.
 
+pub(crate) mod memcached;
+
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
@@ -21,8 +23,6 @@ use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-use crate::cache::memcached;
 
 /// How long an endpoint that failed is skipped by everyone in the process.
 pub(crate) const BACKOFF_MS: u64 = 1000;

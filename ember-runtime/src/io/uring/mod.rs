@@ -4,6 +4,7 @@
 mod bufring;
 mod driver;
 mod op;
+mod table;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -14,7 +15,8 @@ use op::{AcceptMulti, MultiOp, Op, RecvMulti, SharedFd};
 
 use super::pool::BufPool;
 use super::{Transport, WorkerState, conn};
-use crate::config::Limits;
+use crate::config::{Limits, ServerConfig};
+use crate::io::backend::Engine;
 use crate::service::Service;
 
 /// A connection served through the ring.
@@ -261,6 +263,43 @@ pub(crate) async fn serve<S: Service>(
     drop(accept);
     drop(lfd);
     Ok(())
+}
+
+/// The io_uring backend's worker lifecycle: a ring made before the worker's runtime (and
+/// flushed whenever the runtime parks), a reactor task that completes its operations, and
+/// the ring's teardown once the runtime is gone.
+pub(crate) struct Uring(Rc<Driver>);
+
+impl Engine for Uring {
+    fn prepare(config: &ServerConfig, builder: &mut tokio::runtime::Builder) -> io::Result<Self> {
+        let u = config.io_uring;
+        let bufs = u.provided_buffers.then_some((u.num_bufs, u.buf_size));
+        let driver = Driver::new(u.entries, bufs)?;
+        Driver::set_current(&driver);
+        builder.on_thread_park(Driver::flush_current);
+        Ok(Uring(driver))
+    }
+
+    async fn serve<S: Service>(
+        &self,
+        listener: std::net::TcpListener,
+        service: S,
+        limits: Limits,
+        worker: Rc<WorkerState>,
+    ) -> io::Result<()> {
+        let driver = self.0.clone();
+        tokio::task::spawn_local(async move {
+            if let Err(e) = run_reactor(driver).await {
+                tracing::error!("io_uring reactor stopped: {e}");
+            }
+        });
+        serve(listener, service, limits, worker, self.0.clone()).await
+    }
+
+    fn finish(self) {
+        self.0.shutdown();
+        Driver::clear_current();
+    }
 }
 
 #[cfg(test)]
