@@ -51,7 +51,7 @@ fn generated_code() {
             Ok(p) => p,
             Err(d) => panic!("{file} should be valid:\n{d}"),
         };
-        let code = ember_codegen::emit(&plan);
+        let code = ember_codegen::emit(&plan, &ember_codegen::EmitOptions::default());
         if let Err(e) = syn::parse_file(&code) {
             panic!("{file}: the generated code does not parse: {e}\n{code}");
         }
@@ -94,7 +94,7 @@ fn large_specs_generate_valid_code() {
     let plan = ember_codegen::compile(&yaml, "big.yaml", &mut |_| unreachable!(), &|_| None)
         .unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(plan.routes.len(), 450);
-    let code = ember_codegen::emit(&plan);
+    let code = ember_codegen::emit(&plan, &ember_codegen::EmitOptions::default());
     if let Err(e) = syn::parse_file(&code) {
         panic!("the generated code does not parse: {e}");
     }
