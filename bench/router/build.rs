@@ -16,7 +16,7 @@ use std::process::Command;
 /// The route sets (`data/{set}.routes`).
 const SETS: [&str; 4] = ["github-api", "wide", "deep-static", "many-static"];
 /// The router strategies (`EMBER_ROUTER_STRATEGY` values).
-const STRATEGIES: [&str; 5] = ["auto", "match", "table", "whole-path", "hash-nodes"];
+const STRATEGIES: [&str; 3] = ["auto", "match", "whole-path"];
 
 fn main() {
     if let Ok(job) = std::env::var("EMBER_BENCH_GENERATE") {

@@ -33,6 +33,7 @@ pub mod middleware;
 mod panic;
 pub mod params;
 mod remote;
+mod router_support;
 mod server;
 mod service;
 #[cfg(any(test, feature = "test-util"))]
@@ -57,6 +58,10 @@ pub mod __private {
     pub use crate::config::{Backend, Limits, RouteLimits, UringConfig, Workers};
     pub use crate::middleware;
     pub use crate::params;
+    /// The generated router's helpers (`router_support.rs`).
+    pub mod router {
+        pub use crate::router_support::{hash, slot, split_segment};
+    }
     pub use crate::service::ParamSpans;
 }
 

@@ -11,15 +11,22 @@ pub(super) fn emit_caches(c: &mut Code, plan: &Plan) {
     w!(c, "/// The caches declared in the spec (`App::caches()`).");
     open!(
         c,
-        "pub static CACHES: ::std::sync::LazyLock<::ember_runtime::cache::Caches> = ::std::sync::LazyLock::new(|| {{"
+        "pub static CACHES: ::std::sync::LazyLock<::ember_runtime::__private::cache::Caches> = ::std::sync::LazyLock::new(|| {{"
     );
-    open!(c, "::ember_runtime::cache::Caches::new(::std::vec![");
+    open!(
+        c,
+        "::ember_runtime::__private::cache::Caches::new(::std::vec!["
+    );
     for cache in &plan.caches {
         let name = Str(&cache.name);
         let mut calls = Vec::new();
         let head = match &cache.kind {
-            CacheKind::Ttl => format!("::ember_runtime::cache::CacheConfig::memory({name})"),
-            CacheKind::Static => format!("::ember_runtime::cache::CacheConfig::fixed({name})"),
+            CacheKind::Ttl => {
+                format!("::ember_runtime::__private::cache::CacheConfig::memory({name})")
+            }
+            CacheKind::Static => {
+                format!("::ember_runtime::__private::cache::CacheConfig::memory_static({name})")
+            }
             CacheKind::Redis(r) | CacheKind::Memcached(r) => {
                 let ctor = if matches!(cache.kind, CacheKind::Redis(_)) {
                     "redis"
@@ -31,7 +38,7 @@ pub(super) fn emit_caches(c: &mut Code, plan: &Plan) {
                 }
                 calls.push(format!(".timeout({})", Millis(r.timeout)));
                 format!(
-                    "::ember_runtime::cache::CacheConfig::{ctor}({name}, {}, {})",
+                    "::ember_runtime::__private::cache::CacheConfig::{ctor}({name}, {}, {})",
                     Str(&r.template),
                     Str(&r.value)
                 )

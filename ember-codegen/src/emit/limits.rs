@@ -7,7 +7,12 @@ use crate::plan::{MethodSel, Plan};
 
 /// `route_limits`: the per-route overrides of the endpoint `route` matched; a constant when
 /// no route has any.
-pub(super) fn emit_route_limits(c: &mut Code, plan: &Plan, endpoints: &[router::Endpoint]) {
+pub(super) fn emit_route_limits(
+    c: &mut Code,
+    plan: &Plan,
+    endpoints: &[router::Endpoint],
+    names: &[String],
+) {
     let mut arms: Vec<(usize, Vec<(bool, String)>)> = Vec::new();
     for (i, ep) in endpoints.iter().enumerate() {
         let mut method_arms = Vec::new();
@@ -39,7 +44,7 @@ pub(super) fn emit_route_limits(c: &mut Code, plan: &Plan, endpoints: &[router::
             method_arms.push((
                 route.method == MethodSel::Any,
                 format!(
-                    "{pat} => ::ember_runtime::RouteLimits {{ max_body_size: {body}, handler_timeout: {timeout} }},"
+                    "{pat} => ::ember_runtime::__private::RouteLimits {{ max_body_size: {body}, handler_timeout: {timeout} }},"
                 ),
             ));
         }
@@ -54,8 +59,8 @@ pub(super) fn emit_route_limits(c: &mut Code, plan: &Plan, endpoints: &[router::
             "
             /// No route overrides the server's limits.
             #[inline(always)]
-            fn route_limits(endpoint: Option<Endpoint>, method: Method<'_>) -> ::ember_runtime::RouteLimits {
-                ::ember_runtime::RouteLimits::default()
+            fn route_limits(_: Option<Endpoint>, _: Method<'_>) -> ::ember_runtime::__private::RouteLimits {
+                ::ember_runtime::__private::RouteLimits::default()
             }
             ",
         );
@@ -65,20 +70,26 @@ pub(super) fn emit_route_limits(c: &mut Code, plan: &Plan, endpoints: &[router::
         "
         /// The limits of the route `method` reaches at `endpoint`, where they differ from the
         /// server's.
-        fn route_limits(endpoint: Option<Endpoint>, method: Method<'_>) -> ::ember_runtime::RouteLimits {
+        fn route_limits(endpoint: Option<Endpoint>, method: Method<'_>) -> ::ember_runtime::__private::RouteLimits {
         ",
     );
     c.indented(|c| {
         open!(c, "match endpoint {{");
         for (i, method_arms) in arms {
-            open!(c, "Some(Endpoint::E{i}) => match method {{");
+            open!(c, "Some(Endpoint::{}) => match method {{", names[i]);
             for (_, arm) in method_arms {
                 w!(c, "{arm}");
             }
-            w!(c, "_ => ::ember_runtime::RouteLimits::default(),");
+            w!(
+                c,
+                "_ => ::ember_runtime::__private::RouteLimits::default(),"
+            );
             close!(c, "}},");
         }
-        w!(c, "_ => ::ember_runtime::RouteLimits::default(),");
+        w!(
+            c,
+            "_ => ::ember_runtime::__private::RouteLimits::default(),"
+        );
         close!(c, "}}");
     });
     w!(c, "}}");

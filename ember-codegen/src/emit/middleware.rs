@@ -7,7 +7,7 @@ use crate::code::{Code, Doc, OptStr, Str, StrList, close, open, w};
 use crate::plan::{MethodSel, MwKind, MwPlan, RateKeyPlan, RoutePlan};
 
 /// How the generated code reaches the middleware runtime.
-const MW: &str = "::ember_runtime::middleware";
+const MW: &str = "::ember_runtime::__private::middleware";
 
 /// A Rust expression for an IP address.
 fn ip_expr(ip: &IpAddr) -> String {
@@ -115,9 +115,14 @@ pub(super) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan) {
     );
     open!(
         c,
-        "async fn r{i}<'a>(req: &'a Request<'a>, p: &[&'a str; N]) -> Response {{"
+        "async fn r{i}<'a>(req: &'a Request<'a>{}) -> Response {{",
+        route.params_decl()
     );
-    wrap(c, &route.middleware, &format!("r{i}_h(req, p).await"));
+    wrap(
+        c,
+        &route.middleware,
+        &format!("r{i}_h(req{}).await", route.params_pass("p")),
+    );
     close!(c, "}}");
 }
 

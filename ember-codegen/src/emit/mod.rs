@@ -110,7 +110,7 @@ pub fn emit(plan: &Plan, options: &EmitOptions) -> String {
     w!(c, "/// The most path parameters any route has.");
     w!(c, "pub const N: usize = {};", matcher.max_params);
     c.blank();
-    emit_endpoint_enum(&mut c, matcher.endpoints.len());
+    emit_endpoint_enum(&mut c, &matcher.names);
     c.blank();
     w!(
         c,
@@ -128,7 +128,11 @@ pub fn emit(plan: &Plan, options: &EmitOptions) -> String {
     }
     close!(c, "];");
     c.blank();
-    matcher.write(&mut c);
+    let helpers = matcher.write(&mut c);
+    if let Some(item) = helpers.use_item() {
+        c.blank();
+        w!(c, "{item}");
+    }
     c.blank();
     c.text(
         r#"
@@ -138,21 +142,21 @@ pub fn emit(plan: &Plan, options: &EmitOptions) -> String {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub struct Route {
             endpoint: Option<Endpoint>,
-            params: ::ember_runtime::ParamSpans<N>,
+            params: ::ember_runtime::__private::ParamSpans<N>,
         }
 
         /// Routes a request head: one match of the path, for the limits and for dispatch.
         #[inline]
-        pub fn route(method: Method<'_>, path: &str) -> (Route, ::ember_runtime::RouteLimits) {
+        pub fn route(method: Method<'_>, path: &str) -> (Route, ::ember_runtime::__private::RouteLimits) {
             let mut p: [&str; N] = [""; N];
             let endpoint = find(path, &mut p);
-            let params = ::ember_runtime::ParamSpans::of(path, &p);
+            let params = ::ember_runtime::__private::ParamSpans::of(path, &p);
             (Route { endpoint, params }, route_limits(endpoint, method))
         }
         "#,
     );
     c.blank();
-    emit_route_limits(&mut c, plan, &matcher.endpoints);
+    emit_route_limits(&mut c, plan, &matcher.endpoints, &matcher.names);
     c.blank();
     emit_caches(&mut c, plan);
     c.blank();
@@ -177,13 +181,15 @@ pub fn emit(plan: &Plan, options: &EmitOptions) -> String {
                 }
                 return Response::error(StatusCode::NOT_FOUND);
             };
-            let p: [&'a str; N] = route.params.get(req.path());
         "#,
     );
+    if plan.routes.iter().any(RoutePlan::has_params) {
+        w!(c, "    let p: [&'a str; N] = route.params.get(req.path());");
+    }
     c.indented(|c| {
         open!(c, "match endpoint {{");
         for (i, ep) in matcher.endpoints.iter().enumerate() {
-            emit_endpoint_arm(c, i, ep, &plan.routes);
+            emit_endpoint_arm(c, &matcher.names[i], ep, &plan.routes);
         }
         close!(c, "}}");
     });
@@ -219,7 +225,7 @@ fn emit_app(c: &mut Code, plan: &Plan) {
                 &self,
                 method: ::ember_runtime::Method<'_>,
                 path: &str,
-            ) -> (__ember_router::Route, ::ember_runtime::RouteLimits) {
+            ) -> (__ember_router::Route, ::ember_runtime::__private::RouteLimits) {
                 __ember_router::route(method, path)
             }
 
@@ -260,13 +266,13 @@ fn emit_app(c: &mut Code, plan: &Plan) {
             r#"
             impl App {
                 /// The caches declared under `caches:` in the spec, shared by every worker.
-                pub fn caches() -> &'static ::ember_runtime::cache::Caches {
+                pub fn caches() -> &'static ::ember_runtime::__private::cache::Caches {
                     &__ember_router::CACHES
                 }
 
                 /// The cache declared as `name` under `caches:` (purge it, or keep
                 /// application data in it).
-                pub fn cache(name: &str) -> ::core::option::Option<&'static ::ember_runtime::cache::Cache> {
+                pub fn cache(name: &str) -> ::core::option::Option<&'static ::ember_runtime::__private::cache::Cache> {
                     Self::caches().get(name)
                 }
             }
@@ -276,15 +282,15 @@ fn emit_app(c: &mut Code, plan: &Plan) {
 }
 
 /// `Endpoint`: one variant per path that routes end at.
-fn emit_endpoint_enum(c: &mut Code, n: usize) {
+fn emit_endpoint_enum(c: &mut Code, names: &[String]) {
     w!(c, "#[derive(Clone, Copy, Debug, PartialEq, Eq)]");
-    if n == 0 {
+    if names.is_empty() {
         w!(c, "pub enum Endpoint {{}}");
         return;
     }
     open!(c, "pub enum Endpoint {{");
-    for i in 0..n {
-        w!(c, "E{i},");
+    for name in names {
+        w!(c, "{name},");
     }
     close!(c, "}}");
     c.text(
@@ -319,7 +325,7 @@ fn all_methods(plan: &Plan) -> String {
 }
 
 /// The `match` arm of one endpoint in `dispatch`: by method to a route function.
-fn emit_endpoint_arm(c: &mut Code, i: usize, ep: &router::Endpoint, routes: &[RoutePlan]) {
+fn emit_endpoint_arm(c: &mut Code, name: &str, ep: &router::Endpoint, routes: &[RoutePlan]) {
     let find = |m: MethodSel| ep.routes.iter().copied().find(|&r| routes[r].method == m);
     let mut arms: Vec<(&str, usize)> = Vec::new();
     let mut allow: Vec<&str> = Vec::new();
@@ -355,9 +361,24 @@ fn emit_endpoint_arm(c: &mut Code, i: usize, ep: &router::Endpoint, routes: &[Ro
         .filter(|m| allow.contains(m))
         .collect::<Vec<_>>()
         .join(", ");
-    open!(c, "Endpoint::E{i} => match req.method() {{");
+    // Methods that reach the same route share an arm (`GET` and `HEAD`).
+    let mut merged: Vec<(String, usize)> = Vec::new();
     for (pat, r) in arms {
-        w!(c, "{pat} => r{r}(req, &p).await,");
+        match merged.iter_mut().find(|(_, m)| *m == r) {
+            Some((p, _)) => {
+                p.push_str(" | ");
+                p.push_str(pat);
+            }
+            None => merged.push((pat.to_owned(), r)),
+        }
+    }
+    open!(c, "Endpoint::{name} => match req.method() {{");
+    for (pat, r) in merged {
+        w!(
+            c,
+            "{pat} => r{r}(req{}).await,",
+            routes[r].params_pass("&p")
+        );
     }
     let rs: Vec<&RoutePlan> = ep.routes.iter().map(|&r| &routes[r]).collect();
     middleware::options_arm(c, &rs, &allow);
@@ -370,7 +391,7 @@ fn emit_endpoint_arm(c: &mut Code, i: usize, ep: &router::Endpoint, routes: &[Ro
         w!(c, "Method::Options => options_allowed({}),", Str(&allow));
     }
     match find(MethodSel::Any) {
-        Some(r) => w!(c, "_ => r{r}(req, &p).await,"),
+        Some(r) => w!(c, "_ => r{r}(req{}).await,", routes[r].params_pass("&p")),
         None => w!(c, "_ => method_not_allowed({}),", Str(&allow)),
     }
     close!(c, "}},");

@@ -44,7 +44,8 @@ pub(super) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[Ca
     w!(c, "#[inline]");
     open!(
         c,
-        "async fn {call}<'a>(req: &'a Request<'a>, p: &[&'a str; N]) -> Response {{"
+        "async fn {call}<'a>(req: &'a Request<'a>{}) -> Response {{",
+        route.params_decl()
     );
     let mut args = Vec::new();
     let mut arg_types = Vec::new();
@@ -61,7 +62,7 @@ pub(super) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[Ca
             ParamType::Str => {
                 open!(
                     c,
-                    "let param_{name} = match ::ember_runtime::params::decode(p[{idx}], {}) {{",
+                    "let param_{name} = match ::ember_runtime::__private::params::decode(p[{idx}], {}) {{",
                     Str(name)
                 );
                 args.push(format!("&*param_{name}"));
@@ -69,12 +70,12 @@ pub(super) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[Ca
             }
             other => {
                 let rust_ty = match other {
-                    ParamType::Uuid => "::ember_runtime::params::Uuid",
+                    ParamType::Uuid => "::ember_runtime::__private::params::Uuid",
                     t => t.name(),
                 };
                 open!(
                     c,
-                    "let param_{name}: {rust_ty} = match ::ember_runtime::params::parse(p[{idx}], {}, {}) {{",
+                    "let param_{name}: {rust_ty} = match ::ember_runtime::__private::params::parse(p[{idx}], {}, {}) {{",
                     Str(name),
                     Str(other.name())
                 );
@@ -93,7 +94,7 @@ pub(super) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[Ca
     };
     open!(
         c,
-        "::ember_runtime::call::<{marker}, _, {}, _>(",
+        "::ember_runtime::__private::call::<{marker}, _, {}, _>(",
         tuple(&arg_types)
     );
     w!(c, "&{},", route.handler);
@@ -125,7 +126,7 @@ pub(super) fn emit_cached_route(
     let mut calls = Vec::new();
     match plan.ttl {
         Some(t) => calls.push(format!(".ttl({})", Millis(t))),
-        None => calls.push(".forever()".to_owned()),
+        None => calls.push(".no_expiry()".to_owned()),
     }
     if let Some(t) = plan.stale_while_revalidate {
         calls.push(format!(".stale_while_revalidate({})", Millis(t)));
@@ -154,7 +155,7 @@ pub(super) fn emit_cached_route(
     }
     c.chain(
         &format!(
-            "static POLICY_R{i}: ::ember_runtime::cache::Policy = ::ember_runtime::cache::Policy::new({cache})"
+            "static POLICY_R{i}: ::ember_runtime::__private::cache::Policy = ::ember_runtime::__private::cache::Policy::new({cache})"
         ),
         &calls,
         ";",
@@ -172,11 +173,13 @@ pub(super) fn emit_cached_route(
     w!(c, "#[inline]");
     open!(
         c,
-        "async fn {front}<'a>(req: &'a Request<'a>, p: &[&'a str; N]) -> Response {{"
+        "async fn {front}<'a>(req: &'a Request<'a>{}) -> Response {{",
+        route.params_decl()
     );
     w!(
         c,
-        "::ember_runtime::cache::serve(&CACHES, &POLICY_R{i}, req, || r{i}_call(req, p), r{i}_refresh).await"
+        "::ember_runtime::__private::cache::serve(&CACHES, &POLICY_R{i}, req, || r{i}_call(req{}), r{i}_refresh).await",
+        route.params_pass("p")
     );
     close!(c, "}}");
     c.blank();
@@ -189,7 +192,7 @@ pub(super) fn emit_cached_route(
         "/// keeps its identity and client address (the middleware ran in front of the cache)."
     );
     open!(c, "fn r{i}_refresh(");
-    w!(c, "owned: ::ember_runtime::cache::OwnedRequest,");
+    w!(c, "owned: ::ember_runtime::__private::cache::OwnedRequest,");
     close!(
         c,
         ") -> impl ::core::future::Future<Output = Response> + 'static {{"
@@ -206,7 +209,7 @@ pub(super) fn emit_cached_route(
                 }
             "#,
         );
-        w!(c, "    r{i}_call(&req, &p).await");
+        w!(c, "    r{i}_call(&req{}).await", route.params_pass("&p"));
         w!(c, "}}");
     });
     w!(c, "}}");

@@ -12,11 +12,17 @@ pub(super) fn emit_config(c: &mut Code, plan: &Plan) {
         calls.push(format!(".listen({})", Str(l)));
     }
     if let Some(n) = server.workers {
-        calls.push(format!(".workers(::ember_runtime::Workers::Count({n}))"));
+        calls.push(format!(
+            ".workers(::ember_runtime::__private::Workers::Count({n}))"
+        ));
     }
     match server.backend.as_deref() {
-        Some("io_uring") => calls.push(".backend(::ember_runtime::Backend::IoUring)".to_owned()),
-        Some("tokio") => calls.push(".backend(::ember_runtime::Backend::Tokio)".to_owned()),
+        Some("io_uring") => {
+            calls.push(".backend(::ember_runtime::__private::Backend::IoUring)".to_owned())
+        }
+        Some("tokio") => {
+            calls.push(".backend(::ember_runtime::__private::Backend::Tokio)".to_owned())
+        }
         _ => {}
     }
     let l = &server.limits;
@@ -48,7 +54,7 @@ pub(super) fn emit_config(c: &mut Code, plan: &Plan) {
     }
     if !limits.is_empty() {
         calls.push(format!(
-            ".limits(::ember_runtime::Limits::new(){})",
+            ".limits(::ember_runtime::__private::Limits::new(){})",
             limits.concat()
         ));
     }
@@ -68,7 +74,7 @@ pub(super) fn emit_config(c: &mut Code, plan: &Plan) {
     }
     if !uring.is_empty() {
         calls.push(format!(
-            ".io_uring(::ember_runtime::UringConfig::new(){})",
+            ".io_uring(::ember_runtime::__private::UringConfig::new(){})",
             uring.concat()
         ));
     }

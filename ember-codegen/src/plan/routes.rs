@@ -43,6 +43,34 @@ pub struct RoutePlan {
     pub middleware: Vec<super::middleware::MwPlan>,
 }
 
+impl RoutePlan {
+    /// Whether the path has parameters (the route's functions take them).
+    pub fn has_params(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| !matches!(s, Segment::Static(_)))
+    }
+
+    /// The parameter list of the route's generated functions after `req` (empty without
+    /// parameters, so that no function takes an argument it does not use).
+    pub(crate) fn params_decl(&self) -> &'static str {
+        if self.has_params() {
+            ", p: &[&'a str; N]"
+        } else {
+            ""
+        }
+    }
+
+    /// The arguments after `req` that pass `p` on (`p` a reference to the parameters).
+    pub(crate) fn params_pass(&self, p: &'static str) -> &'static str {
+        match (self.has_params(), p) {
+            (false, _) => "",
+            (true, "p") => ", p",
+            (true, _) => ", &p",
+        }
+    }
+}
+
 /// Adds a file's `routes`, `groups` and `include`.
 pub(super) fn add_sections(cx: &mut Builder<'_, '_>, f: usize, spec: &Spec) {
     if let Some(routes) = &spec.routes {

@@ -42,7 +42,7 @@ mod tree;
 use super::RouterStrategy;
 use crate::code::{Code, close, open, w};
 use crate::path::Segment;
-use crate::plan::RoutePlan;
+use crate::plan::{MethodSel, RoutePlan};
 use phf::{Phf, emit_static_table};
 use tree::Emitter;
 
@@ -70,8 +70,10 @@ pub(crate) struct Endpoint {
 
 /// The matcher to generate; [`Matcher::write`] writes its code.
 pub(crate) struct Matcher {
-    /// Endpoints in `Endpoint::E{i}` order.
+    /// Endpoints in `Endpoint` order.
     pub(crate) endpoints: Vec<Endpoint>,
+    /// Each endpoint's `Endpoint` variant (see [`endpoint_names`]).
+    pub(crate) names: Vec<String>,
     /// The most parameters any route has (at least 1).
     pub(crate) max_params: usize,
     /// The trie, without what the whole-path table holds.
@@ -176,7 +178,9 @@ pub(crate) fn build(routes: &[RoutePlan], strategy: RouterStrategy) -> Matcher {
         }
     }
     prune(&mut root);
+    let names = endpoint_names(&endpoints, routes);
     Matcher {
+        names,
         endpoints,
         max_params,
         root,
@@ -184,9 +188,74 @@ pub(crate) fn build(routes: &[RoutePlan], strategy: RouterStrategy) -> Matcher {
     }
 }
 
+/// The `Endpoint` variant names: each endpoint's methods, then its path, in CamelCase
+/// (`GET /users/{id}` → `GetUsersId`, `GET` and `POST /users` → `GetPostUsers`, `/` →
+/// `Root`). Unique and deterministic: a name already taken gets `2`, `3`, … appended.
+fn endpoint_names(endpoints: &[Endpoint], routes: &[RoutePlan]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(endpoints.len());
+    for ep in endpoints {
+        let mut methods: Vec<MethodSel> = ep.routes.iter().map(|&r| routes[r].method).collect();
+        methods.sort();
+        methods.dedup();
+        let mut base = String::new();
+        for m in methods {
+            camel(&mut base, m.keyword());
+        }
+        let path = ep.routes.first().map_or("", |&r| routes[r].path.as_str());
+        let before = base.len();
+        let (mut in_param, mut in_type) = (false, false);
+        let mut word = String::new();
+        for ch in path.chars().chain(['/']) {
+            if in_type {
+                // `{id:u64}`: the type is not part of the name.
+                in_type = ch != '}';
+                in_param = in_type;
+                continue;
+            }
+            if ch.is_ascii_alphanumeric() {
+                word.push(ch);
+                continue;
+            }
+            camel(&mut base, &word);
+            word.clear();
+            match ch {
+                '{' => in_param = true,
+                '}' => in_param = false,
+                ':' if in_param => in_type = true,
+                _ => {}
+            }
+        }
+        if base.len() == before {
+            base.push_str("Root");
+        }
+        let mut name = base.clone();
+        let mut n = 2;
+        while names.contains(&name) {
+            name = format!("{base}{n}");
+            n += 1;
+        }
+        names.push(name);
+    }
+    names
+}
+
+/// Appends `word` to `out`, its first letter upper-case and the rest lower-case where the
+/// word is all upper-case (`GET` → `Get`, `userId` → `UserId`).
+fn camel(out: &mut String, word: &str) {
+    let upper = word.chars().all(|c| !c.is_ascii_lowercase());
+    for (i, c) in word.chars().enumerate() {
+        match (i, upper) {
+            (0, _) => out.push(c.to_ascii_uppercase()),
+            (_, true) => out.push(c.to_ascii_lowercase()),
+            (_, false) => out.push(c),
+        }
+    }
+}
+
 impl Matcher {
-    /// Writes the matcher's items: `find` and its helpers.
-    pub(crate) fn write(&self, c: &mut Code) {
+    /// Writes the matcher's items: `find` and the functions it calls. Returns which of
+    /// the runtime's router helpers (`::ember_runtime::__private::router`) they use.
+    pub(crate) fn write(&self, c: &mut Code) -> Helpers {
         w!(
             c,
             "/// Matches a raw path, filling `p` with the parameters' raw text in path order."
@@ -206,25 +275,58 @@ impl Matcher {
         close!(c, "}}");
         if let Some((paths, phf)) = &self.static_table {
             c.blank();
-            emit_static_table(c, paths, phf);
+            emit_static_table(c, paths, phf, &self.names);
         }
-        let mut em = Emitter { uses_split: false };
+        let mut em = Emitter {
+            names: &self.names,
+            uses_split: false,
+        };
         em.node(c, &self.root, 0);
-        if em.uses_split {
-            c.blank();
-            c.snippet(SPLIT_SEGMENT);
-        }
-        if self.static_table.is_some() {
-            c.blank();
-            c.snippet(HASH_FNS);
+        Helpers {
+            split_segment: em.uses_split,
+            hash: self.static_table.is_some(),
         }
     }
 }
 
-/// Text of `split_segment`, for generated code.
+/// Which of the runtime's router helpers generated code calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Helpers {
+    /// `split_segment`.
+    pub(crate) split_segment: bool,
+    /// `hash` and `slot`.
+    pub(crate) hash: bool,
+}
+
+impl Helpers {
+    /// The `use` item that brings them into the generated router module, if any.
+    pub(crate) fn use_item(self) -> Option<String> {
+        let names: Vec<&str> = [
+            (self.hash, "hash"),
+            (self.hash, "slot"),
+            (self.split_segment, "split_segment"),
+        ]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .collect();
+        match names.as_slice() {
+            [] => None,
+            [one] => Some(format!("use ::ember_runtime::__private::router::{one};")),
+            many => Some(format!(
+                "use ::ember_runtime::__private::router::{{{}}};",
+                many.join(", ")
+            )),
+        }
+    }
+}
+
+/// Text of `split_segment`: the copy in `ember-runtime/src/router_support.rs` must match
+/// (`tests/router_support.rs`).
+#[cfg(test)]
 const SPLIT_SEGMENT: &str = include_str!("snippets/split_segment.rs");
-/// Text of `hash` and `slot` (and their constants), for generated code.
-pub(super) const HASH_FNS: &str = include_str!("snippets/hash.rs");
+/// Text of `hash` and `slot` (and their constants), likewise.
+#[cfg(test)]
+const HASH_FNS: &str = include_str!("snippets/hash.rs");
 
 // `hash` and `slot` at generation time: the very functions the generated code gets.
 include!("snippets/hash.rs");
@@ -483,11 +585,17 @@ mod tests {
                 w!(program, "#[allow(warnings)]");
                 open!(program, "mod {module} {{");
                 w!(program, "#[derive(Clone, Copy, Debug, PartialEq, Eq)]");
-                let variants: Vec<String> =
-                    (0..m.endpoints.len()).map(|i| format!("E{i},")).collect();
+                let variants: Vec<String> = m.names.iter().map(|n| format!("{n},")).collect();
                 w!(program, "pub enum Endpoint {{ {} }}", variants.join(" "));
                 w!(program, "pub const N: usize = {};", m.max_params);
-                m.write(&mut program);
+                let helpers = m.write(&mut program);
+                // What generated code imports from `ember_runtime::__private::router`.
+                if helpers.split_segment {
+                    program.snippet(SPLIT_SEGMENT);
+                }
+                if helpers.hash {
+                    program.snippet(HASH_FNS);
+                }
                 close!(program, "}}");
                 for (path, want, params) in case.lookups {
                     calls.push(format!(

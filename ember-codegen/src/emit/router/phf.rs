@@ -106,7 +106,12 @@ impl Phf {
 }
 
 /// The whole-path table of the fully static routes and its lookup, `static_route`.
-pub(super) fn emit_static_table(c: &mut Code, static_paths: &[(String, usize)], phf: &Phf) {
+pub(super) fn emit_static_table(
+    c: &mut Code,
+    static_paths: &[(String, usize)],
+    phf: &Phf,
+    names: &[String],
+) {
     let mut slots: Vec<Option<(&str, usize)>> = vec![None; 1 << phf.bits];
     for (path, ep) in static_paths {
         slots[phf.slot(path.as_bytes())] = Some((path, *ep));
@@ -122,7 +127,12 @@ pub(super) fn emit_static_table(c: &mut Code, static_paths: &[(String, usize)], 
     );
     for s in &slots {
         match s {
-            Some((path, ep)) => w!(c, "({}, Some(Endpoint::E{ep})),", ByteStr(path.as_bytes())),
+            Some((path, ep)) => w!(
+                c,
+                "({}, Some(Endpoint::{})),",
+                ByteStr(path.as_bytes()),
+                names[*ep]
+            ),
             None => w!(c, "(b\"\", None),"),
         }
     }

@@ -56,7 +56,7 @@ enum TestKind {
 
 impl Test {
     /// Writes the test.
-    pub(super) fn write(&self, c: &mut Code) {
+    pub(super) fn write(&self, c: &mut Code, names: &[String]) {
         let (on, lit) = (self.on, Str(&self.lit));
         match self.kind {
             TestKind::End(ep) => {
@@ -65,7 +65,7 @@ impl Test {
                 } else {
                     open!(c, "if {on} == {lit} {{");
                 }
-                w!(c, "return Some(Endpoint::E{ep});");
+                w!(c, "return Some(Endpoint::{});", names[ep]);
                 close!(c, "}}");
             }
             TestKind::Descend(id) => {
@@ -107,10 +107,10 @@ const MAX_SEQUENTIAL: usize = 3;
 /// literals first differ (the first byte, or the one after their common prefix), then
 /// recursively within each arm while an arm has more than [`MAX_SEQUENTIAL`] tests.
 /// Each test still compares its whole literal: the dispatch only picks the candidates.
-fn byte_dispatch(c: &mut Code, mut tests: Vec<Test>) {
+fn byte_dispatch(c: &mut Code, mut tests: Vec<Test>, names: &[String]) {
     if tests.len() <= MAX_SEQUENTIAL {
         for t in &tests {
-            t.write(c);
+            t.write(c, names);
         }
         return;
     }
@@ -126,7 +126,7 @@ fn byte_dispatch(c: &mut Code, mut tests: Vec<Test>) {
     });
     // A literal that is all common prefix may be followed by anything: test it first.
     for t in tests.iter().filter(|t| t.lit.len() == at) {
-        t.write(c);
+        t.write(c, names);
     }
     tests.retain(|t| t.lit.len() > at);
     let mut groups: Vec<(u8, Vec<Test>)> = Vec::new();
@@ -144,7 +144,7 @@ fn byte_dispatch(c: &mut Code, mut tests: Vec<Test>) {
     }
     for (byte, group) in groups {
         open!(c, "Some({}) => {{", Byte(byte));
-        byte_dispatch(c, group);
+        byte_dispatch(c, group, names);
         close!(c, "}}");
     }
     w!(c, "_ => {{}}");
@@ -152,12 +152,14 @@ fn byte_dispatch(c: &mut Code, mut tests: Vec<Test>) {
 }
 
 /// Writes the node functions.
-pub(super) struct Emitter {
+pub(super) struct Emitter<'n> {
+    /// The `Endpoint` variant of each endpoint.
+    pub(super) names: &'n [String],
     /// Whether some node splits off a segment (a parameter or a hashed dispatch).
     pub(super) uses_split: bool,
 }
 
-impl Emitter {
+impl Emitter<'_> {
     /// Writes the function of `node`, called with `rest` = the path past the `/` that ends
     /// the node's pattern, and those of the nodes below it. `depth` is the index of the
     /// node's parameter, if it has one.
@@ -181,13 +183,13 @@ impl Emitter {
             .iter()
             .flat_map(|e| edge_tests(&e.text, e.node, "rest"))
             .collect();
-        byte_dispatch(c, tests);
+        byte_dispatch(c, tests, self.names);
         if let Some(child) = &param {
             w!(c, "let (seg, tail) = split_segment(rest);");
             open!(c, "if !seg.is_empty() {{");
             w!(c, "p[{depth}] = seg;");
             for t in edge_tests(&child.text, child.node, "tail") {
-                t.write(c);
+                t.write(c, self.names);
             }
             close!(c, "}}");
         }
@@ -195,7 +197,7 @@ impl Emitter {
         match node.catch_all {
             Some(ep) => {
                 w!(c, "p[{depth}] = rest;");
-                w!(c, "Some(Endpoint::E{ep})");
+                w!(c, "Some(Endpoint::{})", self.names[ep]);
             }
             None => w!(c, "None"),
         }
