@@ -396,3 +396,134 @@ fn emit_endpoint_arm(c: &mut Code, name: &str, ep: &router::Endpoint, routes: &[
     }
     close!(c, "}},");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(yaml: &str, options: EmitOptions) -> String {
+        let plan = crate::compile(yaml, "t.yaml", &mut |_| unreachable!(), &|_| None)
+            .unwrap_or_else(|d| panic!("{d}"));
+        emit(&plan, &options)
+    }
+
+    #[test]
+    fn endpoint_variants_are_named_after_their_routes() {
+        let c = code(
+            "routes:\n  GET /: h\n  GET /users/{id:u64}: h\n  POST /users/{id:u64}: h\n  \
+             GET /users-id: h\n  GET /files/{*rest}: h\n",
+            EmitOptions::default(),
+        );
+        for v in [
+            "GetRoot,",
+            "GetPostUsersId,",
+            "GetUsersId,",
+            "GetFilesRest,",
+        ] {
+            assert!(c.contains(v), "{v} missing:\n{c}");
+        }
+        // `/users-id` would also be `GetUsersId`: the second one gets a suffix.
+        let c2 = code(
+            "routes:\n  GET /users/{id}: h\n  GET /users-id: h\n",
+            EmitOptions::default(),
+        );
+        assert!(
+            c2.contains("GetUsersId,") && c2.contains("GetUsersId2,"),
+            "{c2}"
+        );
+    }
+
+    #[test]
+    fn get_and_head_share_an_arm_and_unused_parameters_are_not_passed() {
+        let c = code(
+            "routes:\n  GET /a: h\n  GET /b/{x}: h\n",
+            EmitOptions::default(),
+        );
+        assert!(
+            c.contains("Method::Get | Method::Head => r0(req).await,"),
+            "{c}"
+        );
+        assert!(
+            c.contains("Method::Get | Method::Head => r1(req, &p).await,"),
+            "{c}"
+        );
+        assert!(
+            c.contains("async fn r0<'a>(req: &'a Request<'a>) -> Response {"),
+            "{c}"
+        );
+        assert!(
+            !c.lines()
+                .any(|l| l.trim_start().starts_with("Method::Head =>")),
+            "{c}"
+        );
+    }
+
+    #[test]
+    fn a_head_route_keeps_its_own_arm() {
+        let c = code(
+            "routes:\n  GET /a: h\n  HEAD /a: g\n",
+            EmitOptions::default(),
+        );
+        assert!(c.contains("Method::Get => r0(req).await,"), "{c}");
+        assert!(c.contains("Method::Head => r1(req).await,"), "{c}");
+    }
+
+    #[test]
+    fn runtime_items_are_named_through_stable_paths_only() {
+        let c = code(
+            "caches:\n  s: { static: true }\nroutes:\n  GET /a/{id}: { handler: h, cache: s }\n",
+            EmitOptions::default(),
+        );
+        let public = [
+            "Service",
+            "ServerConfig",
+            "Request",
+            "Response",
+            "Method",
+            "StatusCode",
+        ];
+        for (i, _) in c.match_indices("::ember_runtime::") {
+            let rest = &c[i + "::ember_runtime::".len()..];
+            let ok = rest.starts_with("__private::")
+                || rest.starts_with('{')
+                || public.iter().any(|p| rest.starts_with(p));
+            assert!(
+                ok,
+                "unstable runtime path: ::ember_runtime::{}",
+                &rest[..40]
+            );
+        }
+        assert!(c.contains("CacheConfig::memory_static(\"s\")"), "{c}");
+        assert!(c.contains(".no_expiry()"), "{c}");
+        assert!(
+            c.contains("use ::ember_runtime::__private::router::split_segment;"),
+            "{c}"
+        );
+        assert!(!c.contains("fn split_segment"), "{c}");
+    }
+
+    #[test]
+    fn the_router_strategy_is_an_option() {
+        let yaml = "routes:\n  GET /a: h\n  GET /b: h\n";
+        let auto = code(yaml, EmitOptions::default());
+        let table = code(
+            yaml,
+            EmitOptions {
+                router_strategy: RouterStrategy::WholePath,
+            },
+        );
+        assert!(!auto.contains("static_route"), "{auto}");
+        assert!(table.contains("fn static_route"), "{table}");
+        assert!(
+            table.contains("use ::ember_runtime::__private::router::{hash, slot};"),
+            "{table}"
+        );
+        // Pure: the same input gives the same text.
+        assert_eq!(auto, code(yaml, EmitOptions::default()));
+        assert_eq!(
+            RouterStrategy::from_name("whole-path"),
+            Some(RouterStrategy::WholePath)
+        );
+        assert_eq!(RouterStrategy::from_name("table"), None);
+    }
+}

@@ -141,3 +141,99 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
         Err(Diagnostics::new(cx.files, cx.errors))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::path::{ParamType, Segment};
+
+    fn plan(yaml: &str) -> Plan {
+        crate::compile(yaml, "t.yaml", &mut |_| unreachable!(), &|_| None)
+            .unwrap_or_else(|d| panic!("{yaml}\n{d}"))
+    }
+
+    #[test]
+    fn groups_nest_prefixes_limits_and_caches_into_each_route() {
+        let p = plan(
+            "caches:\n  c: { ttl: 1s }\n\
+             groups:\n  - prefix: /v1\n    cache: c\n    limits: { max_body_size: 1KiB }\n    groups:\n      \
+             - prefix: /users/{id:u64}\n        limits: { handler_timeout: 2s }\n        routes:\n          \
+             GET /posts/{*rest}: h\n",
+        );
+        let r = &p.routes[0];
+        assert_eq!(r.method, MethodSel::Get);
+        assert_eq!(r.path, "/v1/users/{id:u64}/posts/{*rest}");
+        assert_eq!(
+            r.segments,
+            [
+                Segment::Static("v1".into()),
+                Segment::Static("users".into()),
+                Segment::Param {
+                    name: "id".into(),
+                    ty: ParamType::U64
+                },
+                Segment::Static("posts".into()),
+                Segment::CatchAll {
+                    name: "rest".into()
+                },
+            ]
+        );
+        assert_eq!(r.handler, "crate::handlers::h");
+        assert_eq!(r.limits.max_body_size, Some(1024));
+        assert_eq!(r.limits.handler_timeout, Some(Some(Duration::from_secs(2))));
+        assert_eq!(r.cache, Some(0));
+        assert_eq!((r.file.as_str(), r.line), ("t.yaml", 11));
+    }
+
+    #[test]
+    fn the_server_section_resolves_to_typed_values() {
+        let p = plan(
+            "app: demo\nhandlers: crate::api\nserver:\n  listen: 0.0.0.0:9000\n  workers: 3\n  \
+             limits: { keep_alive_timeout: 1500ms, max_connections: 10 }\nroutes:\n  GET /: h\n",
+        );
+        assert_eq!(p.app, "demo");
+        assert_eq!(p.server.listen.as_deref(), Some("0.0.0.0:9000"));
+        assert_eq!(p.server.workers, Some(3));
+        assert_eq!(
+            p.server.limits.keep_alive_timeout,
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(p.server.limits.max_connections, Some(10));
+        assert_eq!(p.routes[0].handler, "crate::api::h");
+        assert_eq!(p.files, ["t.yaml"]);
+    }
+
+    #[test]
+    fn middleware_chains_are_resolved_per_route_in_order() {
+        let p = plan(
+            "middleware:\n  - cors: { allow_origins: '*' }\n  - hook: { name: log, before: log }\n\
+             routes:\n  GET /a: h\n  GET /b:\n    handler: h\n    middleware:\n      - skip: log\n",
+        );
+        let names = |i: usize| -> Vec<&str> {
+            p.routes[i]
+                .middleware
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect()
+        };
+        assert_eq!(names(0), ["cors", "log"]);
+        assert_eq!(names(1), ["cors"]);
+        // Routes that inherit one declaration share its id (and so its state).
+        assert_eq!(p.routes[0].middleware[0].id, p.routes[1].middleware[0].id);
+    }
+
+    #[test]
+    fn environment_variables_read_are_recorded() {
+        let p = crate::compile(
+            "server:\n  listen: ${ADDR:-127.0.0.1:1}\nroutes:\n  GET /: h\n",
+            "t.yaml",
+            &mut |_| unreachable!(),
+            &|k| (k == "ADDR").then(|| "127.0.0.1:2".to_owned()),
+        )
+        .expect("valid");
+        assert_eq!(p.server.listen.as_deref(), Some("127.0.0.1:2"));
+        assert_eq!(p.env_vars, ["ADDR"]);
+    }
+}

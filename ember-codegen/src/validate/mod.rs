@@ -141,3 +141,150 @@ pub(crate) fn refuse<T>(
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `LINE:COL: message` of each error the spec gets (through the whole pipeline: the
+    /// rules are applied by the plan stage).
+    pub(crate) fn errors(yaml: &str) -> Vec<String> {
+        let result = crate::compile(
+            yaml,
+            "t.yaml",
+            &mut |p| Err(std::io::Error::other(format!("{} not found", p.display()))),
+            &|k| (k == "SET").then(|| "value".to_owned()),
+        );
+        match result {
+            Ok(_) => Vec::new(),
+            Err(d) => d
+                .items()
+                .iter()
+                .zip(d.locations())
+                .map(|(i, l)| format!("{}: {}", l.trim_start_matches("t.yaml:"), i.message))
+                .collect(),
+        }
+    }
+
+    /// Each rule: a spec, and the `LINE:COL` and part of the message of the one error it
+    /// must get (`""` = valid).
+    const CASES: &[(&str, &str, &str)] = &[
+        // Values: durations, sizes, counts, flags.
+        ("server:\n  limits:\n    header_read_timeout: 5s\n", "", ""),
+        (
+            "server:\n  limits:\n    header_read_timeout: 5 fortnights\n",
+            "3:26",
+            "unknown duration unit",
+        ),
+        (
+            "server:\n  limits:\n    max_body_size: 10 parsecs\n",
+            "3:20",
+            "unknown size unit",
+        ),
+        ("server:\n  limits:\n    max_body_size: 1MiB\n", "", ""),
+        (
+            "server:\n  workers: many\n",
+            "2:12",
+            "invalid worker count `many`",
+        ),
+        ("server:\n  workers: 4\n", "", ""),
+        ("server:\n  backend: fast\n", "2:12", "backend"),
+        (
+            "server:\n  listen: nowhere\n",
+            "2:11",
+            "is not a `host:port` address",
+        ),
+        ("server:\n  listen: 127.0.0.1:8080\n", "", ""),
+        ("server:\n  listen: localhost:8080\n", "", ""),
+        // Environment interpolation.
+        ("server:\n  listen: ${UNSET_VAR}\n", "2:11", "UNSET_VAR"),
+        ("server:\n  listen: ${UNSET_VAR:-127.0.0.1:1}\n", "", ""),
+        // Routes.
+        ("routes:\n  GET /a: h\n  GET /a: g\n", "3:3", "GET /a"),
+        ("routes:\n  FETCH /a: h\n", "2:3", "FETCH"),
+        (
+            "routes:\n  GET /a/{id:float}: h\n",
+            "2:10",
+            "unknown parameter type `float`",
+        ),
+        ("routes:\n  GET /a/{id:u64}: h\n", "", ""),
+        (
+            "routes:\n  GET /a: 'not a path!'\n",
+            "2:11",
+            "not a Rust path",
+        ),
+        ("handlers: 'no way'\n", "1:11", "is not a Rust module path"),
+        // Groups.
+        (
+            "groups:\n  - prefix: /v1/\n    routes:\n      GET /a: h\n",
+            "2:13",
+            "must not end with `/`",
+        ),
+        (
+            "groups:\n  - prefix: /v1\n    routes:\n      GET /a: h\n",
+            "",
+            "",
+        ),
+        // Caches.
+        (
+            "caches:\n  c: { ttl: 1s }\nroutes:\n  POST /a: { handler: h, cache: c }\n",
+            "4:33",
+            "cannot be cached",
+        ),
+        (
+            "routes:\n  GET /a: { handler: h, cache: nope }\n",
+            "2:32",
+            "unknown cache `nope`",
+        ),
+        ("caches:\n  c: { static: true, ttl: 1s }\n", "2:", "ttl"),
+        // Middleware.
+        (
+            "middleware:\n  - teleport: {}\n",
+            "2:5",
+            "unknown middleware `teleport`",
+        ),
+        (
+            "middleware:\n  - cors: { allow_origins: '*', max_agee: 5 }\n",
+            "2:33",
+            "unknown option `max_agee`",
+        ),
+        (
+            "middleware:\n  - rate_limit: { rate: 5/fortnight }\n",
+            "2:25",
+            "invalid rate",
+        ),
+        ("middleware:\n  - rate_limit: { rate: 5/s }\n", "", ""),
+        (
+            "routes:\n  GET /a:\n    handler: h\n    middleware:\n      - skip: cors\n",
+            "5:15",
+            "no inherited middleware is named `cors`",
+        ),
+        // Reserved sections.
+        ("ai: {}\n", "1:1", "`ai` is not supported yet"),
+        // Includes.
+        ("include: other.yaml\n", "1:10", "cannot read included file"),
+    ];
+
+    #[test]
+    fn rules() {
+        let mut failures = Vec::new();
+        for &(yaml, at, message) in CASES {
+            let got = errors(yaml);
+            let ok = match (at, got.as_slice()) {
+                ("", []) => true,
+                ("", _) => false,
+                (at, [one]) => one.starts_with(at) && one.contains(message),
+                _ => false,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{yaml:?}\n  want: {}\n  got:  {got:?}",
+                    if at.is_empty() {
+                        "no error".to_owned()
+                    } else {
+                        format!("{at}: …{message}…")
+                    }
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
