@@ -16,7 +16,7 @@ fn main() {
             }
         };
         let t1 = std::time::Instant::now();
-        let code = ember_codegen::emit(&plan);
+        let code = ember_codegen::emit(&plan, &ember_codegen::EmitOptions::default());
         let t2 = std::time::Instant::now();
         best = (best.0.min(t1 - t0), best.1.min(t2 - t1));
         size = (plan.routes.len(), code.len());

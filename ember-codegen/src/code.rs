@@ -115,6 +115,7 @@ impl Code {
 
     /// Writes a source file of `src/snippets/` (Rust that is compiled into the generator
     /// too), without its leading `//` comment.
+    #[cfg(test)]
     pub(crate) fn snippet(&mut self, file: &str) {
         let mut rest = file;
         while let Some(line) = rest.lines().next() {

@@ -1,11 +1,19 @@
 //! # ember-codegen
 //!
-//! Turns `ember.yaml` into Rust. The core is three pure steps, each tested on its own:
+//! Turns `ember.yaml` into Rust in four stages, each a module folder with one submodule per
+//! spec section (`routes`, `limits`, `caches`, `middleware`, `server`), each tested on its
+//! own, and none using a later one (checked by `tests/architecture.rs`):
 //!
-//! 1. parse: YAML → [`spec::Spec`], keeping every value's location;
-//! 2. [`compile`]: spec (and the files it includes) → [`plan::Plan`], or [`Diagnostics`]
-//!    that point at the YAML line and column;
-//! 3. [`emit`]: plan → formatted Rust source.
+//! 1. [`spec`] ([`parse`]): YAML → [`spec::Spec`], keeping every value's location;
+//! 2. `validate`: the rules that check spec values, each failure a located [`Diagnostic`];
+//! 3. [`plan`] ([`compile`] = parse + plan): walks the spec (and the files it includes),
+//!    applies the rules, and records the resolved decisions in a [`plan::Plan`], or returns
+//!    every [`Diagnostic`] found;
+//! 4. `emit` ([`emit()`]): plan and [`EmitOptions`] → formatted Rust source, a pure
+//!    function.
+//!
+//! Below them all: the text writer (`code`), diagnostics, [`units`], the route [`path`]
+//! syntax and the shared context (`ctx`: files, diagnostics, environment, loader).
 //!
 //! [`build`] is the thin edge for `build.rs`: it reads the spec, writes
 //! `$OUT_DIR/ember_app.rs` only when its bytes change, and prints cargo directives (one
@@ -17,22 +25,25 @@
 //! ember_codegen::build("ember.yaml");
 //! ```
 
+// Below every stage: the text writer, diagnostics, units, route path syntax, the context.
 mod code;
+mod ctx;
 mod diag;
-mod emit;
-pub mod middleware;
 pub mod path;
-pub mod plan;
-mod router;
-pub mod schema;
-pub mod spec;
 pub mod units;
+
+// The stages, in order; a stage uses only the stages before it (`tests/architecture.rs`).
+mod emit;
+pub mod plan;
+pub mod spec;
 mod validate;
+
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, Label, SourceFile};
-pub use emit::emit;
+pub use emit::{EmitOptions, RouterStrategy, emit};
 
 /// Checks spec source and plans the generated code. `file` names it in diagnostics and
 /// anchors relative `include` paths; `read` loads included files and `env` answers
@@ -43,7 +54,37 @@ pub fn compile(
     read: &mut dyn FnMut(&Path) -> std::io::Result<String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<plan::Plan, Diagnostics> {
-    validate::compile(file, source.to_owned(), read, env)
+    let spec = parse(source, file)?;
+    let cx = ctx::Ctx::new(file, source.to_owned(), read, env);
+    plan::plan(cx, &spec)
+}
+
+/// Parses spec source (the first step of [`compile`]): YAML → [`spec::Spec`], or the
+/// syntax error located in `file`.
+pub fn parse(source: &str, file: &str) -> Result<spec::Spec, Diagnostics> {
+    spec::parse_file(source, 0).map_err(|d| {
+        Diagnostics::new(
+            vec![SourceFile {
+                name: file.to_owned(),
+                source: source.to_owned(),
+            }],
+            vec![d],
+        )
+    })
+}
+
+impl EmitOptions {
+    /// The options [`build`], [`generate`] and the CLI use: the defaults, except for the
+    /// router strategy, which `EMBER_ROUTER_STRATEGY` (`auto`, `match`, `whole-path`) may
+    /// force for the router benchmark (`bench/router/`; not a stable interface). This is
+    /// the only place the generator reads it.
+    pub fn from_env() -> EmitOptions {
+        let router_strategy = std::env::var("EMBER_ROUTER_STRATEGY")
+            .ok()
+            .and_then(|s| RouterStrategy::from_name(&s))
+            .unwrap_or_default();
+        EmitOptions { router_strategy }
+    }
 }
 
 /// Checks spec source and generates its Rust, reading included files from disk and
@@ -52,7 +93,7 @@ pub fn generate(source: &str, file: &str) -> Result<String, Diagnostics> {
     let plan = compile(source, file, &mut |p| std::fs::read_to_string(p), &|k| {
         std::env::var(k).ok()
     })?;
-    Ok(emit(&plan))
+    Ok(emit(&plan, &EmitOptions::from_env()))
 }
 
 /// Reads, checks and plans a spec file on disk.
@@ -80,7 +121,7 @@ pub fn load(path: &Path) -> Result<plan::Plan, Diagnostics> {
 pub fn build(spec: impl AsRef<Path>) {
     let spec = spec.as_ref();
     println!("cargo::rerun-if-changed={}", spec.display());
-    // A benchmark knob of the router generator (see `router.rs`).
+    // A benchmark knob of the router generator (see `emit/router/mod.rs`).
     println!("cargo::rerun-if-env-changed=EMBER_ROUTER_STRATEGY");
     match try_build(spec) {
         Ok(plan) => {
@@ -131,7 +172,7 @@ pub fn try_build(spec: &Path) -> Result<plan::Plan, BuildError> {
             ))
         })?;
     let plan = load(spec).map_err(BuildError::Spec)?;
-    let code = emit(&plan);
+    let code = emit(&plan, &EmitOptions::from_env());
     let out = out_dir.join("ember_app.rs");
     write_if_changed(&out, code.as_bytes()).map_err(BuildError::Io)?;
     Ok(plan)
@@ -144,53 +185,4 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         return Ok(());
     }
     std::fs::write(path, bytes)
-}
-
-/// Turns a serde-saphyr error into a located diagnostic with a suggestion where one fits.
-pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
-    let full = e.without_snippet().to_string();
-    // serde-saphyr appends " at line L, column C"; the location goes in the snippet instead.
-    let message = match full.rfind(" at line ") {
-        Some(i) => full[..i].to_owned(),
-        None => full,
-    };
-    let mut d = Diagnostic::new(message.clone());
-    if let Some(loc) = e.location() {
-        let (line, col) = (loc.line() as usize, loc.column() as usize);
-        if line > 0 {
-            let start = diag::offset_of(source, line, col);
-            let end = source[start..]
-                .find([':', '\n', ',', '}'])
-                .map(|n| start + n.max(1))
-                .unwrap_or(source.len());
-            d = d.at(
-                start..end.max(start + 1).min(source.len().max(start + 1)),
-                "here",
-            );
-        }
-    }
-    if let Some((field, _)) = message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split_once('`'))
-    {
-        {
-            let candidates: Vec<&str> = spec::TOP_KEYS
-                .iter()
-                .chain(spec::SERVER_KEYS)
-                .chain(spec::ROUTE_KEYS)
-                .chain(spec::GROUP_KEYS)
-                .chain(spec::LIMIT_KEYS)
-                .chain(spec::URING_KEYS)
-                .chain(spec::CACHE_KEYS)
-                .chain(spec::REMOTE_KEYS)
-                .chain(spec::KEY_KEYS)
-                .copied()
-                .filter(|c| message.contains(c))
-                .collect();
-            if let Some(s) = diag::did_you_mean(field, &candidates) {
-                d = d.help(format!("did you mean `{s}`?"));
-            }
-        }
-    }
-    d
 }

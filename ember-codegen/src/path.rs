@@ -23,7 +23,7 @@ pub enum ParamType {
     I32,
     /// `i64`
     I64,
-    /// `uuid`: `ember_runtime::params::Uuid`.
+    /// `uuid`: `ember_runtime::Uuid`.
     Uuid,
 }
 

@@ -470,7 +470,7 @@ mod tests {
             .flat_map(|p| p.keys().map(String::as_str))
             .collect();
         kinds.sort_unstable();
-        let mut parser = crate::middleware::KINDS.to_vec();
+        let mut parser = crate::spec::middleware::KINDS.to_vec();
         parser.sort_unstable();
         assert_eq!(kinds, parser);
     }

@@ -59,7 +59,7 @@ fn check_fails_with_the_location_for_every_invalid_spec() {
 #[test]
 fn check_routes_and_schema_succeed_on_valid_specs() {
     let out = bin()
-        .args(["check", "specs/hello.yaml"])
+        .args(["check", "examples/hello/ember.yaml"])
         .current_dir(root())
         .output()
         .expect("run");

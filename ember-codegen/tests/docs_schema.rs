@@ -540,7 +540,7 @@ fn route_name_and_summary_are_accepted_and_ignored() {
             &|_| None,
         )
         .unwrap_or_else(|d| panic!("{d}"));
-        ember_codegen::emit(&plan)
+        ember_codegen::emit(&plan, &ember_codegen::EmitOptions::default())
     };
     let plain = generate("", "");
     let named = generate(", name: get_a, summary: Gets a.", ", name: grp");

@@ -1,5 +1,6 @@
-//! Every spec in `specs/` has a snapshot of its generated code, and every file in
-//! `specs/invalid/` a snapshot of its rendered diagnostics.
+//! Every example's spec (`examples/*/ember.yaml`) and every reference spec in `specs/` has a
+//! snapshot of its generated code, and every file in `specs/invalid/` a snapshot of its
+//! rendered diagnostics.
 //!
 //! Specs are compiled with names relative to the repository root (so snapshots carry no
 //! machine paths), included files are read from the repository, and the environment is
@@ -44,18 +45,44 @@ fn stem(file: &str) -> &str {
         .unwrap_or(file)
 }
 
+/// The examples' specs, `examples/NAME/ember.yaml`, snapshotted as `example_NAME`.
+fn examples() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(root().join("examples"))
+        .expect("examples/")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("ember.yaml").is_file())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .map(|name| {
+            (
+                format!("examples/{name}/ember.yaml"),
+                format!("example_{name}"),
+            )
+        })
+        .collect();
+    out.sort();
+    assert!(
+        out.len() >= 3,
+        "expected the hello, echo and tasks examples"
+    );
+    out
+}
+
 #[test]
 fn generated_code() {
-    for file in specs("specs") {
+    let reference = specs("specs").into_iter().map(|f| {
+        let name = stem(&f).to_owned();
+        (f, name)
+    });
+    for (file, name) in examples().into_iter().chain(reference) {
         let plan = match compile(&file) {
             Ok(p) => p,
             Err(d) => panic!("{file} should be valid:\n{d}"),
         };
-        let code = ember_codegen::emit(&plan);
+        let code = ember_codegen::emit(&plan, &ember_codegen::EmitOptions::default());
         if let Err(e) = syn::parse_file(&code) {
             panic!("{file}: the generated code does not parse: {e}\n{code}");
         }
-        insta::assert_snapshot!(format!("generated__{}", stem(&file)), code);
+        insta::assert_snapshot!(format!("generated__{name}"), code);
     }
 }
 
@@ -94,7 +121,7 @@ fn large_specs_generate_valid_code() {
     let plan = ember_codegen::compile(&yaml, "big.yaml", &mut |_| unreachable!(), &|_| None)
         .unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(plan.routes.len(), 450);
-    let code = ember_codegen::emit(&plan);
+    let code = ember_codegen::emit(&plan, &ember_codegen::EmitOptions::default());
     if let Err(e) = syn::parse_file(&code) {
         panic!("the generated code does not parse: {e}");
     }

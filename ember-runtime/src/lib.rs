@@ -84,23 +84,18 @@
 //!   through the hidden `__private` module; `remote` — the one registry of connections to
 //!   Redis and Memcached, shared by remote caches and the Redis rate limiter.
 
-// TODO(architecture pass): `cache`, `middleware` and `params` become private (`mod …;`)
-// once the generator emits `__private` paths; `__private` below does not depend on them
-// being public.
-#[doc(hidden)]
-pub mod cache;
+mod cache;
 mod config;
 mod fuzzing;
 mod handler;
 mod http;
 mod io;
 pub mod log;
-#[doc(hidden)]
-pub mod middleware;
+mod middleware;
 mod panic;
-#[doc(hidden)]
-pub mod params;
+mod params;
 mod remote;
+mod router_support;
 mod server;
 mod service;
 #[cfg(any(test, feature = "test-util"))]
@@ -116,10 +111,6 @@ pub use params::Uuid;
 pub use server::{Server, ServerHandle, run};
 pub use service::Service;
 
-// TODO(architecture pass): remove once the generator emits __private paths.
-#[doc(hidden)]
-pub use __private::{ParamSpans, call};
-
 /// What generated code needs and applications do not write: not a public API, may change
 /// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);
 /// the paths stay stable while the modules behind them move.
@@ -127,6 +118,10 @@ pub use __private::{ParamSpans, call};
 pub mod __private {
     pub use crate::config::{Backend, Limits, RouteLimits, UringConfig, Workers};
     pub use crate::handler::{Handler, ParamsOnly, WithRequest, call};
+    /// The generated router's helpers (`router_support.rs`).
+    pub mod router {
+        pub use crate::router_support::{hash, slot, split_segment};
+    }
     pub use crate::service::ParamSpans;
 
     /// Response caching for cached routes, and the caches `App` holds.

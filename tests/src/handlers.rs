@@ -23,7 +23,7 @@ pub async fn signed(i: i64) -> String {
 }
 
 /// `GET /u/{id:uuid}`
-pub async fn by_uuid(id: ember_runtime::params::Uuid) -> String {
+pub async fn by_uuid(id: ember_runtime::Uuid) -> String {
     format!("uuid={id}")
 }
 

@@ -64,9 +64,7 @@ macro_rules! group {
             g.throughput(Throughput::Elements(paths.len() as u64));
             bench_ember!(g, "ember", $set::auto, &paths);
             bench_ember!(g, "ember-match", $set::match_, &paths);
-            bench_ember!(g, "ember-table", $set::table, &paths);
             bench_ember!(g, "ember-whole-path", $set::whole_path, &paths);
-            bench_ember!(g, "ember-hash-nodes", $set::hash_nodes, &paths);
             peers(&mut g, &routes, &paths);
             g.finish();
         }

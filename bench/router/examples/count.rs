@@ -10,8 +10,8 @@
 //! ```
 //!
 //! Instructions per lookup = the `Ir` total / the lookups it prints; `scripts/count.sh`
-//! does this for every router. `ROUTER` is `ember`, `ember-match`, `ember-table`,
-//! `ember-whole-path`, `ember-hash-nodes`, `matchit` or `path-tree`, optionally followed
+//! does this for every router. `ROUTER` is `ember`, `ember-match`,
+//! `ember-whole-path`, `matchit` or `path-tree`, optionally followed
 //! by `@wide`, `@deep-static` or `@many-static` for another route set. `FILTER` keeps only some paths:
 //! `static` (those of fully static routes), `param` (the others), `=PATH` (that one), or
 //! any other text (the paths that contain it).
@@ -45,24 +45,16 @@ macro_rules! run_ember {
 
 run_ember!(run_github_auto, github::auto);
 run_ember!(run_github_match, github::match_);
-run_ember!(run_github_table, github::table);
 run_ember!(run_github_whole_path, github::whole_path);
-run_ember!(run_github_hash_nodes, github::hash_nodes);
 run_ember!(run_wide_auto, wide::auto);
 run_ember!(run_wide_match, wide::match_);
-run_ember!(run_wide_table, wide::table);
 run_ember!(run_wide_whole_path, wide::whole_path);
-run_ember!(run_wide_hash_nodes, wide::hash_nodes);
 run_ember!(run_deep_auto, deep_static::auto);
 run_ember!(run_deep_match, deep_static::match_);
-run_ember!(run_deep_table, deep_static::table);
 run_ember!(run_deep_whole_path, deep_static::whole_path);
-run_ember!(run_deep_hash_nodes, deep_static::hash_nodes);
 run_ember!(run_many_auto, many_static::auto);
 run_ember!(run_many_match, many_static::match_);
-run_ember!(run_many_table, many_static::table);
 run_ember!(run_many_whole_path, many_static::whole_path);
-run_ember!(run_many_hash_nodes, many_static::hash_nodes);
 
 #[inline(never)]
 fn run_matchit(r: &matchit::Router<usize>, paths: &[&str], iters: usize) -> usize {
@@ -143,24 +135,16 @@ impl Set {
             (_, "path-tree") => run_path_tree(&self.path_tree, paths, iters),
             ("github", "ember") => run_github_auto(paths, iters),
             ("github", "ember-match") => run_github_match(paths, iters),
-            ("github", "ember-table") => run_github_table(paths, iters),
             ("github", "ember-whole-path") => run_github_whole_path(paths, iters),
-            ("github", "ember-hash-nodes") => run_github_hash_nodes(paths, iters),
             ("wide", "ember") => run_wide_auto(paths, iters),
             ("wide", "ember-match") => run_wide_match(paths, iters),
-            ("wide", "ember-table") => run_wide_table(paths, iters),
             ("wide", "ember-whole-path") => run_wide_whole_path(paths, iters),
-            ("wide", "ember-hash-nodes") => run_wide_hash_nodes(paths, iters),
             ("deep-static", "ember") => run_deep_auto(paths, iters),
             ("deep-static", "ember-match") => run_deep_match(paths, iters),
-            ("deep-static", "ember-table") => run_deep_table(paths, iters),
             ("deep-static", "ember-whole-path") => run_deep_whole_path(paths, iters),
-            ("deep-static", "ember-hash-nodes") => run_deep_hash_nodes(paths, iters),
             ("many-static", "ember") => run_many_auto(paths, iters),
             ("many-static", "ember-match") => run_many_match(paths, iters),
-            ("many-static", "ember-table") => run_many_table(paths, iters),
             ("many-static", "ember-whole-path") => run_many_whole_path(paths, iters),
-            ("many-static", "ember-hash-nodes") => run_many_hash_nodes(paths, iters),
             (_, other) => panic!("unknown router `{other}`"),
         }
     }

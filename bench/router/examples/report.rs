@@ -17,12 +17,10 @@ const GROUPS: [(&str, usize); 4] = [
     ("many-static", 500),
 ];
 
-const ROUTERS: [&str; 7] = [
+const ROUTERS: [&str; 5] = [
     "ember",
     "ember-match",
-    "ember-table",
     "ember-whole-path",
-    "ember-hash-nodes",
     "matchit",
     "path-tree",
 ];

@@ -7,7 +7,7 @@ set -eu
 iters=${1:-200}
 filter=${2:-}
 shift $(( $# < 2 ? $# : 2 ))
-routers=${*:-ember ember-match ember-table ember-whole-path ember-hash-nodes matchit path-tree}
+routers=${*:-ember ember-match ember-whole-path matchit path-tree}
 cargo build --release --example count >/dev/null 2>&1 || cargo build --release --example count
 out=$(mktemp -d)
 for r in $routers; do

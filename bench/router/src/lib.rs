@@ -2,14 +2,14 @@
 //!
 //! For each route set of `data/` (see `data/README.md`) there is a module with the route
 //! patterns and request paths, and one module per generator strategy with the generated
-//! app (`EMBER_ROUTER_STRATEGY`, see `ember-codegen/src/router.rs`):
+//! app (`EMBER_ROUTER_STRATEGY`, see `RouterStrategy` in `ember-codegen/src/emit/mod.rs`):
 //!
 //! * `auto`: what Ember generates by default;
 //! * `match_`: `match` on the segment's first byte everywhere;
-//! * `table`: perfect hashes wherever they apply (whole static paths and every node with
-//!   two or more static children);
-//! * `whole_path`: `match_` plus the whole-path table for fully static routes;
-//! * `hash_nodes`: `table` without the whole-path table.
+//! * `whole_path`: `match_` plus the whole-path table for fully static routes.
+//!
+//! (Segment tables, `table` and `hash_nodes`, lost on every set and left the generator;
+//! their figures stay in `RESULTS.md`.)
 
 #![allow(missing_docs)]
 
@@ -38,14 +38,8 @@ macro_rules! route_set {
             pub mod match_ {
                 include!(concat!(env!("OUT_DIR"), "/", $file, "_match.rs"));
             }
-            pub mod table {
-                include!(concat!(env!("OUT_DIR"), "/", $file, "_table.rs"));
-            }
             pub mod whole_path {
                 include!(concat!(env!("OUT_DIR"), "/", $file, "_whole-path.rs"));
-            }
-            pub mod hash_nodes {
-                include!(concat!(env!("OUT_DIR"), "/", $file, "_hash-nodes.rs"));
             }
         }
 

@@ -88,9 +88,9 @@ fn ember_lookups_allocate_nothing() {
     assert_eq!(ALLOCATIONS.with(Cell::get) - before, 1);
 
     lookups_allocate_nothing!(github::auto);
-    lookups_allocate_nothing!(github::table);
+    lookups_allocate_nothing!(github::whole_path);
     lookups_allocate_nothing!(wide::auto);
-    lookups_allocate_nothing!(wide::table);
+    lookups_allocate_nothing!(wide::match_);
     lookups_allocate_nothing!(deep_static::auto);
     lookups_allocate_nothing!(deep_static::whole_path);
     lookups_allocate_nothing!(many_static::auto);

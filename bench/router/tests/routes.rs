@@ -30,9 +30,7 @@ macro_rules! strategies {
         fn $set() {
             check!($set::auto);
             check!($set::match_);
-            check!($set::table);
             check!($set::whole_path);
-            check!($set::hash_nodes);
         }
     )*};
 }

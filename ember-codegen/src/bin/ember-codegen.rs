@@ -61,7 +61,10 @@ fn spec_command(cmd: &str, rest: &[String]) -> ExitCode {
     };
     match cmd {
         "check" => eprintln!("{}: ok, {} routes", file.display(), plan.routes.len()),
-        "expand" => print!("{}", ember_codegen::emit(&plan)),
+        "expand" => print!(
+            "{}",
+            ember_codegen::emit(&plan, &ember_codegen::EmitOptions::from_env())
+        ),
         _ => print_routes(&plan),
     }
     ExitCode::SUCCESS

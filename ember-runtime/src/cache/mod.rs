@@ -105,16 +105,9 @@ impl CacheConfig {
         Self::with_kind(name, Kind::Memory)
     }
 
-    /// An in-process cache whose entries never expire.
-    pub fn fixed(name: &str) -> Self {
-        Self::with_kind(name, Kind::Static)
-    }
-
-    /// An in-process cache whose entries never expire (`static: true`); the name the
-    /// architecture pass settles on for [`CacheConfig::fixed`], which goes once generated
-    /// code uses this.
+    /// An in-process cache whose entries never expire (the spec's `static: true`).
     pub fn memory_static(name: &str) -> Self {
-        Self::fixed(name)
+        Self::with_kind(name, Kind::Static)
     }
 
     /// A Redis cache. `url` may hold `${VAR}` / `${VAR:-default}`, read when the server

@@ -56,16 +56,10 @@ impl Policy {
         self
     }
 
-    /// Entries never expire (a `static` cache).
-    pub const fn forever(mut self) -> Self {
+    /// Entries never expire (the spec's `static: true`).
+    pub const fn no_expiry(mut self) -> Self {
         self.ttl_ms = u64::MAX;
         self
-    }
-
-    /// Entries never expire (a `static: true` cache); the name the architecture pass
-    /// settles on for [`Policy::forever`], which goes once generated code uses this.
-    pub const fn no_expiry(self) -> Self {
-        self.forever()
     }
 
     /// How long past its TTL an entry is still answered while one refresh runs.

@@ -1,6 +1,6 @@
 // The perfect-hash functions of the generated router. This file is both compiled into the
 // generator (which searches the tables with them) and copied verbatim into generated code
-// (`router.rs` includes it twice), so the two can never disagree.
+// (`emit/router/mod.rs` includes it twice), so the two can never disagree.
 
 /// Mixing constants of `hash` and `slot`.
 const K1: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -29,22 +29,22 @@
 //! Each step returns as soon as something below it matched, so a failure falls through to
 //! the next, less specific step: that is the backtracking.
 //!
-//! Two perfect-hash techniques are there too, for where they win (see [`Strategy`]): a
-//! whole-path table of the fully static routes (`static_route`: one hash of the path, one
-//! comparison; those routes then leave the trie), and segment tables at wide nodes (the
-//! segment's slot, then one comparison). The hash is cheap, not SipHash: the length and the
-//! first, middle and last eight bytes, mixed by multiplications; the slot comes from a seed
-//! and a per-bucket "pilot" that the generator searched until no two keys collide (the
-//! CHD / PTHash construction).
-//!
-//! `EMBER_ROUTER_STRATEGY` (`auto`, `match`, `table`, `whole-path`, `hash-nodes`) overrides
-//! the strategy at generation time, for the benchmarks in `bench/router/`; it is not a
-//! stable interface.
+//! A perfect-hash technique is there too, for where it wins (see
+//! [`RouterStrategy`](super::RouterStrategy)): a whole-path table of the fully static routes
+//! (`static_route`: one hash of the path, one comparison; those routes then leave the
+//! trie). The hash is cheap, not SipHash: the length and the first, middle and last eight
+//! bytes, mixed by multiplications; the slot comes from a seed and a per-bucket "pilot"
+//! that the generator searched until no two keys collide (the CHD / PTHash construction).
 
-use crate::code::{Byte, ByteStr, Code, Doc, Str, close, open, w};
+mod phf;
+mod tree;
 
+use super::RouterStrategy;
+use crate::code::{Code, close, open, w};
 use crate::path::Segment;
-use crate::plan::RoutePlan;
+use crate::plan::{MethodSel, RoutePlan};
+use phf::{Phf, emit_static_table};
+use tree::Emitter;
 
 /// A node of the segment trie.
 #[derive(Default, Debug)]
@@ -70,8 +70,10 @@ pub(crate) struct Endpoint {
 
 /// The matcher to generate; [`Matcher::write`] writes its code.
 pub(crate) struct Matcher {
-    /// Endpoints in `Endpoint::E{i}` order.
+    /// Endpoints in `Endpoint` order.
     pub(crate) endpoints: Vec<Endpoint>,
+    /// Each endpoint's `Endpoint` variant (see [`endpoint_names`]).
+    pub(crate) names: Vec<String>,
     /// The most parameters any route has (at least 1).
     pub(crate) max_params: usize,
     /// The trie, without what the whole-path table holds.
@@ -79,71 +81,10 @@ pub(crate) struct Matcher {
     /// The fully static routes' paths and endpoints, with their perfect hash, when they
     /// are looked up as whole paths first.
     static_table: Option<(Vec<(String, usize)>, Phf)>,
-    strategy: Strategy,
-}
-
-/// How the generated matcher dispatches among static alternatives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Strategy {
-    /// Look fully static routes up first, as whole paths, in a perfect-hash table, when
-    /// there are at least this many of them (`None`: never).
-    whole_path_min_routes: Option<usize>,
-    /// Dispatch by perfect hash of the segment at nodes with at least this many static
-    /// children (`None`: always by `match` on bytes of the path).
-    hash_min_fan_out: Option<usize>,
-}
-
-impl Strategy {
-    /// What measured fastest (`bench/router/RESULTS.md`): byte `match`es everywhere, and
-    /// the whole-path table once there are many fully static routes (130 of them were
-    /// still faster through the trie; 500 were twice as fast through the table). Hashing
-    /// segments lost on every route set measured, a 189-way fan-out included.
-    pub(crate) const AUTO: Strategy = Strategy {
-        whole_path_min_routes: Some(256),
-        hash_min_fan_out: None,
-    };
-    /// `match` on bytes everywhere, no table.
-    pub(crate) const MATCH: Strategy = Strategy {
-        whole_path_min_routes: None,
-        hash_min_fan_out: None,
-    };
-    /// Perfect hashes wherever they apply: the whole-path table, and every node with two
-    /// or more static children.
-    pub(crate) const TABLE: Strategy = Strategy {
-        whole_path_min_routes: Some(1),
-        hash_min_fan_out: Some(2),
-    };
-    /// `MATCH` plus the whole-path table.
-    pub(crate) const WHOLE_PATH: Strategy = Strategy {
-        whole_path_min_routes: Some(1),
-        hash_min_fan_out: None,
-    };
-    /// `TABLE` without the whole-path table.
-    pub(crate) const HASH_NODES: Strategy = Strategy {
-        whole_path_min_routes: None,
-        hash_min_fan_out: Some(2),
-    };
-
-    /// `EMBER_ROUTER_STRATEGY`: `auto` (the default), `match`, `table`, `whole-path` or
-    /// `hash-nodes`.
-    fn from_env() -> Strategy {
-        match std::env::var("EMBER_ROUTER_STRATEGY").as_deref() {
-            Ok("match") => Strategy::MATCH,
-            Ok("table") => Strategy::TABLE,
-            Ok("whole-path") => Strategy::WHOLE_PATH,
-            Ok("hash-nodes") => Strategy::HASH_NODES,
-            _ => Strategy::AUTO,
-        }
-    }
-}
-
-/// Builds the matcher for `routes`.
-pub(crate) fn build(routes: &[RoutePlan]) -> Matcher {
-    build_with(routes, Strategy::from_env())
 }
 
 /// Builds the matcher for `routes` with the given strategy.
-fn build_with(routes: &[RoutePlan], strategy: Strategy) -> Matcher {
+pub(crate) fn build(routes: &[RoutePlan], strategy: RouterStrategy) -> Matcher {
     // Build the trie and the endpoints.
     let mut root = Node {
         pattern: "/".to_owned(),
@@ -225,7 +166,7 @@ fn build_with(routes: &[RoutePlan], strategy: Strategy) -> Matcher {
 
     let mut static_table = None;
     if strategy
-        .whole_path_min_routes
+        .whole_path_min_routes()
         .is_some_and(|min| !static_paths.is_empty() && static_paths.len() >= min)
     {
         let keys: Vec<&[u8]> = static_paths.iter().map(|(p, _)| p.as_bytes()).collect();
@@ -237,18 +178,84 @@ fn build_with(routes: &[RoutePlan], strategy: Strategy) -> Matcher {
         }
     }
     prune(&mut root);
+    let names = endpoint_names(&endpoints, routes);
     Matcher {
+        names,
         endpoints,
         max_params,
         root,
         static_table,
-        strategy,
+    }
+}
+
+/// The `Endpoint` variant names: each endpoint's methods, then its path, in CamelCase
+/// (`GET /users/{id}` → `GetUsersId`, `GET` and `POST /users` → `GetPostUsers`, `/` →
+/// `Root`). Unique and deterministic: a name already taken gets `2`, `3`, … appended.
+fn endpoint_names(endpoints: &[Endpoint], routes: &[RoutePlan]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(endpoints.len());
+    for ep in endpoints {
+        let mut methods: Vec<MethodSel> = ep.routes.iter().map(|&r| routes[r].method).collect();
+        methods.sort();
+        methods.dedup();
+        let mut base = String::new();
+        for m in methods {
+            camel(&mut base, m.keyword());
+        }
+        let path = ep.routes.first().map_or("", |&r| routes[r].path.as_str());
+        let before = base.len();
+        let (mut in_param, mut in_type) = (false, false);
+        let mut word = String::new();
+        for ch in path.chars().chain(['/']) {
+            if in_type {
+                // `{id:u64}`: the type is not part of the name.
+                in_type = ch != '}';
+                in_param = in_type;
+                continue;
+            }
+            if ch.is_ascii_alphanumeric() {
+                word.push(ch);
+                continue;
+            }
+            camel(&mut base, &word);
+            word.clear();
+            match ch {
+                '{' => in_param = true,
+                '}' => in_param = false,
+                ':' if in_param => in_type = true,
+                _ => {}
+            }
+        }
+        if base.len() == before {
+            base.push_str("Root");
+        }
+        let mut name = base.clone();
+        let mut n = 2;
+        while names.contains(&name) {
+            name = format!("{base}{n}");
+            n += 1;
+        }
+        names.push(name);
+    }
+    names
+}
+
+/// Appends `word` to `out`, its first letter upper-case and the rest lower-case where the
+/// word is all upper-case (`GET` → `Get`, `userId` → `UserId`).
+fn camel(out: &mut String, word: &str) {
+    let upper = word.chars().all(|c| !c.is_ascii_lowercase());
+    for (i, c) in word.chars().enumerate() {
+        match (i, upper) {
+            (0, _) => out.push(c.to_ascii_uppercase()),
+            (_, true) => out.push(c.to_ascii_lowercase()),
+            (_, false) => out.push(c),
+        }
     }
 }
 
 impl Matcher {
-    /// Writes the matcher's items: `find` and its helpers.
-    pub(crate) fn write(&self, c: &mut Code) {
+    /// Writes the matcher's items: `find` and the functions it calls. Returns which of
+    /// the runtime's router helpers (`::ember_runtime::__private::router`) they use.
+    pub(crate) fn write(&self, c: &mut Code) -> Helpers {
         w!(
             c,
             "/// Matches a raw path, filling `p` with the parameters' raw text in path order."
@@ -268,28 +275,57 @@ impl Matcher {
         close!(c, "}}");
         if let Some((paths, phf)) = &self.static_table {
             c.blank();
-            emit_static_table(c, paths, phf);
+            emit_static_table(c, paths, phf, &self.names);
         }
         let mut em = Emitter {
-            strategy: self.strategy,
+            names: &self.names,
             uses_split: false,
-            uses_hash: self.static_table.is_some(),
         };
         em.node(c, &self.root, 0);
-        if em.uses_split {
-            c.blank();
-            c.snippet(SPLIT_SEGMENT);
-        }
-        if em.uses_hash {
-            c.blank();
-            c.snippet(HASH_FNS);
+        Helpers {
+            split_segment: em.uses_split,
+            hash: self.static_table.is_some(),
         }
     }
 }
 
-/// Text of `split_segment`, for generated code.
+/// Which of the runtime's router helpers generated code calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Helpers {
+    /// `split_segment`.
+    pub(crate) split_segment: bool,
+    /// `hash` and `slot`.
+    pub(crate) hash: bool,
+}
+
+impl Helpers {
+    /// The `use` item that brings them into the generated router module, if any.
+    pub(crate) fn use_item(self) -> Option<String> {
+        let names: Vec<&str> = [
+            (self.hash, "hash"),
+            (self.hash, "slot"),
+            (self.split_segment, "split_segment"),
+        ]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .collect();
+        match names.as_slice() {
+            [] => None,
+            [one] => Some(format!("use ::ember_runtime::__private::router::{one};")),
+            many => Some(format!(
+                "use ::ember_runtime::__private::router::{{{}}};",
+                many.join(", ")
+            )),
+        }
+    }
+}
+
+/// Text of `split_segment`: the copy in `ember-runtime/src/router_support.rs` must match
+/// (`tests/router_support.rs`).
+#[cfg(test)]
 const SPLIT_SEGMENT: &str = include_str!("snippets/split_segment.rs");
-/// Text of `hash` and `slot` (and their constants), for generated code.
+/// Text of `hash` and `slot` (and their constants), likewise.
+#[cfg(test)]
 const HASH_FNS: &str = include_str!("snippets/hash.rs");
 
 // `hash` and `slot` at generation time: the very functions the generated code gets.
@@ -315,412 +351,10 @@ fn prune(node: &mut Node) -> bool {
         || !node.statics.is_empty()
 }
 
-/// A perfect hash for one table: the parameters of the generated `slot`. The keys' hashes
-/// times `seed` fall into buckets (`pilots.len()` of them, a power of two); each bucket's
-/// pilot was searched so that its keys land in free slots of a table of `2^bits`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Phf {
-    seed: u64,
-    bits: u32,
-    pilots: Vec<u16>,
-}
-
-impl Phf {
-    /// The slot of key `x`.
-    fn slot(&self, x: &[u8]) -> usize {
-        slot(hash(x), self.seed, &self.pilots, self.bits)
-    }
-
-    /// Searches a perfect hash of `keys` (distinct) into a table at most 3/4 full.
-    fn search(keys: &[&[u8]]) -> Option<Phf> {
-        let hashes: Vec<u64> = keys.iter().map(|k| hash(k)).collect();
-        let mut sorted = hashes.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        if sorted.len() != hashes.len() || hashes.is_empty() {
-            return None;
-        }
-        let n = hashes.len();
-        let bits = (n * 4)
-            .div_ceil(3)
-            .next_power_of_two()
-            .trailing_zeros()
-            .max(1);
-        let buckets = n.div_ceil(4).next_power_of_two();
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..32 {
-            // splitmix64 for the seed (odd).
-            state = state.wrapping_add(K1);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            let seed = (z ^ (z >> 31)) | 1;
-            if let Some(pilots) = Phf::pilots(&hashes, seed, bits, buckets) {
-                return Some(Phf { seed, bits, pilots });
-            }
-        }
-        None
-    }
-
-    /// Finds a pilot per bucket, largest buckets first, or `None`.
-    fn pilots(hashes: &[u64], seed: u64, bits: u32, buckets: usize) -> Option<Vec<u16>> {
-        let mut members: Vec<Vec<u64>> = vec![Vec::new(); buckets];
-        for &h in hashes {
-            let g = h.wrapping_mul(seed);
-            members[(g >> 32) as usize % buckets].push(h);
-        }
-        let mut order: Vec<usize> = (0..buckets).collect();
-        order.sort_by_key(|&b| std::cmp::Reverse(members[b].len()));
-        let mut taken = vec![false; 1 << bits];
-        let mut pilots = vec![0u16; buckets];
-        for b in order {
-            if members[b].is_empty() {
-                break;
-            }
-            let found = (0..=u16::MAX).find(|&pilot| {
-                pilots[b] = pilot;
-                let slots: Vec<usize> = members[b]
-                    .iter()
-                    .map(|&h| slot(h, seed, &pilots, bits))
-                    .collect();
-                let distinct = slots
-                    .iter()
-                    .enumerate()
-                    .all(|(i, s)| !slots[..i].contains(s));
-                distinct && slots.iter().all(|&s| !taken[s])
-            })?;
-            pilots[b] = found;
-            for &h in &members[b] {
-                taken[slot(h, seed, &pilots, bits)] = true;
-            }
-        }
-        Some(pilots)
-    }
-
-    /// The call of the generated `slot` on the hash of `x`, with the pilots in `table`
-    /// (a const that `pilots_const` writes).
-    fn call(&self, x: &str, table: &str) -> String {
-        format!("slot(hash({x}), {}, &{table}, {})", self.seed, self.bits)
-    }
-
-    /// Writes the const holding the pilots.
-    fn pilots_const(&self, c: &mut Code, table: &str) {
-        let pilots: Vec<String> = self.pilots.iter().map(u16::to_string).collect();
-        w!(
-            c,
-            "const {table}: [u16; {}] = [{}];",
-            self.pilots.len(),
-            pilots.join(", ")
-        );
-    }
-}
-
-/// The whole-path table of the fully static routes and its lookup, `static_route`.
-fn emit_static_table(c: &mut Code, static_paths: &[(String, usize)], phf: &Phf) {
-    let mut slots: Vec<Option<(&str, usize)>> = vec![None; 1 << phf.bits];
-    for (path, ep) in static_paths {
-        slots[phf.slot(path.as_bytes())] = Some((path, *ep));
-    }
-    w!(
-        c,
-        "/// The fully static routes, at the slot of their whole path's perfect hash."
-    );
-    open!(
-        c,
-        "const STATIC_ROUTES: [(&[u8], Option<Endpoint>); {}] = [",
-        slots.len()
-    );
-    for s in &slots {
-        match s {
-            Some((path, ep)) => w!(c, "({}, Some(Endpoint::E{ep})),", ByteStr(path.as_bytes())),
-            None => w!(c, "(b\"\", None),"),
-        }
-    }
-    close!(c, "];");
-    phf.pilots_const(c, "STATIC_PILOTS");
-    c.blank();
-    w!(
-        c,
-        "/// The fully static route that is exactly this path, if any."
-    );
-    w!(c, "#[inline(always)]");
-    open!(c, "fn static_route(b: &[u8]) -> Option<Endpoint> {{");
-    w!(
-        c,
-        "let (path, e) = STATIC_ROUTES[{}];",
-        phf.call("b", "STATIC_PILOTS")
-    );
-    w!(c, "if b == path {{ e }} else {{ None }}");
-    close!(c, "}}");
-}
-
-/// A static edge after merging chains: its text (segments joined by `/`) and the node at
-/// its end.
-struct Edge<'a> {
-    text: String,
-    node: &'a Node,
-}
-
-impl Edge<'_> {
-    /// The first segment (what a hashed dispatch compares).
-    fn head(&self) -> &str {
-        self.text.split('/').next().unwrap_or("")
-    }
-
-    /// The segments after the first, with their leading `/` (empty if none).
-    fn tail(&self) -> &str {
-        &self.text[self.head().len()..]
-    }
-}
-
-/// Follows `node` down while it has a single static child and nothing else.
-fn merge_chain<'a>(text: &str, mut node: &'a Node) -> Edge<'a> {
-    let mut text = text.to_owned();
-    while node.end.is_none()
-        && node.catch_all.is_none()
-        && node.param.is_none()
-        && node.statics.len() == 1
-    {
-        let (t, child) = &node.statics[0];
-        text.push('/');
-        text.push_str(t);
-        node = child;
-    }
-    Edge { text, node }
-}
-
-impl Node {
-    /// Whether the path can go on past this node (it has children or a catch-all).
-    fn has_children(&self) -> bool {
-        !self.statics.is_empty() || self.param.is_some() || self.catch_all.is_some()
-    }
-}
-
-/// A test of `rest` (or `tail`) against a literal: the literal's bytes (whose first byte a
-/// dispatch can switch on) and what the test does.
-struct Test {
-    /// The literal compared.
-    lit: String,
-    /// The variable tested: `rest` or `tail`.
-    on: &'static str,
-    /// `None`: the path must end with the literal, at this endpoint. `Some(node)`: the
-    /// literal ends with `/` and the rest goes on into that node's function.
-    kind: TestKind,
-}
-
-/// What a [`Test`] does when its literal matches.
-#[derive(Clone, Copy)]
-enum TestKind {
-    /// The path ends here, at this endpoint.
-    End(usize),
-    /// The path goes on into this node's function (`nK`).
-    Descend(usize),
-}
-
-impl Test {
-    /// Writes the test.
-    fn write(&self, c: &mut Code) {
-        let (on, lit) = (self.on, Str(&self.lit));
-        match self.kind {
-            TestKind::End(ep) => {
-                if self.lit.is_empty() {
-                    open!(c, "if {on}.is_empty() {{");
-                } else {
-                    open!(c, "if {on} == {lit} {{");
-                }
-                w!(c, "return Some(Endpoint::E{ep});");
-                close!(c, "}}");
-            }
-            TestKind::Descend(id) => {
-                open!(c, "if let Some(rest) = {on}.strip_prefix({lit}) {{");
-                open!(c, "if let Some(e) = n{id}(rest, p) {{");
-                w!(c, "return Some(e);");
-                close!(c, "}}");
-                close!(c, "}}");
-            }
-        }
-    }
-}
-
-/// The tests that `on` starts with the literal `text` and then ends there (if `node` is an
-/// endpoint) or goes on past a `/` into `node`.
-fn edge_tests(text: &str, node: &Node, on: &'static str) -> Vec<Test> {
-    let mut tests = Vec::new();
-    if let Some(ep) = node.end {
-        tests.push(Test {
-            lit: text.to_owned(),
-            on,
-            kind: TestKind::End(ep),
-        });
-    }
-    if node.has_children() {
-        tests.push(Test {
-            lit: format!("{text}/"),
-            on,
-            kind: TestKind::Descend(node.id),
-        });
-    }
-    tests
-}
-
-/// At most this many tests run one after the other; more are split by a `match` on a byte.
-const MAX_SEQUENTIAL: usize = 3;
-
-/// Tests of `rest` against literals, dispatched by `match` on the byte at which the
-/// literals first differ (the first byte, or the one after their common prefix), then
-/// recursively within each arm while an arm has more than [`MAX_SEQUENTIAL`] tests.
-/// Each test still compares its whole literal: the dispatch only picks the candidates.
-fn byte_dispatch(c: &mut Code, mut tests: Vec<Test>) {
-    if tests.len() <= MAX_SEQUENTIAL {
-        for t in &tests {
-            t.write(c);
-        }
-        return;
-    }
-    let first = tests[0].lit.clone().into_bytes();
-    let at = tests.iter().fold(first.len(), |n, t| {
-        n.min(
-            t.lit
-                .bytes()
-                .zip(&first)
-                .take_while(|(a, b)| a == *b)
-                .count(),
-        )
-    });
-    // A literal that is all common prefix may be followed by anything: test it first.
-    for t in tests.iter().filter(|t| t.lit.len() == at) {
-        t.write(c);
-    }
-    tests.retain(|t| t.lit.len() > at);
-    let mut groups: Vec<(u8, Vec<Test>)> = Vec::new();
-    for t in tests {
-        let byte = t.lit.as_bytes()[at];
-        match groups.iter_mut().find(|(b, _)| *b == byte) {
-            Some((_, g)) => g.push(t),
-            None => groups.push((byte, vec![t])),
-        }
-    }
-    groups.sort_by_key(|(b, _)| *b);
-    match at {
-        0 => open!(c, "match rest.as_bytes().first() {{"),
-        _ => open!(c, "match rest.as_bytes().get({at}) {{"),
-    }
-    for (byte, group) in groups {
-        open!(c, "Some({}) => {{", Byte(byte));
-        byte_dispatch(c, group);
-        close!(c, "}}");
-    }
-    w!(c, "_ => {{}}");
-    close!(c, "}}");
-}
-
-/// Writes the node functions.
-struct Emitter {
-    strategy: Strategy,
-    /// Whether some node splits off a segment (a parameter or a hashed dispatch).
-    uses_split: bool,
-    /// Whether some table uses `hash`.
-    uses_hash: bool,
-}
-
-impl Emitter {
-    /// Writes the function of `node`, called with `rest` = the path past the `/` that ends
-    /// the node's pattern, and those of the nodes below it. `depth` is the index of the
-    /// node's parameter, if it has one.
-    fn node(&mut self, c: &mut Code, node: &Node, depth: usize) {
-        let edges: Vec<Edge<'_>> = node
-            .statics
-            .iter()
-            .map(|(t, c)| merge_chain(t, c))
-            .collect();
-        // A parameter's child may be a chain of single static segments too.
-        let param = node.param.as_deref().map(|c| merge_chain("", c));
-        c.blank();
-        w!(c, "/// The path after `{}`.", Doc(&node.pattern));
-        w!(c, "#[inline(always)]");
-        open!(
-            c,
-            "fn n{}<'p>(rest: &'p str, p: &mut [&'p str; N]) -> Option<Endpoint> {{",
-            node.id
-        );
-        // Edges whose first segment is empty (a trailing slash, `//`) are never hashed.
-        let (empty, full): (Vec<&Edge<'_>>, Vec<&Edge<'_>>) =
-            edges.iter().partition(|e| e.head().is_empty());
-        let keys: Vec<&[u8]> = full.iter().map(|e| e.head().as_bytes()).collect();
-        let phf = match self.strategy.hash_min_fan_out {
-            Some(min) if full.len() >= min => Phf::search(&keys),
-            _ => None,
-        };
-        let split = phf.is_some();
-        match phf {
-            Some(phf) => {
-                let tests: Vec<Test> = empty
-                    .iter()
-                    .flat_map(|e| edge_tests(&e.text, e.node, "rest"))
-                    .collect();
-                byte_dispatch(c, tests);
-                w!(c, "let (seg, tail) = split_segment(rest);");
-                self.uses_hash = true;
-                let table = format!("PILOTS_N{}", node.id);
-                phf.pilots_const(c, &table);
-                let mut arms: Vec<(usize, &Edge<'_>)> = full
-                    .iter()
-                    .map(|e| (phf.slot(e.head().as_bytes()), *e))
-                    .collect();
-                arms.sort_by_key(|(slot, _)| *slot);
-                open!(c, "match {} {{", phf.call("seg.as_bytes()", &table));
-                for (slot, e) in arms {
-                    open!(c, "{slot} if seg == {} => {{", Str(e.head()));
-                    for t in edge_tests(e.tail(), e.node, "tail") {
-                        t.write(c);
-                    }
-                    close!(c, "}}");
-                }
-                w!(c, "_ => {{}}");
-                close!(c, "}}");
-            }
-            None => {
-                let tests: Vec<Test> = edges
-                    .iter()
-                    .flat_map(|e| edge_tests(&e.text, e.node, "rest"))
-                    .collect();
-                byte_dispatch(c, tests);
-            }
-        }
-        if let Some(child) = &param {
-            if !split {
-                w!(c, "let (seg, tail) = split_segment(rest);");
-            }
-            open!(c, "if !seg.is_empty() {{");
-            w!(c, "p[{depth}] = seg;");
-            for t in edge_tests(&child.text, child.node, "tail") {
-                t.write(c);
-            }
-            close!(c, "}}");
-        }
-        self.uses_split |= split || param.is_some();
-        match node.catch_all {
-            Some(ep) => {
-                w!(c, "p[{depth}] = rest;");
-                w!(c, "Some(Endpoint::E{ep})");
-            }
-            None => w!(c, "None"),
-        }
-        close!(c, "}}");
-        for e in &edges {
-            if e.node.has_children() {
-                self.node(c, e.node, depth);
-            }
-        }
-        if let Some(child) = param.as_ref().filter(|c| c.node.has_children()) {
-            self.node(c, child.node, depth + 1);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::code::Str;
     use crate::path::parse_path;
     use crate::plan::MethodSel;
 
@@ -744,12 +378,10 @@ mod tests {
             .collect()
     }
 
-    const STRATEGIES: [(&str, Strategy); 5] = [
-        ("auto", Strategy::AUTO),
-        ("match", Strategy::MATCH),
-        ("table", Strategy::TABLE),
-        ("whole_path", Strategy::WHOLE_PATH),
-        ("hash_nodes", Strategy::HASH_NODES),
+    const STRATEGIES: [(&str, RouterStrategy); 3] = [
+        ("auto", RouterStrategy::Auto),
+        ("match", RouterStrategy::Match),
+        ("whole_path", RouterStrategy::WholePath),
     ];
 
     /// A route set and the expected match of each path: the route (or `None`) and the
@@ -948,16 +580,22 @@ mod tests {
         for (case_name, case) in &cases {
             let routes = plans(case.routes);
             for (strategy_name, strategy) in STRATEGIES {
-                let m = build_with(&routes, strategy);
+                let m = build(&routes, strategy);
                 let module = format!("{case_name}_{strategy_name}");
                 w!(program, "#[allow(warnings)]");
                 open!(program, "mod {module} {{");
                 w!(program, "#[derive(Clone, Copy, Debug, PartialEq, Eq)]");
-                let variants: Vec<String> =
-                    (0..m.endpoints.len()).map(|i| format!("E{i},")).collect();
+                let variants: Vec<String> = m.names.iter().map(|n| format!("{n},")).collect();
                 w!(program, "pub enum Endpoint {{ {} }}", variants.join(" "));
                 w!(program, "pub const N: usize = {};", m.max_params);
-                m.write(&mut program);
+                let helpers = m.write(&mut program);
+                // What generated code imports from `ember_runtime::__private::router`.
+                if helpers.split_segment {
+                    program.snippet(SPLIT_SEGMENT);
+                }
+                if helpers.hash {
+                    program.snippet(HASH_FNS);
+                }
                 close!(program, "}}");
                 for (path, want, params) in case.lookups {
                     calls.push(format!(
@@ -1052,15 +690,18 @@ mod tests {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
-    fn code(routes: &[&str], strategy: Strategy) -> String {
+    fn code(routes: &[&str], strategy: RouterStrategy) -> String {
         let mut c = Code::new();
-        build_with(&plans(routes), strategy).write(&mut c);
+        build(&plans(routes), strategy).write(&mut c);
         c.finish()
     }
 
     #[test]
     fn statics_are_compared_as_whole_literals_without_a_split() {
-        let c = code(&["/users/me", "/users/{id}", "/events"], Strategy::AUTO);
+        let c = code(
+            &["/users/me", "/users/{id}", "/events"],
+            RouterStrategy::Auto,
+        );
         assert!(c.contains(r#"rest == "events""#), "{c}");
         assert!(c.contains(r#"rest.strip_prefix("users/")"#), "{c}");
         assert!(c.contains(r#"rest == "me""#), "{c}");
@@ -1071,11 +712,11 @@ mod tests {
 
     #[test]
     fn chains_of_single_segments_are_one_literal() {
-        let c = code(&["/a/b/c/d", "/x/{id}/y/z"], Strategy::AUTO);
+        let c = code(&["/a/b/c/d", "/x/{id}/y/z"], RouterStrategy::Auto);
         assert!(c.contains(r#"rest == "a/b/c/d""#), "{c}");
         assert!(c.contains(r#"tail == "/y/z""#), "{c}");
         // Nothing to split without a parameter or a table.
-        let c = code(&["/a/b", "/c"], Strategy::AUTO);
+        let c = code(&["/a/b", "/c"], RouterStrategy::Auto);
         assert!(!c.contains("split_segment"), "{c}");
     }
 
@@ -1090,7 +731,7 @@ mod tests {
                 "/streams",
                 "/subs",
             ],
-            Strategy::AUTO,
+            RouterStrategy::Auto,
         );
         // All start with `s`: the first dispatch is on the second byte.
         assert!(c.contains("rest.as_bytes().get(1)"), "{c}");
@@ -1147,11 +788,11 @@ mod tests {
     fn auto_uses_the_whole_path_table_only_for_many_static_routes() {
         let many: Vec<String> = (0..300).map(|i| format!("/page/{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        let c = code(&many, Strategy::AUTO);
+        let c = code(&many, RouterStrategy::Auto);
         assert!(c.contains("fn static_route"), "{c}");
         // The trie forgets what the table holds.
         assert!(!c.contains(r#"strip_prefix("page/")"#), "{c}");
-        let c = code(&many[..100], Strategy::AUTO);
+        let c = code(&many[..100], RouterStrategy::Auto);
         assert!(!c.contains("fn static_route"), "{c}");
     }
 

@@ -1,0 +1,239 @@
+//! The checked spec: everything the generator needs, with spec lines for comments.
+//!
+//! This stage walks the parsed spec, applies the `validate` rules, and records the
+//! resolved decisions: each route's full path, typed parameters, limits, cache and
+//! middleware chain.
+
+pub mod caches;
+pub mod limits;
+pub mod middleware;
+pub mod routes;
+pub mod server;
+
+use std::ops::{Deref, DerefMut};
+
+use crate::ctx::Ctx;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::spec::Spec;
+use std::ops::Range;
+
+use caches::caches_plan;
+use routes::{add_sections, check_conflicts};
+use server::server_plan;
+
+pub use caches::*;
+pub use limits::*;
+pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
+pub use routes::*;
+pub use server::*;
+
+/// A validated spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The spec file's name, for the generated header.
+    pub file: String,
+    /// `app:`.
+    pub app: String,
+    /// Server settings.
+    pub server: ServerPlan,
+    /// Routes in spec order (included files after the including file's own).
+    pub routes: Vec<RoutePlan>,
+    /// Caches in spec order.
+    pub caches: Vec<CachePlan>,
+    /// Every spec file read (for `cargo::rerun-if-changed`), the root first.
+    pub files: Vec<String>,
+    /// Every environment variable the spec read (for `cargo::rerun-if-env-changed`).
+    pub env_vars: Vec<String>,
+}
+
+/// Where a route came from, for conflict messages.
+struct Origin {
+    file: usize,
+    span: Range<usize>,
+}
+
+/// What a group passes down to its routes.
+#[derive(Clone, Copy, Default)]
+struct Inherit {
+    limits: LimitsPlan,
+    cache: Option<usize>,
+}
+
+/// The plan stage's state: the shared [`Ctx`] (files, diagnostics, environment) and what
+/// has been resolved so far. Derefs to the [`Ctx`], so validation rules take it as one.
+pub(crate) struct Builder<'a, 'l> {
+    cx: Ctx<'a, 'l>,
+    pub(crate) handlers_mod: String,
+    pub(crate) mw: middleware::MwState,
+    routes: Vec<RoutePlan>,
+    origins: Vec<Origin>,
+    caches: Vec<CachePlan>,
+    /// Caches declared with errors (already reported): references to them are not.
+    bad_caches: Vec<String>,
+}
+
+impl<'a, 'l> Deref for Builder<'a, 'l> {
+    type Target = Ctx<'a, 'l>;
+    fn deref(&self) -> &Ctx<'a, 'l> {
+        &self.cx
+    }
+}
+
+impl<'a, 'l> DerefMut for Builder<'a, 'l> {
+    fn deref_mut(&mut self) -> &mut Ctx<'a, 'l> {
+        &mut self.cx
+    }
+}
+
+/// Plans a parsed spec (and the files it includes, read through `cx`'s loader): every
+/// check the rules make, then the resolved plan, or every diagnostic found.
+pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
+    let mut cx = Builder {
+        cx,
+        handlers_mod: "crate::handlers".to_owned(),
+        mw: Default::default(),
+        routes: Vec::new(),
+        origins: Vec::new(),
+        caches: Vec::new(),
+        bad_caches: Vec::new(),
+    };
+    if let Some(c) = &spec.caches {
+        caches_plan(&mut cx, &c.value);
+    }
+    cx.reserved(0, &spec.ai, "ai", "ai");
+
+    let app = spec
+        .app
+        .as_ref()
+        .map(|a| a.value.clone())
+        .unwrap_or_else(|| "app".to_owned());
+    if let Some(h) = &spec.handlers {
+        if !crate::code::is_path(&h.value) {
+            let span = cx.span(0, h);
+            let d = Diagnostic::new(format!("`{}` is not a Rust module path", h.value))
+                .at(span, "expected something like `crate::handlers`");
+            cx.error(0, d);
+        }
+        cx.handlers_mod = h.value.clone();
+    }
+    let server = match &spec.server {
+        Some(s) => server_plan(&mut cx, &s.value),
+        None => ServerPlan::default(),
+    };
+    middleware::enter(&mut cx, 0, &spec.middleware);
+    add_sections(&mut cx, 0, spec);
+
+    check_conflicts(&mut cx);
+    let Builder {
+        cx, routes, caches, ..
+    } = cx;
+    if cx.errors.is_empty() {
+        Ok(Plan {
+            file: cx.files[0].name.clone(),
+            app,
+            server,
+            routes,
+            caches,
+            files: cx.files.iter().map(|f| f.name.clone()).collect(),
+            env_vars: cx.env_read,
+        })
+    } else {
+        Err(Diagnostics::new(cx.files, cx.errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::path::{ParamType, Segment};
+
+    fn plan(yaml: &str) -> Plan {
+        crate::compile(yaml, "t.yaml", &mut |_| unreachable!(), &|_| None)
+            .unwrap_or_else(|d| panic!("{yaml}\n{d}"))
+    }
+
+    #[test]
+    fn groups_nest_prefixes_limits_and_caches_into_each_route() {
+        let p = plan(
+            "caches:\n  c: { ttl: 1s }\n\
+             groups:\n  - prefix: /v1\n    cache: c\n    limits: { max_body_size: 1KiB }\n    groups:\n      \
+             - prefix: /users/{id:u64}\n        limits: { handler_timeout: 2s }\n        routes:\n          \
+             GET /posts/{*rest}: h\n",
+        );
+        let r = &p.routes[0];
+        assert_eq!(r.method, MethodSel::Get);
+        assert_eq!(r.path, "/v1/users/{id:u64}/posts/{*rest}");
+        assert_eq!(
+            r.segments,
+            [
+                Segment::Static("v1".into()),
+                Segment::Static("users".into()),
+                Segment::Param {
+                    name: "id".into(),
+                    ty: ParamType::U64
+                },
+                Segment::Static("posts".into()),
+                Segment::CatchAll {
+                    name: "rest".into()
+                },
+            ]
+        );
+        assert_eq!(r.handler, "crate::handlers::h");
+        assert_eq!(r.limits.max_body_size, Some(1024));
+        assert_eq!(r.limits.handler_timeout, Some(Some(Duration::from_secs(2))));
+        assert_eq!(r.cache, Some(0));
+        assert_eq!((r.file.as_str(), r.line), ("t.yaml", 11));
+    }
+
+    #[test]
+    fn the_server_section_resolves_to_typed_values() {
+        let p = plan(
+            "app: demo\nhandlers: crate::api\nserver:\n  listen: 0.0.0.0:9000\n  workers: 3\n  \
+             limits: { keep_alive_timeout: 1500ms, max_connections: 10 }\nroutes:\n  GET /: h\n",
+        );
+        assert_eq!(p.app, "demo");
+        assert_eq!(p.server.listen.as_deref(), Some("0.0.0.0:9000"));
+        assert_eq!(p.server.workers, Some(3));
+        assert_eq!(
+            p.server.limits.keep_alive_timeout,
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(p.server.limits.max_connections, Some(10));
+        assert_eq!(p.routes[0].handler, "crate::api::h");
+        assert_eq!(p.files, ["t.yaml"]);
+    }
+
+    #[test]
+    fn middleware_chains_are_resolved_per_route_in_order() {
+        let p = plan(
+            "middleware:\n  - cors: { allow_origins: '*' }\n  - hook: { name: log, before: log }\n\
+             routes:\n  GET /a: h\n  GET /b:\n    handler: h\n    middleware:\n      - skip: log\n",
+        );
+        let names = |i: usize| -> Vec<&str> {
+            p.routes[i]
+                .middleware
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect()
+        };
+        assert_eq!(names(0), ["cors", "log"]);
+        assert_eq!(names(1), ["cors"]);
+        // Routes that inherit one declaration share its id (and so its state).
+        assert_eq!(p.routes[0].middleware[0].id, p.routes[1].middleware[0].id);
+    }
+
+    #[test]
+    fn environment_variables_read_are_recorded() {
+        let p = crate::compile(
+            "server:\n  listen: ${ADDR:-127.0.0.1:1}\nroutes:\n  GET /: h\n",
+            "t.yaml",
+            &mut |_| unreachable!(),
+            &|k| (k == "ADDR").then(|| "127.0.0.1:2".to_owned()),
+        )
+        .expect("valid");
+        assert_eq!(p.server.listen.as_deref(), Some("127.0.0.1:2"));
+        assert_eq!(p.env_vars, ["ADDR"]);
+    }
+}
