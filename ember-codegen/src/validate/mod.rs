@@ -2,6 +2,7 @@
 //! durations, flags), or report located diagnostics. They know the spec and the shared
 //! [`Ctx`], never the plan: the plan stage applies them while it resolves the spec.
 
+pub(crate) mod caches;
 pub(crate) mod limits;
 pub(crate) mod middleware;
 pub(crate) mod server;
