@@ -5,6 +5,7 @@
 pub(crate) mod caches;
 pub(crate) mod limits;
 pub(crate) mod middleware;
+pub(crate) mod routes;
 pub(crate) mod server;
 
 use std::time::Duration;
