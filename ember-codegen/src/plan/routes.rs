@@ -10,7 +10,7 @@ use super::LimitsPlan;
 use super::caches::cache_ref;
 use super::limits::{Level, limits_plan};
 use super::{Builder, Inherit, Origin};
-use crate::diag::{Diagnostic, SourceFile, line_col};
+use crate::diag::{SourceFile, line_col};
 use crate::path::Segment;
 use crate::spec::parse_file;
 pub use crate::spec::routes::{METHODS, MethodSel};
@@ -105,26 +105,12 @@ fn include(cx: &mut Builder<'_, '_>, f: usize, rel: &str, span: Range<usize>) {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let path = normalize(&base.join(rel));
-    if cx.paths.iter().any(|p| p == &path) {
-        let d = Diagnostic::new(format!(
-            "`{}` is included more than once (or includes itself)",
-            path.display()
-        ))
-        .at(span, "included again here");
-        cx.error(f, d);
+    if !rules::first_include(cx, f, &path, span.clone()) {
         return;
     }
-    let source = match (cx.load)(&path) {
-        Ok(s) => s,
-        Err(e) => {
-            let d = Diagnostic::new(format!(
-                "cannot read included file `{}`: {e}",
-                path.display()
-            ))
-            .at(span, "included here");
-            cx.error(f, d);
-            return;
-        }
+    let read = (cx.load)(&path);
+    let Some(source) = rules::included_source(cx, f, &path, span, read) else {
+        return;
     };
     let idx = cx.files.len();
     cx.files.push(SourceFile {

@@ -1,6 +1,11 @@
 //! Rules that check spec values and turn them into plain checked values (numbers,
-//! durations, flags), or report located diagnostics. They know the spec and the shared
-//! [`Ctx`], never the plan: the plan stage applies them while it resolves the spec.
+//! durations, flags, and one small value per section), or report located diagnostics.
+//! They know the spec and the shared [`Ctx`], never the plan: the plan stage applies them
+//! while it resolves the spec, and builds its plan from the checked values.
+//!
+//! This file holds the value rules every section uses; each section's own rules live in
+//! its submodule (`limits`, `server`, `caches`, `routes`, `middleware`), each with a
+//! table of cases beside it.
 
 pub(crate) mod caches;
 pub(crate) mod limits;

@@ -3,6 +3,7 @@
 //! file may hold, and conflicts between routes.
 
 use std::ops::Range;
+use std::path::Path;
 
 use serde_saphyr::Spanned;
 
@@ -245,6 +246,48 @@ pub(crate) fn swr_keeps_context(
     false
 }
 
+/// Checks that `path` (included from file `f` at `span`) has not been read before.
+pub(crate) fn first_include(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    path: &Path,
+    span: Range<usize>,
+) -> bool {
+    if !cx.paths.iter().any(|p| p == path) {
+        return true;
+    }
+    let d = Diagnostic::new(format!(
+        "`{}` is included more than once (or includes itself)",
+        path.display()
+    ))
+    .at(span, "included again here");
+    cx.error(f, d);
+    false
+}
+
+/// The text of an included file, or the read error reported at its `include` (`span` in
+/// file `f`).
+pub(crate) fn included_source(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    path: &Path,
+    span: Range<usize>,
+    read: std::io::Result<String>,
+) -> Option<String> {
+    match read {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let d = Diagnostic::new(format!(
+                "cannot read included file `{}`: {e}",
+                path.display()
+            ))
+            .at(span, "included here");
+            cx.error(f, d);
+            None
+        }
+    }
+}
+
 /// Checks that an included file (`idx`) holds only `routes`, `groups` and `include`.
 pub(crate) fn included_sections(cx: &mut Ctx<'_, '_>, idx: usize, spec: &Spec) {
     for (name, present) in [
@@ -372,9 +415,7 @@ pub(crate) fn conflicts(cx: &mut Ctx<'_, '_>, routes: &[Declared<'_>]) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use super::included_sections;
+    use super::{Path, included_sections};
     use crate::ctx::Ctx;
     use crate::validate::tests::check_table;
 
@@ -479,6 +520,83 @@ mod tests {
     #[test]
     fn rules() {
         check_table(CASES);
+    }
+
+    /// Included files: (root spec, `inc.yaml`'s text or `None` if unreadable, the one
+    /// error's `FILE:LINE:COL` and part of its message).
+    const INCLUDES: &[(&str, Option<&str>, &str, &str)] = &[
+        (
+            "include: inc.yaml\n",
+            Some("routes:\n  GET /a: h\n"),
+            "",
+            "",
+        ),
+        (
+            "include: inc.yaml\n",
+            None,
+            "t.yaml:1:10",
+            "cannot read included file `inc.yaml`",
+        ),
+        (
+            "include: [inc.yaml, ./inc.yaml]\n",
+            Some("routes:\n  GET /a: h\n"),
+            "t.yaml:1:21",
+            "`inc.yaml` is included more than once",
+        ),
+        (
+            "include: inc.yaml\n",
+            Some("include: inc.yaml\n"),
+            "inc.yaml:1:10",
+            "`inc.yaml` is included more than once (or includes itself)",
+        ),
+        (
+            "include: inc.yaml\n",
+            Some("caches: {}\n"),
+            "inc.yaml:1:1",
+            "`caches` cannot appear in an included file",
+        ),
+        (
+            "routes:\n  GET /a: h\ninclude: inc.yaml\n",
+            Some("routes:\n  GET /a: g\n"),
+            "inc.yaml:2:3",
+            "route `GET /a` is declared twice (first as `GET /a` on t.yaml:2)",
+        ),
+    ];
+
+    #[test]
+    fn includes() {
+        let mut failures = Vec::new();
+        for &(root, inc, at, message) in INCLUDES {
+            let result = crate::compile(
+                root,
+                "t.yaml",
+                &mut |p| match inc {
+                    Some(text) if p == Path::new("inc.yaml") => Ok(text.to_owned()),
+                    _ => Err(std::io::Error::other("not found")),
+                },
+                &|_| None,
+            );
+            let got: Vec<String> = match result {
+                Ok(_) => Vec::new(),
+                Err(d) => d
+                    .items()
+                    .iter()
+                    .zip(d.locations())
+                    .map(|(i, l)| format!("{l}: {}", i.message))
+                    .collect(),
+            };
+            let ok = match (at, got.as_slice()) {
+                ("", []) => true,
+                (at, [one]) => !at.is_empty() && one.starts_with(at) && one.contains(message),
+                _ => false,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{root:?} + {inc:?}: want {at} {message}, got {got:?}"
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
     #[test]
