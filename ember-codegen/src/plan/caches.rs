@@ -1,5 +1,5 @@
 //! `caches:` and the routes' references to them, built from the values
-//! [`crate::validate::caches`] checks.
+//! `validate::caches` checks.
 
 use std::time::Duration;
 

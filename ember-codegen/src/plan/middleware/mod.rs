@@ -1,5 +1,5 @@
 //! `middleware:` — each route's chain of [`MwPlan`]s, built from the entries
-//! [`crate::validate::middleware`] checks.
+//! `validate::middleware` checks.
 //!
 //! Lists may stand at the top level (every route), on a group and on a route. A route's
 //! chain is the top-level list, then each enclosing group's (outer to inner), then its
