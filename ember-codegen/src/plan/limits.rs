@@ -5,9 +5,9 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::Builder;
-use crate::diag::Diagnostic;
 use crate::spec::LimitsSpec;
-use crate::validate::{count, duration, size};
+pub(super) use crate::validate::limits::Level;
+use crate::validate::limits::{Limits, limits};
 
 /// Limits given in the spec (unset ones take the runtime's defaults).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,67 +49,28 @@ impl LimitsPlan {
     }
 }
 
-/// Which `limits` keys a place allows.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Level {
-    Server,
-    Route,
+impl From<Limits> for LimitsPlan {
+    fn from(l: Limits) -> LimitsPlan {
+        LimitsPlan {
+            keep_alive_timeout: l.keep_alive_timeout,
+            header_read_timeout: l.header_read_timeout,
+            body_read_timeout: l.body_read_timeout,
+            handler_timeout: l.handler_timeout,
+            max_request_line: l.max_request_line,
+            max_header_bytes: l.max_header_bytes,
+            max_headers: l.max_headers,
+            max_body_size: l.max_body_size,
+            max_connections: l.max_connections,
+        }
+    }
 }
 
+/// The limits `l` (in file `f`) sets, checked by [`crate::validate::limits`].
 pub(super) fn limits_plan(
     cx: &mut Builder<'_, '_>,
     f: usize,
     l: &Spanned<LimitsSpec>,
     level: Level,
 ) -> LimitsPlan {
-    let s = &l.value;
-    if level == Level::Route {
-        for (name, v) in [
-            ("keep_alive_timeout", &s.keep_alive_timeout),
-            ("header_read_timeout", &s.header_read_timeout),
-            ("body_read_timeout", &s.body_read_timeout),
-            ("max_request_line", &s.max_request_line),
-            ("max_header_bytes", &s.max_header_bytes),
-            ("max_headers", &s.max_headers),
-            ("max_connections", &s.max_connections),
-        ] {
-            if let Some(v) = v {
-                let span = cx.key_span(f, v, name);
-                let d = Diagnostic::new(format!("`{name}` can only be set under `server.limits`"))
-                    .at(span, "it applies before a request is routed")
-                    .help("routes and groups may set `max_body_size` and `handler_timeout`");
-                cx.error(f, d);
-            }
-        }
-    }
-    let mut p = LimitsPlan::default();
-    let big = 1u64 << 40;
-    if let Some(v) = &s.keep_alive_timeout {
-        p.keep_alive_timeout = duration(cx, f, v, false).flatten();
-    }
-    if let Some(v) = &s.header_read_timeout {
-        p.header_read_timeout = duration(cx, f, v, false).flatten();
-    }
-    if let Some(v) = &s.body_read_timeout {
-        p.body_read_timeout = duration(cx, f, v, false).flatten();
-    }
-    if let Some(v) = &s.handler_timeout {
-        p.handler_timeout = duration(cx, f, v, true);
-    }
-    if let Some(v) = &s.max_request_line {
-        p.max_request_line = size(cx, f, v, 64..=1 << 20);
-    }
-    if let Some(v) = &s.max_header_bytes {
-        p.max_header_bytes = size(cx, f, v, 256..=1 << 20);
-    }
-    if let Some(v) = &s.max_headers {
-        p.max_headers = count(cx, f, v, 1..=128);
-    }
-    if let Some(v) = &s.max_body_size {
-        p.max_body_size = size(cx, f, v, 0..=big);
-    }
-    if let Some(v) = &s.max_connections {
-        p.max_connections = count(cx, f, v, 1..=10_000_000);
-    }
-    p
+    limits(cx, f, l, level).into()
 }

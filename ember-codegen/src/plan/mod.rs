@@ -13,7 +13,7 @@ pub mod server;
 use std::ops::{Deref, DerefMut};
 
 use crate::ctx::Ctx;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::Diagnostics;
 use crate::spec::Spec;
 use std::ops::Range;
 
@@ -108,12 +108,7 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
         .map(|a| a.value.clone())
         .unwrap_or_else(|| "app".to_owned());
     if let Some(h) = &spec.handlers {
-        if !crate::code::is_path(&h.value) {
-            let span = cx.span(0, h);
-            let d = Diagnostic::new(format!("`{}` is not a Rust module path", h.value))
-                .at(span, "expected something like `crate::handlers`");
-            cx.error(0, d);
-        }
+        crate::validate::routes::handlers_module(&mut cx, h);
         cx.handlers_mod = h.value.clone();
     }
     let server = match &spec.server {

@@ -10,11 +10,12 @@ use super::LimitsPlan;
 use super::caches::cache_ref;
 use super::limits::{Level, limits_plan};
 use super::{Builder, Inherit, Origin};
-use crate::diag::{Diagnostic, SourceFile, did_you_mean, line_col};
-use crate::path::{Segment, parse_path};
+use crate::diag::{SourceFile, line_col};
+use crate::path::Segment;
 use crate::spec::parse_file;
 pub use crate::spec::routes::{METHODS, MethodSel};
 use crate::spec::{Entries, GroupSpec, Include, RouteValue, Spec};
+use crate::validate::routes::{self as rules, Declared, RouteKey};
 
 /// One route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,26 +105,12 @@ fn include(cx: &mut Builder<'_, '_>, f: usize, rel: &str, span: Range<usize>) {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let path = normalize(&base.join(rel));
-    if cx.paths.iter().any(|p| p == &path) {
-        let d = Diagnostic::new(format!(
-            "`{}` is included more than once (or includes itself)",
-            path.display()
-        ))
-        .at(span, "included again here");
-        cx.error(f, d);
+    if !rules::first_include(cx, f, &path, span.clone()) {
         return;
     }
-    let source = match (cx.load)(&path) {
-        Ok(s) => s,
-        Err(e) => {
-            let d = Diagnostic::new(format!(
-                "cannot read included file `{}`: {e}",
-                path.display()
-            ))
-            .at(span, "included here");
-            cx.error(f, d);
-            return;
-        }
+    let read = (cx.load)(&path);
+    let Some(source) = rules::included_source(cx, f, &path, span, read) else {
+        return;
     };
     let idx = cx.files.len();
     cx.files.push(SourceFile {
@@ -138,37 +125,7 @@ fn include(cx: &mut Builder<'_, '_>, f: usize, rel: &str, span: Range<usize>) {
             return;
         }
     };
-    for (name, present) in [
-        ("app", spec.app.as_ref().map(|v| cx.key_span(idx, v, "app"))),
-        (
-            "handlers",
-            spec.handlers
-                .as_ref()
-                .map(|v| cx.key_span(idx, v, "handlers")),
-        ),
-        (
-            "server",
-            spec.server.as_ref().map(|v| cx.key_span(idx, v, "server")),
-        ),
-        (
-            "caches",
-            spec.caches.as_ref().map(|v| cx.key_span(idx, v, "caches")),
-        ),
-        (
-            "middleware",
-            spec.middleware
-                .as_ref()
-                .map(|v| cx.key_span(idx, v, "middleware")),
-        ),
-        ("ai", spec.ai.as_ref().map(|v| cx.key_span(idx, v, "ai"))),
-    ] {
-        if let Some(s) = present {
-            let d = Diagnostic::new(format!("`{name}` cannot appear in an included file"))
-                .at(s, "only `routes`, `groups` and `include` may")
-                .help("move it to the main spec");
-            cx.error(idx, d);
-        }
-    }
+    rules::included_sections(cx, idx, &spec);
     add_sections(cx, idx, &spec);
 }
 
@@ -217,46 +174,12 @@ fn add_group(
         None => inherit.cache,
     };
     let limits = inherit.limits;
-    let Some(prefix_text) = cx.text(f, &g_val.prefix) else {
+    let Some(own) = rules::group_prefix(cx, f, &g_val.prefix) else {
         return;
     };
-    let start = cx.text_start(f, &g_val.prefix);
-    let span = cx.span(f, &g_val.prefix);
-    if prefix_text.len() > 1 && prefix_text.ends_with('/') {
-        let d = Diagnostic::new(format!(
-            "group prefix `{prefix_text}` must not end with `/`"
-        ))
-        .at(span, "routes add their own `/`")
-        .help(format!("write `{}`", prefix_text.trim_end_matches('/')));
-        cx.error(f, d);
-        return;
-    }
     let mut prefix = outer.clone();
-    if prefix_text != "/" {
-        match parse_path(&prefix_text) {
-            Ok(segs) => {
-                if segs.iter().any(|s| matches!(s, Segment::CatchAll { .. })) {
-                    let d = Diagnostic::new("a group prefix cannot contain a catch-all")
-                        .at(span, "routes could never follow it");
-                    cx.error(f, d);
-                    return;
-                }
-                prefix.text.push_str(&prefix_text);
-                prefix.segments.extend(segs);
-            }
-            Err(e) => {
-                let mut d = Diagnostic::new(format!("invalid group prefix: {}", e.message)).at(
-                    start + e.range.start..start + e.range.end.max(e.range.start + 1),
-                    "here",
-                );
-                if let Some(h) = e.help {
-                    d = d.help(h);
-                }
-                cx.error(f, d);
-                return;
-            }
-        }
-    }
+    prefix.text.push_str(&own.text);
+    prefix.segments.extend(own.segments);
     let limits = match &g_val.limits {
         Some(l) => limits.overlay(limits_plan(cx, f, l, Level::Route)),
         None => limits,
@@ -299,42 +222,13 @@ fn route_plan(
 ) -> Option<(RoutePlan, Range<usize>)> {
     let inherited = inherit.limits;
     let key_span = cx.span(f, key);
-    let key_text_start = cx.text_start(f, key);
     let line = line_col(cx.source(f), key_span.start).0;
-    let text = key.value.as_str();
-    let Some((method_kw, path)) = text.split_once(char::is_whitespace) else {
-        let d = Diagnostic::new(format!("route `{text}` needs a method and a path"))
-            .at(key_span, "expected `METHOD /path`, like `GET /users/{id}`");
-        cx.error(f, d);
-        return None;
-    };
-    let path = path.trim_start();
-    let path_offset = key_text_start + (text.len() - path.len());
-    let Some(method) = MethodSel::from_keyword(method_kw) else {
-        let mut d = Diagnostic::new(format!("unknown method `{method_kw}`")).at(
-            key_text_start..key_text_start + method_kw.len(),
-            format!("expected one of {}", METHODS.join(", ")),
-        );
-        if let Some(s) = did_you_mean(&method_kw.to_ascii_uppercase(), METHODS) {
-            d = d.help(format!("did you mean `{s}`?"));
-        }
-        cx.error(f, d);
-        return None;
-    };
-    let own = match parse_path(path) {
-        Ok(s) => s,
-        Err(e) => {
-            let mut d = Diagnostic::new(format!("invalid route path: {}", e.message)).at(
-                path_offset + e.range.start..path_offset + e.range.end.max(e.range.start + 1),
-                "here",
-            );
-            if let Some(h) = e.help {
-                d = d.help(h);
-            }
-            cx.error(f, d);
-            return None;
-        }
-    };
+    let RouteKey {
+        method,
+        path,
+        segments: own,
+    } = rules::route_key(cx, f, key)?;
+    let path = path.as_str();
     // `GET /` inside a group is the prefix itself.
     let (full_path, segments) = if !prefix.text.is_empty() && path == "/" {
         (prefix.text.clone(), prefix.segments.clone())
@@ -343,22 +237,11 @@ fn route_plan(
         segs.extend(own);
         (format!("{}{path}", prefix.text), segs)
     };
-    let mut names: Vec<&str> = Vec::new();
-    for s in &segments {
-        if let Segment::Param { name, .. } | Segment::CatchAll { name } = s {
-            if names.contains(&name.as_str()) {
-                let d = Diagnostic::new(format!(
-                    "parameter `{name}` appears twice in `{full_path}` (once in a group prefix)"
-                ))
-                .at(key_span, "rename one of them");
-                cx.error(f, d);
-                return None;
-            }
-            names.push(name);
-        }
+    if !rules::unique_params(cx, f, key_span.clone(), &full_path, &segments) {
+        return None;
     }
     // A group's cache applies to its GET routes; other methods are never cached.
-    let cacheable = matches!(method, MethodSel::Get | MethodSel::Any);
+    let cacheable = rules::cacheable(method);
     let mut cache = inherit.cache.filter(|_| cacheable);
     let own_mw = match &value.value {
         RouteValue::Long(l) => l.middleware.as_ref(),
@@ -370,16 +253,7 @@ fn route_plan(
         RouteValue::Long(l) => {
             if let Some(c) = &l.cache {
                 let own = cache_ref(cx, f, c)?;
-                if own.is_some() && !cacheable {
-                    let span = cx.span(f, c);
-                    let d = Diagnostic::new(format!(
-                        "route `{} {}` cannot be cached: only GET (and ANY) routes are",
-                        method.keyword(),
-                        path
-                    ))
-                    .at(span, "a cache stores GET answers")
-                    .help("purge the cache from this handler instead (`App::cache(\"…\")`)");
-                    cx.error(f, d);
+                if own.is_some() && !rules::cache_allowed(cx, f, c, method, path) {
                     return None;
                 }
                 cache = own;
@@ -397,24 +271,26 @@ fn route_plan(
             )
         }
     };
-    let full = if handler.starts_with("crate::") || handler.starts_with("::") {
-        handler.clone()
-    } else {
-        format!("{}::{handler}", cx.handlers_mod)
-    };
-    if handler.is_empty() || !crate::code::is_path(&full) {
-        let d = Diagnostic::new(format!(
-            "`{handler}` is not a Rust path to a handler function"
-        ))
-        .at(
-            handler_span,
-            "expected a function path like `hello` or `users::show`",
-        );
-        cx.error(f, d);
-        return None;
-    }
+    let full = rules::handler(&mut cx.cx, f, &handler, handler_span, &cx.handlers_mod)?;
     let route = format!("{} {full_path}", method.keyword());
-    if !swr_keeps_context(cx, f, (key_span.clone(), &route), cache, &middleware) {
+    let swr_cache = cache
+        .and_then(|c| cx.caches.get(c))
+        .filter(|c| c.stale_while_revalidate.is_some())
+        .map(|c| c.name.as_str());
+    let extend_hook = middleware
+        .iter()
+        .find(|m| {
+            matches!(
+                m.kind,
+                super::middleware::MwKind::Hook {
+                    extend: Some(_),
+                    ..
+                }
+            )
+        })
+        .map(|m| m.name.as_str());
+    let at = (key_span.clone(), route.as_str());
+    if !rules::swr_keeps_context(&mut cx.cx, f, at, swr_cache, extend_hook) {
         return None;
     }
     let file = cx.files[f].name.clone();
@@ -436,122 +312,21 @@ fn route_plan(
     ))
 }
 
-/// A background refresh (`stale_while_revalidate`) runs the handler on a copy of the
-/// request that keeps its identity and client address, but not a `hook`'s `extend` value
-/// (its type is the application's): such a route is refused rather than refreshed with
-/// the value missing.
-fn swr_keeps_context(
-    cx: &mut Builder<'_, '_>,
-    f: usize,
-    (key_span, route): (Range<usize>, &str),
-    cache: Option<usize>,
-    middleware: &[super::middleware::MwPlan],
-) -> bool {
-    let Some(plan) = cache.and_then(|c| cx.caches.get(c)) else {
-        return true;
-    };
-    if plan.stale_while_revalidate.is_none() {
-        return true;
-    }
-    let hook = middleware.iter().find(|m| {
-        matches!(
-            m.kind,
-            super::middleware::MwKind::Hook {
-                extend: Some(_),
-                ..
-            }
-        )
-    });
-    let Some(hook) = hook else {
-        return true;
-    };
-    let d = Diagnostic::new(format!(
-        "route `{route}` is cached by `{}` with `stale_while_revalidate`, and its middleware `{}` has an `extend` hook",
-        plan.name, hook.name
-    ))
-    .at(key_span, "a background refresh could not give the handler the hook's value")
-    .help(
-        "use a cache without `stale_while_revalidate` here, `cache: off`, or `skip` the hook on this route",
-    );
-    cx.error(f, d);
-    false
-}
-
-/// The shape of a path for conflict checks: parameter names and types do not count.
-fn shape(segments: &[Segment]) -> Vec<String> {
-    segments
-        .iter()
-        .map(|s| match s {
-            Segment::Static(t) => format!("s:{t}"),
-            Segment::Param { .. } => "{}".to_owned(),
-            Segment::CatchAll { .. } => "{*}".to_owned(),
-        })
-        .collect()
-}
-
-/// Duplicate routes, and one path shape spelled with different parameter names or types.
+/// Duplicate routes, and one path shape spelled with different parameter names or types
+/// ([`rules::conflicts`]).
 pub(super) fn check_conflicts(cx: &mut Builder<'_, '_>) {
-    let mut found = Vec::new();
-    // Group routes by shape once (O(n)), then compare only within a group.
-    let mut by_shape: std::collections::HashMap<Vec<String>, Vec<usize>> = Default::default();
-    for (i, r) in cx.routes.iter().enumerate() {
-        by_shape.entry(shape(&r.segments)).or_default().push(i);
-    }
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    for group in by_shape.values() {
-        for (k, &i) in group.iter().enumerate() {
-            for &j in &group[..k] {
-                pairs.push((i, j));
-            }
-        }
-    }
-    pairs.sort_unstable();
-    for (i, j) in pairs {
-        {
-            let (a, b) = (&cx.routes[i], &cx.routes[j]);
-            let (oa, ob) = (&cx.origins[i], &cx.origins[j]);
-            let where_b = if oa.file == ob.file {
-                format!("line {}", b.line)
-            } else {
-                format!("{}:{}", b.file, b.line)
-            };
-            let d = if a.method == b.method {
-                Diagnostic::new(format!(
-                    "route `{} {}` is declared twice (first as `{} {}` on {where_b})",
-                    a.method.keyword(),
-                    a.path,
-                    b.method.keyword(),
-                    b.path
-                ))
-                .at(oa.span.clone(), "duplicate route")
-                .help("remove one of them, or give them different methods")
-            } else if a.segments != b.segments {
-                Diagnostic::new(format!(
-                    "route `{} {}` conflicts with `{} {}` ({where_b}): the same path shape must use the same parameter names and types",
-                    a.method.keyword(),
-                    a.path,
-                    b.method.keyword(),
-                    b.path
-                ))
-                .at(oa.span.clone(), "this path")
-                .help(format!("spell both as `{}`", b.path))
-            } else {
-                continue;
-            };
-            let d = if oa.file == ob.file {
-                let label = if a.method == b.method {
-                    "first declared here"
-                } else {
-                    "conflicts with this one"
-                };
-                d.also(ob.span.clone(), label)
-            } else {
-                d
-            };
-            found.push((oa.file, d));
-        }
-    }
-    for (f, d) in found {
-        cx.error(f, d);
-    }
+    let declared: Vec<Declared<'_>> = cx
+        .routes
+        .iter()
+        .zip(&cx.origins)
+        .map(|(r, o)| Declared {
+            method: r.method,
+            path: &r.path,
+            segments: &r.segments,
+            file: (o.file, &r.file),
+            line: r.line,
+            span: o.span.clone(),
+        })
+        .collect();
+    rules::conflicts(&mut cx.cx, &declared);
 }

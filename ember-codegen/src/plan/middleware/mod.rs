@@ -1,5 +1,5 @@
-//! `middleware:` — the spec types, their validation into [`MwPlan`]s, and the generated
-//! code that expands each route's middleware inline around its handler call.
+//! `middleware:` — each route's chain of [`MwPlan`]s, built from the entries
+//! `validate::middleware` checks.
 //!
 //! Lists may stand at the top level (every route), on a group and on a route. A route's
 //! chain is the top-level list, then each enclosing group's (outer to inner), then its
@@ -14,10 +14,9 @@ use std::net::IpAddr;
 use serde_saphyr::Spanned;
 
 use super::Builder;
-use crate::diag::{Diagnostic, did_you_mean};
-use crate::spec::middleware::*;
-use crate::validate::middleware::{Opts, names, single};
-use kinds::{auth, cors, hook, rate};
+use crate::spec::middleware::MwList;
+use crate::validate::middleware::kinds::{auth, cors, hook, rate};
+use crate::validate::middleware::{Opts, names, options_of, single, unknown_skip};
 
 /// One middleware in a route's chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,49 +187,25 @@ fn resolve(
                     chain.retain(|m| m.name != name);
                 } else {
                     let known: Vec<&str> = chain.iter().map(|m| m.name.as_str()).collect();
-                    let mut d = Diagnostic::new(format!(
-                        "`skip: {name}`: no inherited middleware is named `{name}`"
-                    ))
-                    .at(span, "nothing to skip");
-                    d = match did_you_mean(&name, &known) {
-                        Some(s) => d.help(format!("did you mean `{s}`?")),
-                        None if known.is_empty() => {
-                            d.help("this place inherits no middleware".to_owned())
-                        }
-                        None => d.help(format!("inherited here: {}", known.join(", "))),
-                    };
-                    cx.error(f, d);
+                    unknown_skip(cx, f, (&name, span), &known);
                 }
             }
             continue;
         }
         let kind_name = kind.value.clone();
-        let allowed = match kind_name.as_str() {
-            "cors" => CORS_KEYS,
-            "bearer" => BEARER_KEYS,
-            "api_key" => API_KEY_KEYS,
-            "rate_limit" => RATE_KEYS,
-            "hook" => HOOK_KEYS,
-            other => {
-                let mut d = Diagnostic::new(format!("unknown middleware `{other}`"))
-                    .at(kind_span, format!("expected one of {}", KINDS.join(", ")));
-                if let Some(s) = did_you_mean(other, KINDS) {
-                    d = d.help(format!("did you mean `{s}`?"));
-                }
-                cx.error(f, d);
-                continue;
-            }
+        let Some(allowed) = options_of(cx, f, kind) else {
+            continue;
         };
         let handlers = cx.handlers_mod.clone();
         let mut o = Opts::new(cx, f, value, allowed, &kind_name, handlers);
         let name = o.text("name").unwrap_or_else(|| kind_name.clone());
         let kind = match kind_name.as_str() {
-            "cors" => cors(&mut o, kind_span).map(MwKind::Cors),
+            "cors" => cors(&mut o, kind_span).map(|c| MwKind::Cors(c.into())),
             "bearer" | "api_key" => {
-                auth(&mut o, kind_span, kind_name == "api_key").map(MwKind::Auth)
+                auth(&mut o, kind_span, kind_name == "api_key").map(|a| MwKind::Auth(a.into()))
             }
-            "rate_limit" => rate(&mut o, kind_span, &name).map(MwKind::RateLimit),
-            _ => hook(&mut o, kind_span),
+            "rate_limit" => rate(&mut o, kind_span, &name).map(|r| MwKind::RateLimit(r.into())),
+            _ => hook(&mut o, kind_span).map(MwKind::from),
         };
         if let Some(kind) = kind {
             let id = cx.mw.next_id;

@@ -1,13 +1,17 @@
 //! Rules of `middleware:` lists: one `kind: options` pair per entry, `skip` names, and
 //! each kind's options checked for unknown keys and typed on access.
 
+pub(crate) mod kinds;
+
 use std::ops::Range;
 
 use serde_saphyr::Spanned;
 
 use crate::ctx::Ctx;
 use crate::diag::{Diagnostic, did_you_mean};
-use crate::spec::middleware::{MwEntry, MwValue};
+use crate::spec::middleware::{
+    API_KEY_KEYS, BEARER_KEYS, CORS_KEYS, HOOK_KEYS, KINDS, MwEntry, MwValue, RATE_KEYS,
+};
 
 /// The `kind: value` of a single-key entry.
 pub(crate) fn single<'s>(
@@ -56,6 +60,51 @@ pub(crate) fn names(
         }
     }
     out
+}
+
+/// Reports `skip: NAME` (at `span`) that names no inherited middleware; `known` are the
+/// inherited names.
+pub(crate) fn unknown_skip(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    (name, span): (&str, Range<usize>),
+    known: &[&str],
+) {
+    let mut d = Diagnostic::new(format!(
+        "`skip: {name}`: no inherited middleware is named `{name}`"
+    ))
+    .at(span, "nothing to skip");
+    d = match did_you_mean(name, known) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None if known.is_empty() => d.help("this place inherits no middleware".to_owned()),
+        None => d.help(format!("inherited here: {}", known.join(", "))),
+    };
+    cx.error(f, d);
+}
+
+/// The options a middleware kind takes, or `None` for an unknown kind (reported).
+pub(crate) fn options_of(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    kind: &Spanned<String>,
+) -> Option<&'static [&'static str]> {
+    match kind.value.as_str() {
+        "cors" => Some(CORS_KEYS),
+        "bearer" => Some(BEARER_KEYS),
+        "api_key" => Some(API_KEY_KEYS),
+        "rate_limit" => Some(RATE_KEYS),
+        "hook" => Some(HOOK_KEYS),
+        other => {
+            let span = cx.span(f, kind);
+            let mut d = Diagnostic::new(format!("unknown middleware `{other}`"))
+                .at(span, format!("expected one of {}", KINDS.join(", ")));
+            if let Some(s) = did_you_mean(other, KINDS) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            cx.error(f, d);
+            None
+        }
+    }
 }
 
 /// A middleware's options, checked for unknown keys up front.
