@@ -109,6 +109,21 @@ pub fn free_port() -> Option<u16> {
         .ok()
 }
 
+/// A "black hole" on `addr` (e.g. `127.0.0.1:0`): a listener that accepts every connection
+/// and holds it open without ever answering, as a hung store does. Returns the bound
+/// address; the listener lives as long as the test process.
+pub fn black_hole(addr: &str) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    Ok(bound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::services_required_by;

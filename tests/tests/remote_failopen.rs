@@ -10,7 +10,7 @@
 //! the test picks them, not the environment) lie below Linux's ephemeral range
 //! (32768-60999), so an outgoing connection never holds them.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,18 +28,12 @@ const BACKOFF: Duration = Duration::from_secs(1);
 
 /// Binds 127.0.0.1:`port` and holds every connection it accepts, answering nothing.
 fn black_hole(port: u16) {
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| {
+    if let Err(e) = ember_runtime::test_util::black_hole(&format!("127.0.0.1:{port}")) {
         panic!(
             "this test binds its own black hole on 127.0.0.1:{port} (named in tests/ember.yaml), \
              but the port is taken: {e}"
         )
-    });
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in listener.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    }
 }
 
 /// Checks that nothing listens on 127.0.0.1:`port`.

@@ -490,7 +490,6 @@ pub(crate) async fn delete_prefix(cache: &Cache, key_prefix: &[u8]) -> Result<us
 
 #[cfg(all(test, feature = "redis"))]
 mod tests {
-    use std::net::TcpListener;
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -522,15 +521,7 @@ mod tests {
     /// whole process: the next worker to ask skips it at once instead of waiting too.
     #[test]
     fn a_hanging_backend_is_skipped_by_every_worker_after_one_timeout() {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        // Accept and hold every connection, answering nothing.
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for s in listener.incoming().flatten() {
-                held.push(s);
-            }
-        });
+        let addr = crate::test_util::black_hole("127.0.0.1:0").expect("bind a black hole");
         let url = format!("redis://{addr}");
         let caches: &'static Caches = Box::leak(Box::new(Caches::new(vec![
             CacheConfig::redis("hanging", &url, &url).timeout(Duration::from_millis(150)),

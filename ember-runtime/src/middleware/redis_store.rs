@@ -125,7 +125,6 @@ impl RedisLimiter {
 
 #[cfg(test)]
 mod tests {
-    use std::net::TcpListener;
     use std::time::Instant;
 
     use super::*;
@@ -135,14 +134,7 @@ mod tests {
     /// once) and one warning is logged, not one per request.
     #[test]
     fn a_black_hole_redis_allows_within_the_timeout_then_at_once() {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for s in listener.incoming().flatten() {
-                held.push(s);
-            }
-        });
+        let addr = crate::test_util::black_hole("127.0.0.1:0").expect("bind a black hole");
         let url: &'static str = Box::leak(format!("redis://{addr}").into_boxed_str());
         let limiter = RedisLimiter::new(url, "t", 1.0, 1).timeout(Duration::from_millis(100));
         let rt = tokio::runtime::Builder::new_current_thread()
