@@ -110,7 +110,14 @@ fn stale_while_revalidate_serves_stale_and_refreshes_once() {
             assert!(r.text().contains("n=1"), "{b}: {}", r.text());
         }
         assert_eq!(x_cache(&stale[0]), "STALE", "{b}");
-        std::thread::sleep(Duration::from_millis(300)); // the refresh lands
+        // The refresh lands when its handler has counted its call; the entry is then fresh
+        // for the 300 ms TTL (waiting a fixed time instead could outlast it on a loaded
+        // machine).
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while calls(addr, &tag) < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(20)); // the store follows the count
         let fresh = get(addr, &path);
         assert_eq!(x_cache(&fresh), "HIT", "{b}");
         assert!(fresh.text().contains("n=2"), "{b}: {}", fresh.text());
