@@ -6,7 +6,9 @@
 //! ```ignore
 //! async fn plaintext() -> &'static str { "Hello, World!" }
 //! async fn hello(name: &str) -> String { format!("Hello, {name}!") }
-//! async fn show(req: &Request<'_>, id: u64) -> Response { todo!() }
+//! async fn show(req: &Request<'_>, id: u64) -> Response {
+//!     Response::text(format!("user {id}, asked by {:?}", req.identity()))
+//! }
 //! ```
 //!
 //! The trait is implemented for every such function through `AsyncFn`, so the call is
