@@ -226,3 +226,25 @@ pub fn concurrent_gets(addr: SocketAddr, path: &str, n: usize) -> Vec<Reply> {
         .map(|t| t.join().expect("client thread"))
         .collect()
 }
+
+/// The Python interpreter that has the test clients of `tests/python/requirements.txt`
+/// (the official `openai` SDK, `httpx-sse`, `requests`, …): `$EMBER_PYTHON`, which
+/// `.ci/run` points at a virtualenv it makes. Unset or not runnable, it fails the test
+/// where services are required (CI) and skips it (with a message) elsewhere.
+pub fn python(what: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("EMBER_PYTHON").map(std::path::PathBuf::from);
+    let runs = path.as_ref().is_some_and(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import openai, httpx_sse, requests"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if runs {
+        return path;
+    }
+    ember_runtime::test_util::require_or_skip(
+        what,
+        "no Python with tests/python/requirements.txt; set EMBER_PYTHON (see .ci/run)",
+    );
+    None
+}
