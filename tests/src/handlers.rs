@@ -521,9 +521,9 @@ pub mod sse {
                 if !self.busy {
                     return Poll::Pending;
                 }
-                let tick = self.tick.get_or_insert_with(|| {
-                    Box::pin(tokio::time::sleep(Duration::from_millis(20)))
-                });
+                let tick = self
+                    .tick
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(20))));
                 if tick.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
