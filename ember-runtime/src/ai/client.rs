@@ -15,6 +15,9 @@ const IDLE: Duration = Duration::from_secs(60);
 /// How many idle connections per upstream host a worker keeps.
 const MAX_IDLE_PER_HOST: usize = 256;
 
+/// The read buffer of an upstream connection.
+const READ_BUF: usize = 4096;
+
 type Pool = Client<HttpConnector, Full<Bytes>>;
 
 thread_local! {
@@ -29,6 +32,9 @@ fn build() -> Pool {
         .pool_idle_timeout(IDLE)
         .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
         .pool_timer(TokioTimer::new())
+        // Events are small: a 4 KiB read buffer per upstream connection keeps an open
+        // stream's memory low (hyper's default adapts upwards from 8 KiB).
+        .http1_read_buf_exact_size(READ_BUF)
         .build(connector)
 }
 

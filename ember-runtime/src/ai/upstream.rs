@@ -255,24 +255,31 @@ pub(crate) struct Events {
     body: Incoming,
     splitter: Splitter,
     gap: Duration,
+    /// Armed for `until` or earlier; when it fires early it is re-armed, so a frame costs
+    /// a clock read, not a timer update.
     timer: Pin<Box<Sleep>>,
+    /// When the upstream has been silent too long (the last frame + `gap`).
+    until: tokio::time::Instant,
     /// `[DONE]` was yielded, or an error: nothing more.
     finished: bool,
 }
 
 impl Events {
     fn new(upstream: &'static str, body: Incoming, gap: Duration) -> Self {
+        let until = tokio::time::Instant::now() + gap;
         Events {
             upstream,
             body,
             splitter: Splitter::default(),
             gap,
-            timer: Box::pin(tokio::time::sleep(gap)),
+            timer: Box::pin(tokio::time::sleep_until(until)),
+            until,
             finished: false,
         }
     }
 
     fn reset_gap_to(&mut self, deadline: tokio::time::Instant) {
+        self.until = deadline;
         self.timer.as_mut().reset(deadline);
     }
 
@@ -306,8 +313,7 @@ impl Stream for Events {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         this.splitter.push_bytes(data);
-                        let next = tokio::time::Instant::now() + this.gap;
-                        this.timer.as_mut().reset(next);
+                        this.until = tokio::time::Instant::now() + this.gap;
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -318,13 +324,18 @@ impl Stream for Events {
                     let e = protocol(this.upstream, "the stream ended before [DONE]");
                     return this.fail(e);
                 }
-                Poll::Pending => {
+                Poll::Pending => loop {
                     ready!(this.timer.as_mut().poll(cx));
-                    let e = AiError::Timeout {
-                        upstream: this.upstream,
-                    };
-                    return this.fail(e);
-                }
+                    if tokio::time::Instant::now() >= this.until {
+                        let e = AiError::Timeout {
+                            upstream: this.upstream,
+                        };
+                        return this.fail(e);
+                    }
+                    // Data came since it was armed: wait for the real end of the gap.
+                    let until = this.until;
+                    this.timer.as_mut().reset(until);
+                },
             }
         }
     }

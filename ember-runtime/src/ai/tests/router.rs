@@ -150,6 +150,35 @@ fn after_the_first_token_a_failure_ends_the_stream_with_an_error_event() {
 }
 
 #[test]
+fn a_stall_after_the_first_token_times_out_into_an_error_event() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    a.set(|s| s.stall_at.store(2, SeqCst));
+    let mut stalling = up("a", a.base_url());
+    stalling.2 = Duration::from_millis(300);
+    let ups = vec![stalling, up("b", b.base_url())];
+    let server = serve(
+        ai(Strategy::Fallback, NO_RETRIES, NO_COOLDOWN, ups),
+        Backend::Tokio,
+        1,
+    );
+    let t = Instant::now();
+    let r = post(&server, true);
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "{took:?}: the gap timeout did not fire"
+    );
+    let events = r.events();
+    assert_eq!(streamed_text(&events), "a0 a1 ", "{events:?}");
+    let last: Value = serde_json::from_str(events.last().expect("events")).expect("json");
+    assert_eq!(last["error"]["type"], "timeout", "{last}");
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+    assert_eq!(b.requests(), 0);
+    server.shutdown().expect("shutdown");
+}
+
+#[test]
 fn cooldown_holds_across_workers_then_ends() {
     let (a, b) = (Upstream::start("a"), Upstream::start("b"));
     a.set(|s| s.status.store(500, SeqCst));

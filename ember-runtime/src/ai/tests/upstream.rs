@@ -27,6 +27,8 @@ pub(super) struct State {
     pub(super) tokens: AtomicUsize,
     /// Break the connection (no end of body) before content token number N.
     pub(super) break_at: AtomicUsize,
+    /// Stall (send nothing for 30 s) before content token number N.
+    pub(super) stall_at: AtomicUsize,
     /// Requests received.
     pub(super) requests: AtomicUsize,
     /// Streams whose client went away before the end.
@@ -52,6 +54,7 @@ impl Upstream {
             gap_ms: AtomicU64::new(0),
             tokens: AtomicUsize::new(3),
             break_at: AtomicUsize::new(usize::MAX),
+            stall_at: AtomicUsize::new(usize::MAX),
             requests: AtomicUsize::new(0),
             disconnects: AtomicUsize::new(0),
             bodies: Mutex::new(Vec::new()),
@@ -229,10 +232,15 @@ async fn stream(
     }
     let gap = Duration::from_millis(st.gap_ms.load(SeqCst));
     let break_at = st.break_at.load(SeqCst);
+    let stall_at = st.stall_at.load(SeqCst);
     let mut lines: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
     lines.push("data: [DONE]\n\n".to_owned());
     for (i, line) in lines.iter().enumerate() {
-        let wait = if i == 0 { first } else { gap };
+        let wait = match i {
+            0 => first,
+            _ if i - 1 == stall_at => Duration::from_secs(30),
+            _ => gap,
+        };
         let mut tmp = [0u8; 64];
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
