@@ -76,11 +76,11 @@ impl Upstream {
             .map_err(|e| format!("bad base URL `{base}`: {e}"))?;
         match uri.scheme_str() {
             Some("http") => Ok(uri),
+            Some("https") if client::TLS => Ok(uri),
             Some("https") => Err(format!(
-                "`{base}`: https upstreams need TLS, which this build lacks; use an \
-                 http:// URL (a local proxy) for now"
+                "`{base}`: https upstreams need ember-runtime's `ai-tls` feature"
             )),
-            _ => Err(format!("bad base URL `{base}`: not http://")),
+            _ => Err(format!("bad base URL `{base}`: not http:// or https://")),
         }
     }
 
@@ -338,5 +338,26 @@ impl Stream for Events {
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_from_base_urls() {
+        let ok = |b| Upstream::endpoint(b, "chat/completions").map(|u| u.to_string());
+        assert_eq!(
+            ok("http://127.0.0.1:9/v1/"),
+            Ok("http://127.0.0.1:9/v1/chat/completions".into())
+        );
+        assert_eq!(
+            ok("https://api.example/v1").is_ok(),
+            client::TLS,
+            "https works with the ai-tls feature, and fails clearly without"
+        );
+        assert!(ok("ftp://x/v1").is_err());
+        assert!(ok("not a url").is_err());
     }
 }
