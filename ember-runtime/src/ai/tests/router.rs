@@ -113,6 +113,19 @@ fn falls_back_when_the_first_token_is_late() {
         assert!(took >= Duration::from_millis(400), "{took:?}");
         assert!(took < Duration::from_millis(4_000), "{took:?}");
     }
+    // An upstream that accepts and never answers: the same timeout, then b.
+    let hole = crate::test_util::black_hole("127.0.0.1:0").expect("black hole");
+    let mut hung = up("h", format!("http://{hole}/v1"));
+    hung.2 = Duration::from_millis(300);
+    let ups = vec![hung, up("b", b.base_url())];
+    let server = serve(
+        ai(Strategy::Fallback, NO_RETRIES, NO_COOLDOWN, ups),
+        Backend::Tokio,
+        1,
+    );
+    let t = Instant::now();
+    assert_eq!(served_by(&post(&server, true), true), "b");
+    assert!(t.elapsed() >= Duration::from_millis(300));
     server.shutdown().expect("shutdown");
 }
 
