@@ -35,6 +35,10 @@ pub(super) struct State {
     pub(super) disconnects: AtomicUsize,
     /// Request bodies received, parsed.
     pub(super) bodies: Mutex<Vec<Value>>,
+    /// Connections accepted.
+    pub(super) connections: AtomicUsize,
+    /// Request heads received.
+    pub(super) heads: Mutex<Vec<String>>,
 }
 
 /// A running upstream; dropped, it stops (and closes its connections).
@@ -58,6 +62,8 @@ impl Upstream {
             requests: AtomicUsize::new(0),
             disconnects: AtomicUsize::new(0),
             bodies: Mutex::new(Vec::new()),
+            heads: Mutex::new(Vec::new()),
+            connections: AtomicUsize::new(0),
         });
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         std_listener.set_nonblocking(true).expect("nonblocking");
@@ -77,6 +83,7 @@ impl Upstream {
                             continue;
                         };
                         let _ = sock.set_nodelay(true);
+                        st.connections.fetch_add(1, SeqCst);
                         tokio::spawn(serve(sock, st.clone()));
                     }
                 };
@@ -159,8 +166,9 @@ async fn read_request(rd: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> Option<(Stri
 async fn serve(sock: TcpStream, st: Arc<State>) {
     let (mut rd, mut wr) = sock.into_split();
     let mut buf = Vec::new();
-    while let Some((_head, body)) = read_request(&mut rd, &mut buf).await {
+    while let Some((head, body)) = read_request(&mut rd, &mut buf).await {
         st.requests.fetch_add(1, SeqCst);
+        st.heads.lock().expect("lock").push(head);
         let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         st.bodies.lock().expect("lock").push(req.clone());
         let status = st.status.load(SeqCst);
