@@ -27,6 +27,8 @@ pub(super) struct State {
     pub(super) tokens: AtomicUsize,
     /// Break the connection (no end of body) before content token number N.
     pub(super) break_at: AtomicUsize,
+    /// Milliseconds between `[DONE]` and the end of the chunked body.
+    pub(super) end_delay_ms: AtomicU64,
     /// Stall (send nothing for 30 s) before content token number N.
     pub(super) stall_at: AtomicUsize,
     /// Requests received.
@@ -59,6 +61,7 @@ impl Upstream {
             tokens: AtomicUsize::new(3),
             break_at: AtomicUsize::new(usize::MAX),
             stall_at: AtomicUsize::new(usize::MAX),
+            end_delay_ms: AtomicU64::new(0),
             requests: AtomicUsize::new(0),
             disconnects: AtomicUsize::new(0),
             bodies: Mutex::new(Vec::new()),
@@ -267,6 +270,10 @@ async fn stream(
             st.disconnects.fetch_add(1, SeqCst);
             return false;
         }
+    }
+    let end_delay = st.end_delay_ms.load(SeqCst);
+    if end_delay > 0 {
+        tokio::time::sleep(Duration::from_millis(end_delay)).await;
     }
     wr.write_all(b"0\r\n\r\n").await.is_ok()
 }
