@@ -267,6 +267,9 @@ pub(crate) struct Events {
     finished: bool,
     /// `[DONE]` was yielded: the connection is worth keeping.
     done: bool,
+    /// The upstream sent an error event (`data: {"error": …}`) mid-stream: it was yielded
+    /// as it came, and ended the stream.
+    failed: bool,
 }
 
 impl Events {
@@ -281,6 +284,7 @@ impl Events {
             until,
             finished: false,
             done: false,
+            failed: false,
         }
     }
 
@@ -292,6 +296,11 @@ impl Events {
     /// The upstream's name.
     pub(crate) fn upstream(&self) -> &'static str {
         self.upstream
+    }
+
+    /// Whether the upstream ended the stream with an error event of its own.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed
     }
 
     fn fail(&mut self, e: AiError) -> Poll<Option<Result<Bytes, AiError>>> {
@@ -344,10 +353,17 @@ impl Stream for Events {
                 return Poll::Ready(None);
             }
             if let Some(event) = this.splitter.next_event() {
-                if events::is_done(&event) {
-                    this.finished = true;
-                    this.done = true;
-                    this.finish_body(cx);
+                match events::data(&event) {
+                    Some(d) if d.as_ref() == b"[DONE]" => {
+                        this.finished = true;
+                        this.done = true;
+                        this.finish_body(cx);
+                    }
+                    Some(d) if events::is_error(&d) => {
+                        this.finished = true;
+                        this.failed = true;
+                    }
+                    _ => {}
                 }
                 return Poll::Ready(Some(Ok(event)));
             }

@@ -163,6 +163,37 @@ fn after_the_first_token_a_failure_ends_the_stream_with_an_error_event() {
 }
 
 #[test]
+fn an_upstream_error_event_mid_stream_is_relayed_once_and_counted() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    a.set(|s| s.error_event_at.store(1, SeqCst));
+    let cooldown = Cooldown {
+        failures: 1,
+        period: Duration::from_secs(30),
+    };
+    let ups = vec![up("a", a.base_url()), up("b", b.base_url())];
+    let server = serve(
+        ai(Strategy::Fallback, NO_RETRIES, cooldown, ups),
+        Backend::Tokio,
+        1,
+    );
+    let r = post(&server, true);
+    assert_eq!(r.header("x-ember-model"), Some("a"));
+    let events = r.events();
+    assert_eq!(streamed_text(&events), "a0 ", "{events:?}");
+    let last: Value = serde_json::from_str(events.last().expect("events")).expect("json");
+    assert_eq!(
+        last["error"]["message"], "overloaded mid-stream",
+        "the upstream's own"
+    );
+    assert_eq!(events.iter().filter(|e| e.contains("\"error\"")).count(), 1);
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+    // It counted as a failure: a cools down, the next request goes to b.
+    assert_eq!(served_by(&post(&server, true), true), "b");
+    assert_eq!(a.requests(), 1);
+    server.shutdown().expect("shutdown");
+}
+
+#[test]
 fn a_stall_after_the_first_token_times_out_into_an_error_event() {
     let (a, b) = (Upstream::start("a"), Upstream::start("b"));
     a.set(|s| s.stall_at.store(2, SeqCst));

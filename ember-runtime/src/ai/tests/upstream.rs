@@ -27,6 +27,8 @@ pub(super) struct State {
     pub(super) tokens: AtomicUsize,
     /// Break the connection (no end of body) before content token number N.
     pub(super) break_at: AtomicUsize,
+    /// Send OpenAI's error event (and end, without `[DONE]`) instead of content token N.
+    pub(super) error_event_at: AtomicUsize,
     /// Milliseconds between `[DONE]` and the end of the chunked body.
     pub(super) end_delay_ms: AtomicU64,
     /// Stall (send nothing for 30 s) before content token number N.
@@ -62,6 +64,7 @@ impl Upstream {
             break_at: AtomicUsize::new(usize::MAX),
             stall_at: AtomicUsize::new(usize::MAX),
             end_delay_ms: AtomicU64::new(0),
+            error_event_at: AtomicUsize::new(usize::MAX),
             requests: AtomicUsize::new(0),
             disconnects: AtomicUsize::new(0),
             bodies: Mutex::new(Vec::new()),
@@ -264,6 +267,13 @@ async fn stream(
         }
         if i >= 1 && i - 1 == break_at {
             return false; // dropped mid-body: the client sees an incomplete message
+        }
+        if i >= 1 && i - 1 == st.error_event_at.load(SeqCst) {
+            let e = json!({"error": {"message": "overloaded mid-stream", "type": "server_error",
+                "param": null, "code": null}});
+            let line = format!("data: {e}\n\n");
+            let framed = format!("{:x}\r\n{line}\r\n0\r\n\r\n", line.len());
+            return wr.write_all(framed.as_bytes()).await.is_ok();
         }
         let framed = format!("{:x}\r\n{line}\r\n", line.len());
         if wr.write_all(framed.as_bytes()).await.is_err() {
