@@ -96,24 +96,20 @@ impl Upstream {
             upstream: name,
             message: m.clone(),
         })?;
-        let mut req = http::Request::post(uri.clone());
-        let headers = req.headers_mut().expect("a fresh builder has headers");
+        let mut req = http::Request::new(Full::new(body));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = uri.clone();
+        let headers = req.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static(if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            }),
-        );
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
         if let Some(auth) = &self.auth {
             headers.insert(AUTHORIZATION, auth.clone());
         }
-        let req = req.body(Full::new(body)).map_err(|e| AiError::Connect {
-            upstream: name,
-            message: e.to_string(),
-        })?;
 
         let start = Instant::now();
         let timeout = self.spec.timeout;
