@@ -31,6 +31,8 @@ impl Stream for Text {
     type Item = Bytes;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        Pin::new(&mut self.0).poll_next(cx).map(|t| t.map(Bytes::from))
+        Pin::new(&mut self.0)
+            .poll_next(cx)
+            .map(|t| t.map(Bytes::from))
     }
 }
