@@ -247,8 +247,9 @@ pub(crate) fn base_url(cx: &mut Ctx<'_, '_>, v: &Spanned<String>) -> Option<Stri
 }
 
 /// Checks an environment variable's name (`[A-Za-z_][A-Za-z0-9_]*`).
-pub(crate) fn env_name(cx: &mut Ctx<'_, '_>, v: &Spanned<String>) -> Option<String> {
-    let name = cx.text(0, v)?;
+pub(crate) fn env_name(cx: &mut Ctx<'_, '_>, v: &Spanned<Option<String>>) -> Option<String> {
+    let written = v.value.as_deref().unwrap_or("");
+    let name = cx.interp(0, v, written)?;
     let valid = name
         .chars()
         .next()
@@ -602,6 +603,11 @@ mod tests {
         (
             "ai:\n  models:\n    m: { upstreams: [ { base_url: http://h/v1, model: x, api_key_env: '' } ] }\n",
             "3:71",
+            "empty environment variable name",
+        ),
+        (
+            "ai:\n  models:\n    m:\n      upstreams:\n        - base_url: http://h/v1\n          model: x\n          api_key_env:\n",
+            "7:22",
             "empty environment variable name",
         ),
         (
