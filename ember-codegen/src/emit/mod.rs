@@ -5,6 +5,7 @@
 //! The source is written as formatted text ([`Code`]), not built as tokens and
 //! pretty-printed: see `code.rs`.
 
+mod ai;
 mod caches;
 mod limits;
 mod middleware;
@@ -196,6 +197,7 @@ pub fn emit(plan: &Plan, options: &EmitOptions) -> String {
     w!(c, "}}");
     c.blank();
     middleware::emit_statics(&mut c, &plan.routes);
+    ai::emit_statics(&mut c, plan);
     for (i, r) in plan.routes.iter().enumerate() {
         c.blank();
         emit_route(&mut c, i, r, &plan.caches);
@@ -471,7 +473,9 @@ mod tests {
     #[test]
     fn runtime_items_are_named_through_stable_paths_only() {
         let c = code(
-            "caches:\n  s: { static: true }\nroutes:\n  GET /a/{id}: { handler: h, cache: s }\n",
+            "caches:\n  s: { static: true }\nroutes:\n  GET /a/{id}: { handler: h, cache: s }\n\
+             ai:\n  models: { m: { upstreams: [ { base_url: http://h/v1, model: x } ] } }\n  \
+             routes:\n    POST /c: { handler: c, model: m }\n    GET /m: { gateway: models }\n",
             EmitOptions::default(),
         );
         let public = [
@@ -482,6 +486,8 @@ mod tests {
             "Method",
             "StatusCode",
             "Cache>",
+            "ai::ChatRequest",
+            "ai::Model",
         ];
         for (i, _) in c.match_indices("::ember_runtime::") {
             let rest = &c[i + "::ember_runtime::".len()..];
