@@ -1,6 +1,6 @@
 //! `ai:` in generated code: the models as one `const`-built `AI_SPEC`, the process-wide
-//! `AI` cell made from it on first use (upstream environment variables are read then, at
-//! run time), the gateway endpoints, and what a user AI handler is passed.
+//! `AI` cell made from it when the first worker starts (upstream environment variables are
+//! read then, at run time), the gateway endpoints, and what a user AI handler is passed.
 
 use crate::code::{Code, Millis, OptStr, Str, close, open, w};
 use crate::plan::ai::gateway_fn;
@@ -69,9 +69,12 @@ pub(super) fn emit_statics(c: &mut Code, plan: &Plan) {
     c.blank();
     w!(
         c,
-        "/// The models at run time: made on first use (upstream variables are read then)."
+        "/// The models at run time: made when the first worker starts (upstream variables are read then)."
     );
-    w!(c, "static AI: {AI}::AiCell = {AI}::AiCell::new(&AI_SPEC);");
+    w!(
+        c,
+        "pub(crate) static AI: {AI}::AiCell = {AI}::AiCell::new(&AI_SPEC);"
+    );
     for g in [Gateway::ChatCompletions, Gateway::Models] {
         if !plan
             .routes

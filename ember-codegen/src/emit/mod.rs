@@ -246,14 +246,27 @@ fn emit_app(c: &mut Code, plan: &Plan) {
     c.indented(|c| {
         c.indented(|c| emit_config(c, plan));
         w!(c, "}}");
-        if !plan.caches.is_empty() {
+        // Hooks, when there is something to start: the caches' per-worker state, and the
+        // AI models resolved (environment read, upstream URLs parsed) before the first
+        // request, so a bad URL is logged at start-up.
+        let (caches, ai) = (!plan.caches.is_empty(), plan.ai.is_some());
+        if caches || ai {
+            c.blank();
+            w!(c, "fn on_worker_start(&self) {{");
+            c.indented(|c| {
+                if caches {
+                    w!(c, "__ember_router::CACHES.worker_start();");
+                }
+                if ai {
+                    w!(c, "let _ = __ember_router::AI.get();");
+                }
+            });
+            w!(c, "}}");
+        }
+        if caches {
             c.blank();
             c.text(
                 "
-                fn on_worker_start(&self) {
-                    __ember_router::CACHES.worker_start()
-                }
-
                 fn on_worker_stop(&self) {
                     __ember_router::CACHES.worker_stop()
                 }

@@ -212,8 +212,8 @@ pub(crate) fn upstream(
     })
 }
 
-/// Checks a base URL: `http://` (the upstream client has no TLS yet), a host, no query or
-/// fragment. A trailing `/` is dropped.
+/// Checks a base URL: `http://` or `https://` (TLS through rustls with the runtime's
+/// default `ai-tls` feature), a host, no query or fragment. A trailing `/` is dropped.
 pub(crate) fn base_url(cx: &mut Ctx<'_, '_>, v: &Spanned<String>) -> Option<String> {
     let url = cx.text(0, v)?;
     let rest = url
@@ -221,15 +221,7 @@ pub(crate) fn base_url(cx: &mut Ctx<'_, '_>, v: &Spanned<String>) -> Option<Stri
         .or_else(|| url.strip_prefix("https://"));
     let host = rest.map(|r| r.split('/').next().unwrap_or(""));
     let problem = match (rest, host) {
-        _ if url.starts_with("https://") => {
-            let span = cx.span(0, v);
-            let d = Diagnostic::new(format!("`{url}`: https upstreams are not supported yet"))
-                .at(span, "the upstream client has no TLS in this release")
-                .help("use an http:// URL, e.g. a local TLS-terminating proxy in front of the provider");
-            cx.error(0, d);
-            return None;
-        }
-        (None, _) => Some("expected `http://`"),
+        (None, _) => Some("expected `http://` or `https://`"),
         (_, Some("")) => Some("no host"),
         _ if url.contains(['?', '#']) => Some("no query or fragment here"),
         _ if url.chars().any(|c| c.is_whitespace() || c.is_control()) => Some("no spaces"),
@@ -525,8 +517,8 @@ mod tests {
         ),
         (
             "ai:\n  models:\n    m: { upstreams: [ { base_url: 'https://api.openai.com/v1', model: x } ] }\n",
-            "3:35",
-            "https upstreams are not supported yet",
+            "",
+            "",
         ),
         (
             "ai:\n  router: { cooldown: { failures: 2, for: 5 } }\n  models: { m: { upstreams: [ { base_url: http://h/v1, model: x } ] } }\n",
