@@ -86,6 +86,9 @@
 
 mod cache;
 mod config;
+// cookies & sessions (issue 15)
+pub mod cookie;
+mod session;
 mod fuzzing;
 mod handler;
 mod http;
@@ -110,6 +113,8 @@ pub use http::status::StatusCode;
 pub use params::Uuid;
 pub use server::{Server, ServerHandle, run};
 pub use service::Service;
+// cookies & sessions (issue 15)
+pub use session::{Session, SessionError};
 
 /// What generated code needs and applications do not write: not a public API, may change
 /// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);
@@ -138,6 +143,13 @@ pub mod __private {
     /// Path-parameter decoding and parsing.
     pub mod params {
         pub use crate::params::{ParamError, Uuid, decode, parse};
+    }
+
+    /// Sessions (issue 15): the configurations `sessions:` declares, loading before and
+    /// saving after a route's handler, and the cookie keys `cookies:` names.
+    pub mod session {
+        pub use crate::cookie::keys::load_and_install as load_cookie_keys;
+        pub use crate::session::{SessionConfig, finish, load};
     }
 
     /// Entry points for the fuzz targets in `fuzz/` and their seed corpora.

@@ -11,6 +11,7 @@ mod middleware;
 mod router;
 mod routes;
 mod server;
+mod sessions;
 
 /// How the generated router dispatches among static routes. The default is what measured
 /// fastest (`bench/router/RESULTS.md`); the others exist for that benchmark. (Segment
@@ -160,6 +161,7 @@ pub fn emit(plan: &Plan, options: &EmitOptions) -> String {
     c.blank();
     emit_caches(&mut c, plan);
     c.blank();
+    sessions::emit_statics(&mut c, plan);
     c.text(
         r#"
         fn method_not_allowed(allow: &'static str) -> Response {
@@ -244,20 +246,28 @@ fn emit_app(c: &mut Code, plan: &Plan) {
     c.indented(|c| {
         c.indented(|c| emit_config(c, plan));
         w!(c, "}}");
+        let (mut start, mut stop) = (Vec::new(), Vec::new());
         if !plan.caches.is_empty() {
-            c.blank();
-            c.text(
-                "
-                fn on_worker_start(&self) {
-                    __ember_router::CACHES.worker_start()
-                }
-
-                fn on_worker_stop(&self) {
-                    __ember_router::CACHES.worker_stop()
-                }
-                ",
-            );
+            start.push("__ember_router::CACHES.worker_start()".to_owned());
+            stop.push("__ember_router::CACHES.worker_stop()".to_owned());
         }
+        // cookies & sessions (issue 15): Redis session stores connect with the caches.
+        let (s_start, s_stop) = sessions::worker_hooks(plan);
+        start.extend(s_start);
+        stop.extend(s_stop);
+        for (hook, body) in [("on_worker_start", &start), ("on_worker_stop", &stop)] {
+            if body.is_empty() {
+                continue;
+            }
+            c.blank();
+            open!(c, "fn {hook}(&self) {{");
+            for (k, stmt) in body.iter().enumerate() {
+                let semi = if k + 1 < body.len() { ";" } else { "" };
+                w!(c, "{stmt}{semi}");
+            }
+            close!(c, "}}");
+        }
+        sessions::emit_prepare(c, plan);
     });
     w!(c, "}}");
     if !plan.caches.is_empty() {

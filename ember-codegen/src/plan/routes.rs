@@ -42,6 +42,8 @@ pub struct RoutePlan {
     pub cache: Option<usize>,
     /// The route's middleware chain, outermost first (inherited entries included).
     pub middleware: Vec<super::middleware::MwPlan>,
+    /// The session its handler gets: an index into `Plan::sessions` (issue 15).
+    pub session: Option<usize>,
 }
 
 impl RoutePlan {
@@ -173,6 +175,14 @@ fn add_group(
         },
         None => inherit.cache,
     };
+    // cookies & sessions (issue 15)
+    let session = match &g_val.session {
+        Some(s) => match super::sessions::session_ref(cx, f, s) {
+            Some(s) => s,
+            None => return,
+        },
+        None => inherit.session,
+    };
     let limits = inherit.limits;
     let Some(own) = rules::group_prefix(cx, f, &g_val.prefix) else {
         return;
@@ -184,7 +194,11 @@ fn add_group(
         Some(l) => limits.overlay(limits_plan(cx, f, l, Level::Route)),
         None => limits,
     };
-    let inherit = Inherit { limits, cache };
+    let inherit = Inherit {
+        limits,
+        cache,
+        session,
+    };
     let entered = super::middleware::enter(cx, f, &g_val.middleware);
     if let Some(routes) = &g_val.routes {
         add_routes(cx, f, &routes.value, &prefix, inherit);
@@ -248,6 +262,13 @@ fn route_plan(
         RouteValue::Short(_) => None,
     };
     let middleware = super::middleware::for_route(cx, f, own_mw);
+    // cookies & sessions (issue 15)
+    let mut session = inherit.session;
+    if let RouteValue::Long(l) = &value.value
+        && let Some(s) = &l.session
+    {
+        session = super::sessions::session_ref(cx, f, s)?;
+    }
     let (handler, handler_span, name, summary, limits) = match &value.value {
         RouteValue::Short(h) => (h.clone(), cx.span(f, value), None, None, inherited),
         RouteValue::Long(l) => {
@@ -293,6 +314,12 @@ fn route_plan(
     if !rules::swr_keeps_context(&mut cx.cx, f, at, swr_cache, extend_hook) {
         return None;
     }
+    if session.is_some()
+        && cache.is_some()
+        && !crate::validate::sessions::not_cached(&mut cx.cx, f, key_span.clone(), &route)
+    {
+        return None;
+    }
     let file = cx.files[f].name.clone();
     Some((
         RoutePlan {
@@ -307,6 +334,7 @@ fn route_plan(
             line,
             cache,
             middleware,
+            session,
         },
         key_span,
     ))
