@@ -156,6 +156,48 @@ fn limits(server: bool) -> Value {
     object(what, props)
 }
 
+/// `cookies:` and `sessions.NAME` (issue 15).
+fn cookies_and_session() -> (Value, Value) {
+    let cookies = object(
+        "where the keys of signed and private cookies (and the cookie session store) come from: one of keys_env, keys_file",
+        json!({
+            "keys_env": text("environment variable holding the keys, read when the server starts: base64 keys of 64 bytes or more, separated by commas or whitespace; the first signs and encrypts, all verify (rotation)"),
+            "keys_file": text("file holding the keys in the same form, read when the server starts")
+        }),
+    );
+    let same_site = described(
+        env_or(json!({ "enum": ["strict", "lax", "none", "Strict", "Lax", "None"] })),
+        "the cookie's SameSite (default lax; none needs secure)",
+    );
+    let session = required(
+        object(
+            "a named session configuration; routes and groups use it with `session: NAME`",
+            json!({
+                "store": described(env_or(json!({ "enum": ["cookie", "memory", "redis"] })), "where the data lives: cookie (encrypted in the cookie; needs `cookies:`), memory (this process), redis (shared by instances)"),
+                "redis": required(object("the Redis store (with store: redis)", json!({
+                    "url": text("redis://host:port[/db] (or rediss://, unix://); ${VAR:-default} is read again at start-up"),
+                    "prefix": text("prefix of every session key (default ember:session:NAME:); ${VAR:-default} is read again at start-up"),
+                    "timeout": duration("how long one Redis operation may take (default 100ms)")
+                })), &["url"]),
+                "cookie": object("the session cookie's name and attributes", json!({
+                    "name": text("the cookie's name (default NAME_session)"),
+                    "path": text("Path (default /)"),
+                    "domain": text("Domain (default none: this host only)"),
+                    "secure": boolean("Secure (default true)"),
+                    "http_only": boolean("HttpOnly (default true)"),
+                    "same_site": same_site,
+                    "partitioned": boolean("Partitioned (default false; needs secure)")
+                })),
+                "idle_ttl": duration("longest time between two uses (default 24h)"),
+                "absolute_ttl": duration("longest life from creation (default 168h)"),
+                "on_store_error": described(env_or(json!({ "enum": ["fail_open", "fail_closed"] })), "a store that cannot be reached: fail_open (default: an empty session and a warning) or fail_closed (503)")
+            }),
+        ),
+        &["store"],
+    );
+    (cookies, session)
+}
+
 /// `caches.NAME`.
 fn cache() -> Value {
     let remote = |addr: &str, what: &str, description: &str| {
@@ -360,6 +402,16 @@ pub fn schema() -> Value {
             env()
         ]
     });
+    // cookies & sessions (issue 15)
+    let session_ref = json!({
+        "description": "a session declared under `sessions:` (its handler takes `&mut Session` last), or off",
+        "anyOf": [
+            { "type": "string", "pattern": "^[A-Za-z0-9_-]+$" },
+            { "enum": ["off", "none", false] },
+            env()
+        ]
+    });
+    let (cookies, session) = cookies_and_session();
     let reserved = json!({
         "description": "reserved for OpenAPI: accepted and ignored today",
         "type": "string"
@@ -406,6 +458,14 @@ pub fn schema() -> Value {
             "ai": {
                 "description": "reserved for a later release: refused with \"not supported yet\"",
                 "not": {}
+            },
+            // cookies & sessions (issue 15)
+            "cookies": cookies,
+            "sessions": {
+                "type": "object",
+                "description": "named session configurations",
+                "propertyNames": { "pattern": "^[A-Za-z0-9_-]+$", "not": { "enum": ["off", "none"] } },
+                "additionalProperties": session
             }
         },
         "$defs": {
@@ -427,7 +487,8 @@ pub fn schema() -> Value {
                                 "summary": reserved,
                                 "limits": { "$ref": "#/$defs/route_limits" },
                                 "cache": cache_ref,
-                                "middleware": { "$ref": "#/$defs/middleware" }
+                                "middleware": { "$ref": "#/$defs/middleware" },
+                                "session": session_ref
                             }
                         }
                     ]
@@ -441,7 +502,8 @@ pub fn schema() -> Value {
                 "cache": cache_ref,
                 "routes": { "$ref": "#/$defs/routes" },
                 "groups": { "description": "nested groups", "type": "array", "items": { "$ref": "#/$defs/group" } },
-                "middleware": { "$ref": "#/$defs/middleware" }
+                "middleware": { "$ref": "#/$defs/middleware" },
+                "session": session_ref
             })), &["prefix"]),
             "middleware": {
                 "type": "array",

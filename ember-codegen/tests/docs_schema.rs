@@ -391,6 +391,15 @@ fn probe(location: &str, key: &str, value: &str) -> Option<String> {
         "route_limits" => format!("routes:\n  GET /:\n    handler: h\n    limits:\n      {kv}\n"),
         "group" => format!("groups:\n  - prefix: /g\n    {kv}\n"),
         "middleware[]" => format!("middleware:\n  - {key}: {{}}\n"),
+        // cookies & sessions (issue 15)
+        "cookies" => format!("cookies:\n  keys_env: K\n  {kv}\n"),
+        "sessions.*" => format!("sessions:\n  s:\n    store: memory\n    {kv}\n"),
+        "sessions.*.redis" => format!(
+            "sessions:\n  s:\n    store: redis\n    redis:\n      url: redis://h:1\n      {kv}\n"
+        ),
+        "sessions.*.cookie" => {
+            format!("sessions:\n  s:\n    store: memory\n    cookie:\n      {kv}\n")
+        }
         other => {
             let kind = other.strip_prefix("middleware[].")?;
             format!("middleware:\n  - {kind}: {{ {kv} }}\n")
