@@ -88,7 +88,6 @@ mod cache;
 mod config;
 // cookies & sessions (issue 15)
 pub mod cookie;
-mod session;
 mod fuzzing;
 mod handler;
 mod http;
@@ -101,6 +100,7 @@ mod remote;
 mod router_support;
 mod server;
 mod service;
+mod session;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 

@@ -193,10 +193,16 @@ pub(crate) fn session(
                 Some(Store::Redis(remote, prefix))
             }
             None => {
-                let span = s.store.as_ref().map(|v| cx.span(0, v)).unwrap_or(name_span.clone());
-                let d = Diagnostic::new(format!("session `{name}` is kept in Redis: it needs `redis:`"))
-                    .at(span, "here")
-                    .help("add `redis: { url: \"${REDIS_URL:-redis://127.0.0.1:6379}\" }`");
+                let span = s
+                    .store
+                    .as_ref()
+                    .map(|v| cx.span(0, v))
+                    .unwrap_or(name_span.clone());
+                let d = Diagnostic::new(format!(
+                    "session `{name}` is kept in Redis: it needs `redis:`"
+                ))
+                .at(span, "here")
+                .help("add `redis: { url: \"${REDIS_URL:-redis://127.0.0.1:6379}\" }`");
                 cx.error(0, d);
                 None
             }
@@ -210,7 +216,11 @@ pub(crate) fn session(
                 "write `store: redis`, or remove `redis:`",
             );
             if other == Store::Cookie && !keys {
-                let span = s.store.as_ref().map(|v| cx.span(0, v)).unwrap_or(name_span.clone());
+                let span = s
+                    .store
+                    .as_ref()
+                    .map(|v| cx.span(0, v))
+                    .unwrap_or(name_span.clone());
                 let d = Diagnostic::new(format!(
                     "session `{name}` is kept in an encrypted cookie: it needs cookie keys"
                 ))

@@ -201,8 +201,8 @@ mod tests {
 
     #[test]
     fn every_attribute_reaches_set_cookie() {
-        let expires = ::cookie::time::OffsetDateTime::from_unix_timestamp(1_800_000_000)
-            .expect("a time");
+        let expires =
+            ::cookie::time::OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("a time");
         let resp = Response::text("x").cookie(
             Cookie::build(("id", "a b;c"))
                 .path("/app")
@@ -243,7 +243,10 @@ mod tests {
             Response::new(StatusCode::OK).remove_cookie(Cookie::build("s").path("/x").build());
         let line = resp.set_cookies().next().expect("a Set-Cookie");
         assert!(line.starts_with("s=; "), "{line}");
-        assert!(line.contains("Max-Age=0") && line.contains("Path=/x"), "{line}");
+        assert!(
+            line.contains("Max-Age=0") && line.contains("Path=/x"),
+            "{line}"
+        );
         assert!(line.contains("Expires="), "{line}");
     }
 }

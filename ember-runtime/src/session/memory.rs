@@ -90,7 +90,10 @@ mod tests {
         };
         store.save("a", rec.clone(), ttls, 0);
         assert!(store.load("a", ttls, 50).is_some(), "used at 50");
-        assert!(store.load("a", ttls, 140).is_some(), "idle counts from the last use");
+        assert!(
+            store.load("a", ttls, 140).is_some(),
+            "idle counts from the last use"
+        );
         assert!(store.load("a", ttls, 300).is_none(), "idle too long");
         assert_eq!(store.len(), 0, "dropped when found expired");
         // One shard (the same first character): its 256th write sweeps it.

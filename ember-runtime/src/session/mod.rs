@@ -274,7 +274,7 @@ pub async fn finish(mut s: Session, response: Response) -> Response {
             let _ = delete(config, &id).await;
         }
         return if s.had_cookie {
-            response.cookie(config.removal())
+            response.remove_cookie(config.removal())
         } else {
             response
         };

@@ -79,7 +79,13 @@ impl RedisStore {
         };
         let mut m = m.clone();
         match ep
-            .run(&User(name), what, self.timeout, |_| true, cmd.query_async(&mut m))
+            .run(
+                &User(name),
+                what,
+                self.timeout,
+                |_| true,
+                cmd.query_async(&mut m),
+            )
             .await?
         {
             Ok(v) => Ok(v),
@@ -97,7 +103,12 @@ impl RedisStore {
     ) -> Result<Option<Record>, Failure> {
         let key = format!("{}{id}", self.resolved().1);
         let mut p = redis::pipe();
-        p.cmd("GET").arg(&key).cmd("PEXPIRE").arg(&key).arg(idle_ms).ignore();
+        p.cmd("GET")
+            .arg(&key)
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(idle_ms)
+            .ignore();
         let (text,): (Option<String>,) = self.run(name, "load", &p).await?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
@@ -113,7 +124,12 @@ impl RedisStore {
         let key = format!("{}{id}", self.resolved().1);
         let text = serde_json::to_string(record).map_err(|e| Failure::Unusable(e.to_string()))?;
         let mut p = redis::pipe();
-        p.cmd("SET").arg(&key).arg(text).arg("PX").arg(keep_ms).ignore();
+        p.cmd("SET")
+            .arg(&key)
+            .arg(text)
+            .arg("PX")
+            .arg(keep_ms)
+            .ignore();
         self.run::<()>(name, "save", &p).await
     }
 
