@@ -485,3 +485,71 @@ fn a_black_hole_redis_costs_one_timeout_and_the_request_succeeds() {
     assert_eq!(r.status, 503);
     stop(server);
 }
+
+/// The Python client: a login flow through `requests.Session`'s cookie jar on `store`'s
+/// routes; prints what it saw, as JSON.
+const JAR_LOGIN: &str = r#"
+import json, sys, requests
+base, store = sys.argv[1], sys.argv[2]
+name = "t_%s_session" % store
+s = requests.Session()
+s.post(base + "/s/%s/incr" % store).raise_for_status()
+before = s.cookies.get(name)
+login = s.post(base + "/s/%s/login/ann" % store).json()
+after = s.cookies.get(name)
+shown = s.get(base + "/s/%s/show" % store).json()
+old = requests.get(base + "/s/%s/show" % store, cookies={name: before}).json()
+s.post(base + "/s/%s/logout" % store).raise_for_status()
+out = s.get(base + "/s/%s/show" % store).json()
+print(json.dumps({"before": before, "after": after, "login": login, "shown": shown,
+                  "old": old, "out": out, "jar": [c.name for c in s.cookies]}))
+"#;
+
+#[test]
+fn a_real_clients_cookie_jar_logs_in_and_out() {
+    let Some(py) = ember_tests::python("session login through a cookie jar") else {
+        return;
+    };
+    let with_redis = redis();
+    for backend in BACKENDS {
+        let server = start(ember_tests::App, backend, 2);
+        let base = format!("http://{}", server.local_addr());
+        for store in ["cookie", "memory", "redis"] {
+            if store == "redis" && !with_redis {
+                continue;
+            }
+            let at = format!("{backend}/{store}");
+            let out = Command::new(&py)
+                .args(["-c", JAR_LOGIN, &base, store])
+                .output()
+                .expect("python runs");
+            assert!(
+                out.status.success(),
+                "{at}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            assert!(
+                v["before"].is_string() && v["after"].is_string(),
+                "{at}: {v}"
+            );
+            assert_ne!(v["before"], v["after"], "{at}: login changed the cookie");
+            assert_eq!(v["login"]["user"], "ann", "{at}: {v}");
+            assert_eq!(v["login"]["n"], 1, "{at}: data kept over the login: {v}");
+            assert_eq!(v["shown"]["user"], "ann", "{at}: {v}");
+            if store != "cookie" {
+                assert!(
+                    v["old"]["user"].is_null() && v["old"]["n"].is_null(),
+                    "{at}: {v}"
+                );
+            }
+            assert!(v["out"]["user"].is_null(), "{at}: logged out: {v}");
+            assert_eq!(
+                v["jar"],
+                serde_json::json!([]),
+                "{at}: the jar dropped it: {v}"
+            );
+        }
+        server.shutdown().expect("shutdown");
+    }
+}

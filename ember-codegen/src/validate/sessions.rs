@@ -424,3 +424,96 @@ pub(crate) fn not_cached(cx: &mut Ctx<'_, '_>, f: usize, at: Range<usize>, route
     cx.error(f, d);
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::validate::tests::check_table;
+
+    /// Each rule: a spec, and the `LINE:COL` and part of the message of the one error it
+    /// must get (`""` = valid).
+    const CASES: &[(&str, &str, &str)] = &[
+        ("sessions:\n  s: { store: memory }\n", "", ""),
+        (
+            "cookies: { keys_env: K }\nsessions:\n  s: { store: cookie }\n",
+            "",
+            "",
+        ),
+        (
+            "sessions:\n  s: { store: redis, redis: { url: 'redis://h:1' } }\n",
+            "",
+            "",
+        ),
+        ("sessions:\n  s: {}\n", "2:3", "needs a `store`"),
+        (
+            "sessions:\n  s: { store: memroy }\n",
+            "2:15",
+            "unknown session store",
+        ),
+        (
+            "sessions:\n  s: { store: memory, redis: { url: 'redis://h:1' } }\n",
+            "2:23",
+            "`redis` makes no sense here",
+        ),
+        (
+            "sessions:\n  s: { store: redis, redis: { url: 'http://h' } }\n",
+            "2:36",
+            "is not a redis address",
+        ),
+        (
+            "sessions:\n  off: { store: memory }\n",
+            "2:3",
+            "invalid session name",
+        ),
+        (
+            "sessions:\n  s: { store: memory, on_store_error: shrug }\n",
+            "2:39",
+            "unknown `on_store_error`",
+        ),
+        (
+            "sessions:\n  s: { store: memory, idle_ttl: 5 }\n",
+            "2:33",
+            "needs a unit",
+        ),
+        (
+            "sessions:\n  s: { store: memory, cookie: { secure: false, partitioned: true } }\n",
+            "2:61",
+            "must be `Secure`",
+        ),
+        (
+            "sessions:\n  s: { store: memory, cookie: { name: 'a b' } }\n",
+            "2:39",
+            "is not a cookie name",
+        ),
+        (
+            "sessions:\n  s: { store: memory, cookie: { path: app } }\n",
+            "2:39",
+            "is not a cookie path",
+        ),
+        (
+            "sessions:\n  s: { store: memory, cookie: { same_site: sideways } }\n",
+            "2:44",
+            "unknown `same_site`",
+        ),
+        (
+            "cookies: { keys_env: 'not a name' }\n",
+            "1:22",
+            "not an environment variable",
+        ),
+        ("cookies: {}\n", "1:1", "needs `keys_env` or `keys_file`"),
+        (
+            "groups:\n  - { prefix: /g, session: nope, routes: { GET /a: h } }\n",
+            "2:28",
+            "unknown session `nope`",
+        ),
+        (
+            "sessions:\n  s: { store: memory }\ngroups:\n  - prefix: /g\n    session: s\n    routes:\n      GET /a: { handler: h, session: off }\n",
+            "",
+            "",
+        ),
+    ];
+
+    #[test]
+    fn rules() {
+        check_table(CASES);
+    }
+}
