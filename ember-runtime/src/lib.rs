@@ -16,6 +16,9 @@
 //!   [`ServerConfig`], [`Backend`], [`Workers`], [`Limits`], [`UringConfig`],
 //!   [`RouteLimits`];
 //! * the cache handle `App::cache("name")` returns: [`Cache`], failing with [`CacheError`];
+//! * cookies and sessions (issue 15): [`cookie`] (reading, setting, signed and private
+//!   cookies, keys) and [`Session`] (the `&mut Session` of routes with `session:`), failing
+//!   with [`SessionError`];
 //! * the other errors: [`ConfigError`], [`InvalidHeader`], [`BodyClosed`];
 //! * [`log`] (the default `tracing` subscriber) and, with the `test-util` feature,
 //!   `test_util` (a Redis of a test's own, skipping tests whose services are missing);

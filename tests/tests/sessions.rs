@@ -553,3 +553,57 @@ fn a_real_clients_cookie_jar_logs_in_and_out() {
         server.shutdown().expect("shutdown");
     }
 }
+
+#[test]
+fn a_cookie_session_under_an_old_key_is_read_and_re_issued_under_the_current_one() {
+    use base64::Engine as _;
+    let keys: Vec<cookie::Key> = include_str!("../fixtures/cookie_keys.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(l.trim())
+                .expect("base64");
+            cookie::Key::from(&b)
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let record = format!(
+        r#"{{"i":"{:0>43}","c":{now},"s":{now},"d":{{"user":"old-key"}}}}"#,
+        std::process::id()
+    );
+    let encrypt = |key: &cookie::Key| {
+        let mut jar = cookie::CookieJar::new();
+        jar.private_mut(key)
+            .add(cookie::Cookie::new("t_cookie_session", record.clone()));
+        jar.get("t_cookie_session")
+            .expect("added")
+            .value()
+            .to_owned()
+    };
+    let unknown = cookie::Key::from(&[7u8; 64]);
+    for backend in BACKENDS {
+        let server = start(ember_tests::App, backend, 1);
+        let mut b = Browser::new(server.local_addr(), "cookie");
+        b.cookie = Some(encrypt(&keys[1]));
+        let (r, set) = b.go("GET", "/show");
+        assert_eq!(
+            json(&r)["user"],
+            "old-key",
+            "{backend}: the old key decrypts it"
+        );
+        assert!(set.is_some(), "{backend}: re-issued under the current key");
+        let (r, set) = b.go("GET", "/show");
+        assert_eq!(json(&r)["user"], "old-key", "{backend}");
+        assert!(set.is_none(), "{backend}: current now, nothing to re-issue");
+        b.cookie = Some(encrypt(&unknown));
+        assert!(
+            b.show()["user"].is_null(),
+            "{backend}: an unknown key's cookie"
+        );
+        server.shutdown().expect("shutdown");
+    }
+}

@@ -51,7 +51,7 @@ impl MemoryStore {
     pub(crate) fn save(&self, id: &str, record: Record, ttls: Ttls, now: u64) {
         let mut shard = self.shard(id);
         shard.writes = shard.writes.wrapping_add(1);
-        if shard.writes % SWEEP_EVERY == 0 {
+        if shard.writes.is_multiple_of(SWEEP_EVERY) {
             shard.map.retain(|_, r| ttls.alive(r.created, r.seen, now));
         }
         shard.map.insert(id.to_owned(), record);
