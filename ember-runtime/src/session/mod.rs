@@ -349,3 +349,104 @@ fn failed(config: &SessionConfig, response: Response) -> Response {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::method::Method;
+    use crate::http::request::{Header, Version};
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        tokio::task::LocalSet::new().block_on(&rt, f)
+    }
+
+    /// One request through `load`, `handler` and `finish`; the session cookie it sets
+    /// (`Some("")` for a removal).
+    fn request(
+        config: &'static SessionConfig,
+        cookie: Option<&str>,
+        handler: impl FnOnce(&mut Session),
+    ) -> (StatusCode, Option<String>) {
+        let value = cookie.map(|c| format!("{}={c}", config.cookie_name));
+        let headers: Vec<Header<'_>> = value
+            .iter()
+            .map(|v| Header {
+                name: "Cookie",
+                value: v.as_bytes(),
+            })
+            .collect();
+        let req = Request::from_parts(Method::Get, "/", Version::Http11, &headers, b"");
+        block_on(async {
+            let mut s = match load(config, &req).await {
+                Ok(s) => s,
+                Err(r) => return (r.status(), None),
+            };
+            handler(&mut s);
+            let resp = finish(s, Response::text("ok")).await;
+            let set = resp.set_cookies().next().map(|l| {
+                l.split(';')
+                    .next()
+                    .and_then(|p| p.split_once('='))
+                    .map(|(_, v)| v.to_owned())
+                    .unwrap_or_default()
+            });
+            (resp.status(), set)
+        })
+    }
+
+    #[test]
+    fn memory_sessions_save_regenerate_and_destroy() {
+        let config: &'static SessionConfig = Box::leak(Box::new(SessionConfig::memory("t")));
+        let (_, none) = request(config, None, |_| {});
+        assert_eq!(none, None, "an unused session sets nothing");
+        let (_, id) = request(config, None, |s| {
+            s.insert("user", "ann").expect("insert");
+        });
+        let id = id.expect("a new session's cookie");
+        let (_, again) = request(config, Some(&id), |s| {
+            assert_eq!(s.get::<String>("user").as_deref(), Some("ann"));
+            assert_eq!(s.id(), Some(id.as_str()));
+            s.insert("user", "ann").expect("same value");
+        });
+        assert_eq!(again, None, "nothing changed: no cookie");
+        let (_, new_id) = request(config, Some(&id), |s| s.regenerate());
+        let new_id = new_id.expect("a new id");
+        assert_ne!(new_id, id);
+        request(config, Some(&id), |s| {
+            assert!(s.is_empty(), "the old id is dead")
+        });
+        let (_, removal) = request(config, Some(&new_id), |s| s.destroy());
+        assert_eq!(removal.as_deref(), Some(""), "the cookie is removed");
+        request(config, Some(&new_id), |s| assert!(s.is_empty()));
+    }
+
+    #[test]
+    fn a_refused_redis_fails_open_or_closed() {
+        let open: &'static SessionConfig = Box::leak(Box::new(SessionConfig::redis(
+            "t",
+            "redis://127.0.0.1:1",
+            "redis://127.0.0.1:1",
+            "t:",
+            "t:",
+        )));
+        let id = "A".repeat(record::ID_LEN);
+        let (status, set) = request(open, Some(&id), |s| {
+            assert!(s.is_empty());
+            s.insert("k", 1).expect("insert");
+        });
+        assert_eq!(
+            (status, set),
+            (StatusCode::OK, None),
+            "empty session, not saved"
+        );
+        let closed: &'static SessionConfig = Box::leak(Box::new(
+            SessionConfig::redis("t", "redis://127.0.0.1:1", "", "t:", "").fail_closed(true),
+        ));
+        let (status, _) = request(closed, Some(&id), |_| panic!("the handler must not run"));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
