@@ -227,6 +227,26 @@ fn new_scaffolds_a_project_that_serves_and_names_bad_handlers() {
         ran_codegen(&err),
         "an include edit did not rerun the build script:\n{err}"
     );
+
+    // cookies & sessions (issue 15): a route with a session whose handler does not take
+    // `&mut Session` is named, with its line, and the note says what is missing.
+    std::fs::write(&extra, "routes:\n  GET /extra: index\n").expect("write");
+    std::fs::write(
+        &spec,
+        format!(
+            "{yaml}include: extra.yaml\nsessions:\n  web: {{ store: memory }}\n\
+             groups:\n  - prefix: /s\n    session: web\n    routes:\n      GET /me: index\n"
+        ),
+    )
+    .expect("write");
+    let built = cargo_build(&dir);
+    let err = String::from_utf8_lossy(&built.stderr);
+    assert!(!built.status.success(), "{err}");
+    assert!(
+        err.contains("cannot handle route_GET_s_me__at_ember_yaml_line_"),
+        "{err}"
+    );
+    assert!(err.contains("passes `&mut Session` last"), "{err}");
 }
 
 /// Whether cargo's verbose output shows the scaffold's build script running.

@@ -404,6 +404,15 @@ fn probe(location: &str, key: &str, value: &str) -> Option<String> {
             format!("ai:\n  models:\n    m:\n      upstreams:\n        - cost:\n            {kv}\n")
         }
         "ai.routes.*" => format!("ai:\n  routes:\n    POST /x:\n      {kv}\n"),
+        // cookies & sessions (issue 15)
+        "cookies" => format!("cookies:\n  keys_env: K\n  {kv}\n"),
+        "sessions.*" => format!("sessions:\n  s:\n    store: memory\n    {kv}\n"),
+        "sessions.*.redis" => format!(
+            "sessions:\n  s:\n    store: redis\n    redis:\n      url: redis://h:1\n      {kv}\n"
+        ),
+        "sessions.*.cookie" => {
+            format!("sessions:\n  s:\n    store: memory\n    cookie:\n      {kv}\n")
+        }
         other => {
             let kind = other.strip_prefix("middleware[].")?;
             format!("middleware:\n  - {kind}: {{ {kv} }}\n")

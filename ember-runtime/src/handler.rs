@@ -1,13 +1,19 @@
 //! The [`Handler`] trait: how generated code calls a user's plain `async fn`.
 //!
 //! A handler is any `async fn` whose arguments are the route's path parameters in the order
-//! they appear in the path, optionally preceded by `&Request`:
+//! they appear in the path, optionally preceded by `&Request`, and followed by what the
+//! route declares (a route with `session: NAME` passes `&mut Session` last):
 //!
 //! ```ignore
 //! async fn plaintext() -> &'static str { "Hello, World!" }
 //! async fn hello(name: &str) -> String { format!("Hello, {name}!") }
 //! async fn show(req: &Request<'_>, id: u64) -> Response {
 //!     Response::text(format!("user {id}, asked by {:?}", req.identity()))
+//! }
+//! async fn visit(page: &str, session: &mut Session) -> String {   // `session: web`
+//!     let n = session.get::<u64>(page).unwrap_or(0) + 1;
+//!     let _ = session.insert(page, n);
+//!     format!("visit {n} of {page}")
 //! }
 //! ```
 //!
@@ -36,7 +42,7 @@ pub enum WithRequest {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot handle {R}: its signature does not fit the route",
     label = "wrong signature for {R}",
-    note = "the route's arguments are `{Args}`: its path parameters in path order (for a user AI route, then the chat request and the model); a handler is an `async fn` taking them in that order, optionally preceded by `&Request<'_>`, and returning a type that implements `IntoResponse`"
+    note = "the route's arguments are `{Args}`: its path parameters in path order, then the `body:` and `query:` types the spec declares for it, if any (a user AI route: then the chat request and the model); a route with `session: NAME` passes `&mut Session` last. A handler is an `async fn` taking them in that order, optionally preceded by `&Request<'_>`, and returning a type that implements `IntoResponse`"
 )]
 pub trait Handler<Args, M, R = ()> {
     /// Calls the handler.

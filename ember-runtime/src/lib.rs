@@ -18,6 +18,9 @@
 //! * server-sent events (issue 13): [`Sse`] (a response from a stream of [`Event`]s) and
 //!   the [`sse`] module;
 //! * the cache handle `App::cache("name")` returns: [`Cache`], failing with [`CacheError`];
+//! * cookies and sessions (issue 15): [`cookie`] (reading, setting, signed and private
+//!   cookies, keys) and [`Session`] (the `&mut Session` of routes with `session:`), failing
+//!   with [`SessionError`];
 //! * the other errors: [`ConfigError`], [`InvalidHeader`], [`BodyClosed`];
 //! * AI routes (the spec's `ai:` section; feature `ai`, on by default): [`ai`] — the
 //!   chat-request and completion types, the [`ai::Model`] handle user AI handlers get, and
@@ -96,6 +99,8 @@
 pub mod ai;
 mod cache;
 mod config;
+// cookies & sessions (issue 15)
+pub mod cookie;
 mod fuzzing;
 mod handler;
 mod http;
@@ -109,6 +114,7 @@ mod router_support;
 mod server;
 mod service;
 // sse (issue 13): server-sent events.
+mod session;
 pub mod sse;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
@@ -124,6 +130,8 @@ pub use server::{Server, ServerHandle, run};
 pub use service::Service;
 // sse (issue 13)
 pub use sse::{Event, Sse};
+// cookies & sessions (issue 15)
+pub use session::{Session, SessionError};
 
 /// What generated code needs and applications do not write: not a public API, may change
 /// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);
@@ -159,6 +167,13 @@ pub mod __private {
     #[cfg(feature = "ai")]
     pub mod ai {
         pub use crate::ai::private::*;
+    }
+
+    /// Sessions (issue 15): the configurations `sessions:` declares, loading before and
+    /// saving after a route's handler, and the cookie keys `cookies:` names.
+    pub mod session {
+        pub use crate::cookie::keys::load_and_install as load_cookie_keys;
+        pub use crate::session::{SessionConfig, finish, load};
     }
 
     /// Entry points for the fuzz targets in `fuzz/` and their seed corpora.

@@ -54,6 +54,7 @@ impl<S: Service> Server<S> {
 
     /// Binds and starts every worker on background threads; the handle stops them.
     pub fn start(self) -> io::Result<ServerHandle> {
+        self.service.prepare()?;
         let plan = Plan::new(&self.config)?;
         let (tx, rx) = watch::channel(false);
         let tx = Arc::new(tx);
@@ -85,6 +86,7 @@ impl<S: Service> Server<S> {
     ///
     /// Worker 0 runs on the calling thread: with one worker, no thread is spawned.
     pub fn run(self) -> io::Result<()> {
+        self.service.prepare()?;
         let plan = Plan::new(&self.config)?;
         eprintln!(
             "ember: listening on http://{} backend={} workers={}",

@@ -41,6 +41,12 @@ pub trait Service: Clone + Send + 'static {
         ServerConfig::default()
     }
 
+    /// Runs once when a server starts, before it binds: loads what the spec says must be
+    /// there at start-up (cookie keys). An error stops the start with its message.
+    fn prepare(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+
     /// Runs on each worker thread once its runtime is up, before it serves (inside its
     /// `LocalSet`, so it may `spawn_local`). Generated apps connect their remote caches here.
     fn on_worker_start(&self) {}

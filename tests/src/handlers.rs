@@ -577,3 +577,105 @@ pub mod sse {
             .on_shutdown(Event::data("bye").event("shutdown"))
     }
 }
+
+// # cookies & sessions (issue 15): tests/tests/cookies.rs and tests/tests/sessions.rs.
+
+/// Cookies: set with every attribute, read back, removed, re-signed.
+pub mod cookies {
+    use ember_runtime::cookie::{Cookie, SameSite, time};
+    use ember_runtime::{Json, Request, Response};
+
+    /// Sets a plain cookie with every attribute, one whose value needs encoding, a signed
+    /// and a private one.
+    pub async fn set() -> Response {
+        Response::text("set")
+            .cookie(
+                Cookie::build(("plain", "v1"))
+                    .path("/ck")
+                    .max_age(time::Duration::hours(1))
+                    .same_site(SameSite::Lax)
+                    .http_only(true),
+            )
+            .cookie(Cookie::build(("spaced", "a b;c")).path("/"))
+            .cookie(
+                Cookie::build(("attrs", "x"))
+                    .path("/elsewhere")
+                    .domain("example.com")
+                    .max_age(time::Duration::seconds(60))
+                    .expires(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000))
+                    .secure(true)
+                    .http_only(true)
+                    .same_site(SameSite::None)
+                    .partitioned(true),
+            )
+            .signed_cookie(Cookie::build(("sig", "alice")).path("/"))
+            .private_cookie(Cookie::build(("priv", "the secret")).path("/"))
+    }
+
+    /// What the request's cookies say: plain values, and the signed and private ones as
+    /// the keys verify them (`null` when they do not), with whether an old key did.
+    pub async fn read(req: &Request<'_>) -> Json<serde_json::Value> {
+        let sig = req.signed_cookie("sig");
+        let private = req.private_cookie("priv");
+        Json(serde_json::json!({
+            "plain": req.cookie("plain"),
+            "spaced": req.cookie("spaced"),
+            "sig": sig.as_deref(),
+            "sig_stale": sig.as_ref().map(|v| v.is_stale()),
+            "priv": private.as_deref(),
+            "priv_stale": private.as_ref().map(|v| v.is_stale()),
+            "count": req.cookies().count(),
+        }))
+    }
+
+    /// Tells the client to drop `plain` (at its path) and `spaced`.
+    pub async fn remove() -> Response {
+        Response::text("removed")
+            .remove_cookie(Cookie::build("plain").path("/ck"))
+            .remove_cookie(Cookie::build("spaced").path("/"))
+    }
+
+    /// Re-signs `sig` under the current key when an old key signed it.
+    pub async fn resign(req: &Request<'_>) -> Response {
+        match req.signed_cookie("sig") {
+            Some(v) if v.is_stale() => Response::text("resigned")
+                .signed_cookie(Cookie::build(("sig", v.into_string())).path("/")),
+            Some(_) => Response::text("current"),
+            None => Response::text("none"),
+        }
+    }
+}
+
+/// Sessions: the same handlers serve every store.
+pub mod sess {
+    use ember_runtime::{Json, Session};
+
+    /// The session's id and data.
+    pub async fn show(session: &mut Session) -> Json<serde_json::Value> {
+        Json(serde_json::json!({
+            "id": session.id(),
+            "user": session.get::<String>("user"),
+            "n": session.get::<u64>("n"),
+        }))
+    }
+
+    /// Logs `user` in: a new id (fixation), data kept.
+    pub async fn login(user: &str, session: &mut Session) -> Json<serde_json::Value> {
+        session.regenerate();
+        let _ = session.insert("user", user);
+        show(session).await
+    }
+
+    /// Counts in the session.
+    pub async fn incr(session: &mut Session) -> Json<serde_json::Value> {
+        let n = session.get::<u64>("n").unwrap_or(0) + 1;
+        let _ = session.insert("n", n);
+        show(session).await
+    }
+
+    /// Logs out.
+    pub async fn logout(session: &mut Session) -> &'static str {
+        session.destroy();
+        "bye"
+    }
+}

@@ -12,6 +12,7 @@ mod middleware;
 mod router;
 mod routes;
 mod server;
+mod sessions;
 
 /// How the generated router dispatches among static routes. The default is what measured
 /// fastest (`bench/router/RESULTS.md`); the others exist for that benchmark. (Segment
@@ -161,6 +162,7 @@ pub fn emit(plan: &Plan, options: &EmitOptions) -> String {
     c.blank();
     emit_caches(&mut c, plan);
     c.blank();
+    sessions::emit_statics(&mut c, plan);
     c.text(
         r#"
         fn method_not_allowed(allow: &'static str) -> Response {
@@ -246,33 +248,32 @@ fn emit_app(c: &mut Code, plan: &Plan) {
     c.indented(|c| {
         c.indented(|c| emit_config(c, plan));
         w!(c, "}}");
-        // Hooks, when there is something to start: the caches' per-worker state, and the
-        // AI models resolved (environment read, upstream URLs parsed) before the first
-        // request, so a bad URL is logged at start-up.
-        let (caches, ai) = (!plan.caches.is_empty(), plan.ai.is_some());
-        if caches || ai {
-            c.blank();
-            w!(c, "fn on_worker_start(&self) {{");
-            c.indented(|c| {
-                if caches {
-                    w!(c, "__ember_router::CACHES.worker_start();");
-                }
-                if ai {
-                    w!(c, "let _ = __ember_router::AI.get();");
-                }
-            });
-            w!(c, "}}");
+        let (mut start, mut stop) = (Vec::new(), Vec::new());
+        if !plan.caches.is_empty() {
+            start.push("__ember_router::CACHES.worker_start()".to_owned());
+            stop.push("__ember_router::CACHES.worker_stop()".to_owned());
         }
-        if caches {
-            c.blank();
-            c.text(
-                "
-                fn on_worker_stop(&self) {
-                    __ember_router::CACHES.worker_stop()
-                }
-                ",
-            );
+        // ai (issue 13): the models resolved (environment read, upstream URLs parsed) as
+        // the workers start, so a bad upstream URL is logged before the first request.
+        if plan.ai.is_some() {
+            start.push("let _ = __ember_router::AI.get()".to_owned());
         }
+        // cookies & sessions (issue 15): Redis session stores connect with the caches.
+        let (s_start, s_stop) = sessions::worker_hooks(plan);
+        start.extend(s_start);
+        stop.extend(s_stop);
+        for (hook, body) in [("on_worker_start", &start), ("on_worker_stop", &stop)] {
+            if body.is_empty() {
+                continue;
+            }
+            c.blank();
+            open!(c, "fn {hook}(&self) {{");
+            for stmt in body {
+                w!(c, "{stmt};");
+            }
+            close!(c, "}}");
+        }
+        sessions::emit_prepare(c, plan);
     });
     w!(c, "}}");
     if !plan.caches.is_empty() {

@@ -94,16 +94,31 @@ pub(super) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[Ca
         1 => format!("({},)", items[0]),
         _ => format!("({})", items.join(", ")),
     };
+    // ---- cookies & sessions (issue 15): the session handle is the last argument ----
+    let session = super::sessions::emit_load(c, route, &mut args, &mut arg_types);
+    let (bind, end) = if session {
+        ("let response = ", ".await;")
+    } else {
+        ("", ".await")
+    };
+    // ---- end of cookies & sessions ----
     open!(
         c,
-        "::ember_runtime::__private::call::<{marker}, _, {}, _>(",
+        "{bind}::ember_runtime::__private::call::<{marker}, _, {}, _>(",
         tuple(&arg_types)
     );
     w!(c, "&{},", route.handler);
     w!(c, "req,");
     w!(c, "{},", tuple(&args));
     close!(c, ")");
-    w!(c, ".await");
+    w!(c, "{end}");
+    if session {
+        // cookies & sessions (issue 15): saved, and the cookie set, after the handler.
+        w!(
+            c,
+            "::ember_runtime::__private::session::finish(session, response).await"
+        );
+    }
     close!(c, "}}");
     if let Some(cache) = route.cache {
         c.blank();

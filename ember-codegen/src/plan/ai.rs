@@ -274,6 +274,9 @@ fn ai_route(
         cache: None,
         middleware,
         ai: Some(ai),
+        // Sessions are not offered to AI routes (yet): an AI handler's arguments are the
+        // chat request and the model.
+        session: None,
     });
     cx.origins.push(Origin {
         file: 0,

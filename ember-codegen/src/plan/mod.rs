@@ -10,6 +10,7 @@ pub mod limits;
 pub mod middleware;
 pub mod routes;
 pub mod server;
+pub mod sessions;
 
 use std::ops::{Deref, DerefMut};
 
@@ -30,6 +31,7 @@ pub use limits::*;
 pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
 pub use routes::*;
 pub use server::*;
+pub use sessions::{CookieKeysPlan, SessionPlan, SessionStorePlan};
 
 /// A validated spec.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +52,10 @@ pub struct Plan {
     pub files: Vec<String>,
     /// Every environment variable the spec read (for `cargo::rerun-if-env-changed`).
     pub env_vars: Vec<String>,
+    /// Where cookie keys come from (`cookies:`; issue 15).
+    pub cookies: Option<CookieKeysPlan>,
+    /// Sessions in spec order (issue 15).
+    pub sessions: Vec<SessionPlan>,
 }
 
 /// Where a route came from, for conflict messages.
@@ -63,6 +69,8 @@ struct Origin {
 struct Inherit {
     limits: LimitsPlan,
     cache: Option<usize>,
+    /// The group's session (issue 15).
+    session: Option<usize>,
 }
 
 /// The plan stage's state: the shared [`Ctx`] (files, diagnostics, environment) and what
@@ -76,6 +84,11 @@ pub(crate) struct Builder<'a, 'l> {
     caches: Vec<CachePlan>,
     /// Caches declared with errors (already reported): references to them are not.
     bad_caches: Vec<String>,
+    /// `cookies:` (issue 15).
+    cookies: Option<CookieKeysPlan>,
+    /// Sessions declared without errors, and those with (issue 15).
+    sessions: Vec<SessionPlan>,
+    bad_sessions: Vec<String>,
 }
 
 impl<'a, 'l> Deref for Builder<'a, 'l> {
@@ -102,10 +115,14 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
         origins: Vec::new(),
         caches: Vec::new(),
         bad_caches: Vec::new(),
+        cookies: None,
+        sessions: Vec::new(),
+        bad_sessions: Vec::new(),
     };
     if let Some(c) = &spec.caches {
         caches_plan(&mut cx, &c.value);
     }
+    sessions::sessions_plan(&mut cx, spec);
 
     let app = spec
         .app
@@ -126,7 +143,12 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
 
     check_conflicts(&mut cx);
     let Builder {
-        cx, routes, caches, ..
+        cx,
+        routes,
+        caches,
+        cookies,
+        sessions,
+        ..
     } = cx;
     if cx.errors.is_empty() {
         Ok(Plan {
@@ -138,6 +160,8 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
             ai,
             files: cx.files.iter().map(|f| f.name.clone()).collect(),
             env_vars: cx.env_read,
+            cookies,
+            sessions,
         })
     } else {
         Err(Diagnostics::new(cx.files, cx.errors))

@@ -44,6 +44,8 @@ pub struct RoutePlan {
     pub middleware: Vec<super::middleware::MwPlan>,
     /// For a route of `ai.routes`: what it calls.
     pub ai: Option<super::ai::AiRoute>,
+    /// The session its handler gets: an index into `Plan::sessions` (issue 15).
+    pub session: Option<usize>,
 }
 
 impl RoutePlan {
@@ -175,6 +177,14 @@ fn add_group(
         },
         None => inherit.cache,
     };
+    // cookies & sessions (issue 15)
+    let session = match &g_val.session {
+        Some(s) => match super::sessions::session_ref(cx, f, s) {
+            Some(s) => s,
+            None => return,
+        },
+        None => inherit.session,
+    };
     let limits = inherit.limits;
     let Some(own) = rules::group_prefix(cx, f, &g_val.prefix) else {
         return;
@@ -186,7 +196,11 @@ fn add_group(
         Some(l) => limits.overlay(limits_plan(cx, f, l, Level::Route)),
         None => limits,
     };
-    let inherit = Inherit { limits, cache };
+    let inherit = Inherit {
+        limits,
+        cache,
+        session,
+    };
     let entered = super::middleware::enter(cx, f, &g_val.middleware);
     if let Some(routes) = &g_val.routes {
         add_routes(cx, f, &routes.value, &prefix, inherit);
@@ -250,6 +264,13 @@ fn route_plan(
         RouteValue::Short(_) => None,
     };
     let middleware = super::middleware::for_route(cx, f, own_mw);
+    // cookies & sessions (issue 15)
+    let mut session = inherit.session;
+    if let RouteValue::Long(l) = &value.value
+        && let Some(s) = &l.session
+    {
+        session = super::sessions::session_ref(cx, f, s)?;
+    }
     let (handler, handler_span, name, summary, limits) = match &value.value {
         RouteValue::Short(h) => (h.clone(), cx.span(f, value), None, None, inherited),
         RouteValue::Long(l) => {
@@ -295,6 +316,12 @@ fn route_plan(
     if !rules::swr_keeps_context(&mut cx.cx, f, at, swr_cache, extend_hook) {
         return None;
     }
+    if session.is_some()
+        && cache.is_some()
+        && !crate::validate::sessions::not_cached(&mut cx.cx, f, key_span.clone(), &route)
+    {
+        return None;
+    }
     let file = cx.files[f].name.clone();
     Some((
         RoutePlan {
@@ -310,6 +337,7 @@ fn route_plan(
             cache,
             middleware,
             ai: None,
+            session,
         },
         key_span,
     ))

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod middleware;
 pub mod routes;
 pub mod server;
+pub mod sessions;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -27,6 +28,7 @@ pub use limits::*;
 pub use middleware::{MwEntry, MwList, MwValue};
 pub use routes::*;
 pub use server::*;
+pub use sessions::*;
 
 /// The whole `ember.yaml`.
 #[derive(Debug, Deserialize)]
@@ -50,6 +52,10 @@ pub struct Spec {
     pub ai: Option<Spanned<ai::AiSpec>>,
     /// Further spec files whose `routes`, `groups` and `include` are merged in.
     pub include: Option<Spanned<Include>>,
+    /// Cookie keys (issue 15): where signed and private cookies get their keys.
+    pub cookies: Option<Spanned<CookiesSpec>>,
+    /// Named session configurations (issue 15) that routes use with `session: NAME`.
+    pub sessions: Option<Spanned<Entries<Spanned<String>, Spanned<SessionSpec>>>>,
 }
 
 /// `include: file.yaml` or `include: [a.yaml, b.yaml]`.
@@ -134,6 +140,9 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "middleware",
     "ai",
     "include",
+    // cookies & sessions (issue 15)
+    "cookies",
+    "sessions",
 ];
 
 /// A YAML mapping kept as ordered entries (spans survive, duplicates are visible).
@@ -219,6 +228,9 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(UPSTREAM_KEYS)
                 .chain(COST_KEYS)
                 .chain(AI_ROUTE_KEYS)
+                .chain(COOKIES_KEYS)
+                .chain(SESSION_KEYS)
+                .chain(SESSION_COOKIE_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

@@ -25,6 +25,8 @@ pub struct GroupSpec {
     pub middleware: Option<Spanned<MwList>>,
     /// The cache for the group's GET routes (`NAME`, or `off`).
     pub cache: Option<Spanned<Scalar>>,
+    /// The session of the group's routes (`NAME`, or `off`; issue 15).
+    pub session: Option<Spanned<Scalar>>,
 }
 
 /// The keys of a group, for suggestions.
@@ -36,6 +38,7 @@ pub(crate) const GROUP_KEYS: &[&str] = &[
     "groups",
     "middleware",
     "cache",
+    "session",
 ];
 
 /// A route's value: a handler path, or the long form.
@@ -63,6 +66,8 @@ pub struct RouteLong {
     pub cache: Option<Spanned<Scalar>>,
     /// Middleware, outermost first (see [`crate::spec::middleware`]).
     pub middleware: Option<Spanned<MwList>>,
+    /// The session its handler gets (`NAME`, or `off` to opt out of its group's; issue 15).
+    pub session: Option<Spanned<Scalar>>,
 }
 
 /// The keys of a long-form route, for suggestions.
@@ -73,6 +78,7 @@ pub(crate) const ROUTE_KEYS: &[&str] = &[
     "limits",
     "cache",
     "middleware",
+    "session",
 ];
 
 impl<'de> Deserialize<'de> for RouteValue {

@@ -453,7 +453,7 @@ fn jitter(cx: &mut Ctx<'_, '_>, v: &Spanned<Scalar>, ttl: Option<Duration>) -> O
 }
 
 /// Checks `redis:` or `memcached:` (`which`).
-fn remote(cx: &mut Ctx<'_, '_>, r: &Spanned<RemoteSpec>, which: &str) -> Option<Remote> {
+pub(crate) fn remote(cx: &mut Ctx<'_, '_>, r: &Spanned<RemoteSpec>, which: &str) -> Option<Remote> {
     let (want, other) = if which == "redis" {
         ("url", "addr")
     } else {

@@ -13,6 +13,7 @@ pub(crate) mod limits;
 pub(crate) mod middleware;
 pub(crate) mod routes;
 pub(crate) mod server;
+pub(crate) mod sessions;
 
 use std::time::Duration;
 

@@ -37,7 +37,7 @@
 //! passes to [`Cache::set`].
 
 mod entry;
-mod env;
+pub(crate) mod env;
 mod key;
 mod policy;
 mod remote;

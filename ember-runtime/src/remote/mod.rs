@@ -1,5 +1,5 @@
 //! The connection registry for remote stores (Redis, Memcached), shared by the remote
-//! caches and the Redis rate limiter.
+//! caches, the Redis rate limiter and the Redis session store.
 //!
 //! * An [`Endpoint`] is one store (protocol + address), process-wide: whoever uses it —
 //!   any cache, any limiter, any worker — shares its failure state.

@@ -373,6 +373,7 @@ mod tests {
                 file: "test.yaml".to_owned(),
                 line: i + 1,
                 cache: None,
+                session: None,
                 middleware: Vec::new(),
                 ai: None,
             })
