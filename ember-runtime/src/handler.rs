@@ -1,7 +1,8 @@
 //! The [`Handler`] trait: how generated code calls a user's plain `async fn`.
 //!
 //! A handler is any `async fn` whose arguments are the route's path parameters in the order
-//! they appear in the path, optionally preceded by `&Request`:
+//! they appear in the path, then its typed input if the spec declares any (the `body:`
+//! type, then the `query:` type, both owned), optionally preceded by `&Request`:
 //!
 //! ```ignore
 //! async fn plaintext() -> &'static str { "Hello, World!" }
@@ -9,6 +10,8 @@
 //! async fn show(req: &Request<'_>, id: u64) -> Response {
 //!     Response::text(format!("user {id}, asked by {:?}", req.identity()))
 //! }
+//! // `PATCH /tasks/{id}: { handler: update, body: Change, query: Opts }`
+//! async fn update(id: u64, change: Change, opts: Opts) -> String { format!("{id}: {change:?} {opts:?}") }
 //! ```
 //!
 //! The trait is implemented for every such function through `AsyncFn`, so the call is
@@ -27,7 +30,8 @@ pub enum ParamsOnly {}
 #[derive(Debug)]
 pub enum WithRequest {}
 
-/// A request handler for a route with path parameters `Args` (a tuple, in path order).
+/// A request handler for a route with arguments `Args`: a tuple of its path parameters in
+/// path order, then its declared `body:` and `query:` types.
 ///
 /// `M` is [`ParamsOnly`] or [`WithRequest`]; it is inferred from the function's signature.
 /// `R` names the route for diagnostics only: generated code passes a marker type such as
@@ -36,7 +40,7 @@ pub enum WithRequest {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot handle {R}: its signature does not fit the route",
     label = "wrong signature for {R}",
-    note = "the route's path parameters are `{Args}`; a handler is an `async fn` taking them in path order, optionally preceded by `&Request<'_>`, and returning a type that implements `IntoResponse`"
+    note = "the route's arguments are `{Args}`: its path parameters in path order, then the `body:` and `query:` types the spec declares for it, if any; a handler is an `async fn` taking them in that order, optionally preceded by `&Request<'_>`, and returning a type that implements `IntoResponse`"
 )]
 pub trait Handler<Args, M, R = ()> {
     /// Calls the handler.

@@ -17,6 +17,8 @@
 //!   [`RouteLimits`];
 //! * the cache handle `App::cache("name")` returns: [`Cache`], failing with [`CacheError`];
 //! * the other errors: [`ConfigError`], [`InvalidHeader`], [`BodyClosed`];
+//! * [`Problem`] (with [`ProblemItem`]): the RFC 9457 `application/problem+json` answer
+//!   Ember gives bad typed input (`body:` / `query:` in the spec), for handlers' own errors;
 //! * [`log`] (the default `tracing` subscriber) and, with the `test-util` feature,
 //!   `test_util` (a Redis of a test's own, skipping tests whose services are missing);
 //! * [`include_app!`], which pulls the generated app into the crate with the `build.rs`.
@@ -86,6 +88,8 @@
 
 mod cache;
 mod config;
+// typed input (issue 15)
+mod extract;
 mod fuzzing;
 mod handler;
 mod http;
@@ -110,6 +114,8 @@ pub use http::status::StatusCode;
 pub use params::Uuid;
 pub use server::{Server, ServerHandle, run};
 pub use service::Service;
+// typed input (issue 15): the error answer of bad typed input, which handlers may return too.
+pub use extract::{Problem, ProblemItem};
 
 /// What generated code needs and applications do not write: not a public API, may change
 /// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);
@@ -138,6 +144,12 @@ pub mod __private {
     /// Path-parameter decoding and parsing.
     pub mod params {
         pub use crate::params::{ParamError, Uuid, decode, parse};
+    }
+
+    /// Typed request input (issue 15): `body:` and `query:` decoding, validation, and the
+    /// `application/problem+json` answers for input that does not fit.
+    pub mod extract {
+        pub use crate::extract::{form, form_valid, json, json_valid, query, query_valid};
     }
 
     /// Entry points for the fuzz targets in `fuzz/` and their seed corpora.
