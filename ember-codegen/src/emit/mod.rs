@@ -6,6 +6,8 @@
 //! pretty-printed: see `code.rs`.
 
 mod caches;
+// typed input (issue 15)
+mod input;
 mod limits;
 mod middleware;
 mod router;

@@ -5,6 +5,8 @@
 //! middleware chain.
 
 pub mod caches;
+// typed input (issue 15)
+pub mod input;
 pub mod limits;
 pub mod middleware;
 pub mod routes;
@@ -22,6 +24,7 @@ use routes::{add_sections, check_conflicts};
 use server::server_plan;
 
 pub use caches::*;
+pub use input::{BodyFormat, BodyPlan, InputPlan};
 pub use limits::*;
 pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
 pub use routes::*;

@@ -42,6 +42,9 @@ pub struct RoutePlan {
     pub cache: Option<usize>,
     /// The route's middleware chain, outermost first (inherited entries included).
     pub middleware: Vec<super::middleware::MwPlan>,
+    // typed input (issue 15)
+    /// The typed `body:` and `query:` its handler receives after the path parameters.
+    pub input: super::input::InputPlan,
 }
 
 impl RoutePlan {
@@ -272,6 +275,11 @@ fn route_plan(
         }
     };
     let full = rules::handler(&mut cx.cx, f, &handler, handler_span, &cx.handlers_mod)?;
+    // typed input (issue 15)
+    let input = match &value.value {
+        RouteValue::Long(l) => super::input::input_plan(cx, f, l, method)?,
+        RouteValue::Short(_) => super::input::InputPlan::default(),
+    };
     let route = format!("{} {full_path}", method.keyword());
     let swr_cache = cache
         .and_then(|c| cx.caches.get(c))
@@ -307,6 +315,7 @@ fn route_plan(
             line,
             cache,
             middleware,
+            input,
         },
         key_span,
     ))

@@ -5,6 +5,8 @@
 //! they can be refused with a located "not supported yet" error, never silently ignored.
 
 pub mod caches;
+// typed input (issue 15)
+pub mod input;
 pub mod limits;
 pub mod middleware;
 pub mod routes;
@@ -207,6 +209,7 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(CACHE_KEYS)
                 .chain(REMOTE_KEYS)
                 .chain(KEY_KEYS)
+                .chain(input::BODY_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

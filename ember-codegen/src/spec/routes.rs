@@ -63,6 +63,13 @@ pub struct RouteLong {
     pub cache: Option<Spanned<Scalar>>,
     /// Middleware, outermost first (see [`crate::spec::middleware`]).
     pub middleware: Option<Spanned<MwList>>,
+    // typed input (issue 15)
+    /// The type the request body deserializes into (see [`crate::spec::input`]).
+    pub body: Option<Spanned<super::input::BodyValue>>,
+    /// The type the query string deserializes into.
+    pub query: Option<Spanned<String>>,
+    /// Whether the `body` and `query` values are validated (`garde::Validate`).
+    pub validate: Option<Spanned<bool>>,
 }
 
 /// The keys of a long-form route, for suggestions.
@@ -73,6 +80,10 @@ pub(crate) const ROUTE_KEYS: &[&str] = &[
     "limits",
     "cache",
     "middleware",
+    // typed input (issue 15)
+    "body",
+    "query",
+    "validate",
 ];
 
 impl<'de> Deserialize<'de> for RouteValue {

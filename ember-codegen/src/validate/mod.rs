@@ -8,6 +8,8 @@
 //! table of cases beside it.
 
 pub(crate) mod caches;
+// typed input (issue 15)
+pub(crate) mod input;
 pub(crate) mod limits;
 pub(crate) mod middleware;
 pub(crate) mod routes;
