@@ -123,7 +123,7 @@ for r in $(seq 1 "$rounds"); do
   done
 done
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 cell() { # name scenario → "µs / rps"
   local us rps
   us=$(awk -F'\t' -v n="$1" -v s="$2" '$2 == n && $3 == s { print $4 }' "$runs" | median)
