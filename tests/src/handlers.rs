@@ -411,7 +411,7 @@ pub mod input {
         pub exact: Option<bool>,
     }
 
-    /// The query of `PATCH /in/items/{id}`.
+    /// The query of `PUT /in/items/{id}`.
     #[derive(Debug, Deserialize, Serialize)]
     pub struct Opts {
         /// Dry run.
@@ -459,7 +459,7 @@ pub mod input {
         Json(q)
     }
 
-    /// `PATCH /in/items/{id:u64}`: the path parameter, the body, the query and the raw body.
+    /// `PUT /in/items/{id:u64}`: the path parameter, the body, the query and the raw body.
     pub async fn update(
         req: &Request<'_>,
         id: u64,

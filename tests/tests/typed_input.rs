@@ -80,7 +80,7 @@ fn json_bodies_reach_the_handler_typed() {
         }
         // Path parameter, then body, then query; the raw body is still on the request.
         let raw = r#"{"title":"t"}"#;
-        let r = send(a, "PATCH", "/in/items/42?dry=true", JSON, raw);
+        let r = send(a, "PUT", "/in/items/42?dry=true", JSON, raw);
         assert_eq!(r.status, 200, "{b}: {}", r.text());
         assert_eq!(
             json_of(&r),
@@ -246,7 +246,7 @@ fn a_query_that_does_not_fit_is_400_naming_the_parameter() {
         ] {
             let what = format!("{b} {target}");
             let method = if target.starts_with("/in/items") {
-                "PATCH"
+                "PUT"
             } else {
                 "GET"
             };
