@@ -95,6 +95,9 @@ mod tests {
         let s: Search = run("/s?q=x").expect("ok");
         assert_eq!((s.tag.len(), s.page), (0, None));
 
+        // An empty value is an absent one for an `Option`.
+        let s: Search = run("/s?q=x&page=&exact=").expect("ok");
+        assert_eq!((s.page, s.exact), (None, None));
         let e = run::<Search>("/s?q=x&page=abc").expect_err("400");
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         assert_eq!(e.errors()[0].parameter(), Some("page"), "{e}");
