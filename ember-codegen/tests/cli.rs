@@ -228,6 +228,25 @@ fn new_scaffolds_a_project_that_serves_and_names_bad_handlers() {
         "an include edit did not rerun the build script:\n{err}"
     );
 
+    // typed input (issue 15): a handler that does not take its route's declared body is
+    // named the same way, and the note says where body and query go.
+    std::fs::write(
+        &extra,
+        "routes:\n  POST /extra: { handler: index, body: ::std::string::String }\n",
+    )
+    .expect("write");
+    let built = cargo_build(&dir);
+    let err = String::from_utf8_lossy(&built.stderr);
+    assert!(!built.status.success(), "{err}");
+    assert!(
+        err.contains("cannot handle route_POST_extra__at_extra_yaml_line_2"),
+        "{err}"
+    );
+    assert!(
+        err.contains("then the `body:` and `query:` types the spec declares"),
+        "{err}"
+    );
+
     // cookies & sessions (issue 15): a route with a session whose handler does not take
     // `&mut Session` is named, with its line, and the note says what is missing.
     std::fs::write(&extra, "routes:\n  GET /extra: index\n").expect("write");

@@ -388,6 +388,10 @@ fn probe(location: &str, key: &str, value: &str) -> Option<String> {
         }
         "caches.*.key" => format!("caches:\n  c:\n    ttl: 1s\n    key:\n      {kv}\n"),
         "routes.*" => format!("routes:\n  GET /:\n    handler: h\n    {kv}\n"),
+        // typed input (issue 15)
+        "routes.*.body" => {
+            format!("routes:\n  POST /:\n    handler: h\n    body:\n      type: T\n      {kv}\n")
+        }
         "route_limits" => format!("routes:\n  GET /:\n    handler: h\n    limits:\n      {kv}\n"),
         "group" => format!("groups:\n  - prefix: /g\n    {kv}\n"),
         "middleware[]" => format!("middleware:\n  - {key}: {{}}\n"),

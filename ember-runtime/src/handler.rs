@@ -2,7 +2,8 @@
 //!
 //! A handler is any `async fn` whose arguments are the route's path parameters in the order
 //! they appear in the path, optionally preceded by `&Request`, and followed by what the
-//! route declares (a route with `session: NAME` passes `&mut Session` last):
+//! route declares: its typed input (the `body:` type, then the `query:` type, both owned),
+//! and, on a route with `session: NAME`, `&mut Session` last:
 //!
 //! ```ignore
 //! async fn plaintext() -> &'static str { "Hello, World!" }
@@ -15,6 +16,8 @@
 //!     let _ = session.insert(page, n);
 //!     format!("visit {n} of {page}")
 //! }
+//! // `PATCH /tasks/{id}: { handler: update, body: Change, query: Opts }`
+//! async fn update(id: u64, change: Change, opts: Opts) -> String { format!("{id}: {change:?} {opts:?}") }
 //! ```
 //!
 //! The trait is implemented for every such function through `AsyncFn`, so the call is
@@ -33,7 +36,8 @@ pub enum ParamsOnly {}
 #[derive(Debug)]
 pub enum WithRequest {}
 
-/// A request handler for a route with path parameters `Args` (a tuple, in path order).
+/// A request handler for a route with arguments `Args`: a tuple of its path parameters in
+/// path order, then its declared `body:` and `query:` types.
 ///
 /// `M` is [`ParamsOnly`] or [`WithRequest`]; it is inferred from the function's signature.
 /// `R` names the route for diagnostics only: generated code passes a marker type such as

@@ -25,6 +25,8 @@
 //! * AI routes (the spec's `ai:` section; feature `ai`, on by default): [`ai`] — the
 //!   chat-request and completion types, the [`ai::Model`] handle user AI handlers get, and
 //!   [`ai::AiError`];
+//! * [`Problem`] (with [`ProblemItem`]): the RFC 9457 `application/problem+json` answer
+//!   Ember gives bad typed input (`body:` / `query:` in the spec), for handlers' own errors;
 //! * [`log`] (the default `tracing` subscriber) and, with the `test-util` feature,
 //!   `test_util` (a Redis of a test's own, skipping tests whose services are missing);
 //! * [`include_app!`], which pulls the generated app into the crate with the `build.rs`.
@@ -101,6 +103,8 @@ mod cache;
 mod config;
 // cookies & sessions (issue 15)
 pub mod cookie;
+// typed input (issue 15)
+mod extract;
 mod fuzzing;
 mod handler;
 mod http;
@@ -132,6 +136,8 @@ pub use service::Service;
 pub use sse::{Event, Sse};
 // cookies & sessions (issue 15)
 pub use session::{Session, SessionError};
+// typed input (issue 15): the error answer of bad typed input, which handlers may return too.
+pub use extract::{Problem, ProblemItem};
 
 /// What generated code needs and applications do not write: not a public API, may change
 /// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);
@@ -174,6 +180,12 @@ pub mod __private {
     pub mod session {
         pub use crate::cookie::keys::load_and_install as load_cookie_keys;
         pub use crate::session::{SessionConfig, finish, load};
+    }
+
+    /// Typed request input (issue 15): `body:` and `query:` decoding, validation, and the
+    /// `application/problem+json` answers for input that does not fit.
+    pub mod extract {
+        pub use crate::extract::{form, form_valid, json, json_valid, query, query_valid};
     }
 
     /// Entry points for the fuzz targets in `fuzz/` and their seed corpora.

@@ -679,3 +679,129 @@ pub mod sess {
         "bye"
     }
 }
+
+// typed input (issue 15): handlers of tests/tests/typed_input.rs. Each echoes what it
+// received as JSON, so the tests see the decoded values.
+/// `/in/...`: typed bodies and queries.
+pub mod input {
+    use ember_runtime::{Json, Request};
+    use serde::{Deserialize, Serialize};
+
+    /// A JSON body.
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct NewItem {
+        /// A title.
+        pub title: String,
+        /// Tags, none by default.
+        #[serde(default)]
+        pub tags: Vec<String>,
+        /// Nested parts.
+        #[serde(default)]
+        pub parts: Vec<Part>,
+    }
+
+    /// A nested object of [`NewItem`].
+    #[derive(Debug, Deserialize, Serialize)]
+    pub struct Part {
+        /// How many.
+        pub count: u32,
+    }
+
+    /// A form body.
+    #[derive(Debug, Deserialize, Serialize)]
+    pub struct Login {
+        /// The user.
+        pub user: String,
+        /// Remember the login.
+        #[serde(default)]
+        pub remember: bool,
+    }
+
+    /// A query.
+    #[derive(Debug, Deserialize, Serialize)]
+    pub struct Search {
+        /// The search text.
+        pub q: String,
+        /// Repeated `tag=` keys.
+        #[serde(default)]
+        pub tag: Vec<String>,
+        /// The page.
+        pub page: Option<u32>,
+        /// Exact match.
+        pub exact: Option<bool>,
+    }
+
+    /// The query of `PUT /in/items/{id}`.
+    #[derive(Debug, Deserialize, Serialize)]
+    pub struct Opts {
+        /// Dry run.
+        #[serde(default)]
+        pub dry: bool,
+    }
+
+    /// A validated JSON body.
+    #[derive(Debug, Deserialize, Serialize, garde::Validate)]
+    pub struct Signup {
+        /// 3 to 16 characters.
+        #[garde(length(chars, min = 3, max = 16))]
+        pub name: String,
+        /// 13 to 130.
+        #[garde(range(min = 13, max = 130))]
+        pub age: u16,
+        /// Lower-case letters and digits.
+        #[garde(pattern(r"^[a-z0-9]+$"))]
+        pub handle: String,
+    }
+
+    /// A validated query.
+    #[derive(Debug, Deserialize, Serialize, garde::Validate)]
+    pub struct Pages {
+        /// 1 or more.
+        #[garde(range(min = 1))]
+        pub page: u32,
+        /// 1 to 100.
+        #[garde(range(min = 1, max = 100))]
+        pub per_page: u32,
+    }
+
+    /// `POST /in/json`, `POST /in/small`
+    pub async fn create(item: NewItem) -> Json<NewItem> {
+        Json(item)
+    }
+
+    /// `POST /in/form`
+    pub async fn login(form: Login) -> Json<Login> {
+        Json(form)
+    }
+
+    /// `GET /in/search`
+    pub async fn search(q: Search) -> Json<Search> {
+        Json(q)
+    }
+
+    /// `PUT /in/items/{id:u64}`: the path parameter, the body, the query and the raw body.
+    pub async fn update(
+        req: &Request<'_>,
+        id: u64,
+        item: NewItem,
+        opts: Opts,
+    ) -> Json<serde_json::Value> {
+        Json(serde_json::json!({
+            "id": id,
+            "item": item,
+            "opts": opts,
+            "raw": String::from_utf8_lossy(req.body()),
+        }))
+    }
+
+    /// `POST /in/valid`
+    pub async fn create_valid(s: Signup) -> Json<Signup> {
+        Json(s)
+    }
+
+    /// `GET /in/pages`
+    pub async fn pages(p: Pages) -> Json<Pages> {
+        Json(p)
+    }
+}

@@ -7,6 +7,8 @@
 
 mod ai;
 mod caches;
+// typed input (issue 15)
+mod input;
 mod limits;
 mod middleware;
 mod router;

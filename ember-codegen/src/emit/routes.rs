@@ -89,6 +89,8 @@ pub(super) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[Ca
     }
     // ai (issue 13): a user AI handler also gets the parsed chat request and its model.
     super::ai::chat_args(c, route, &mut args, &mut arg_types);
+    // typed input (issue 15): the `body:` and `query:` arguments, after the path params.
+    super::input::emit_input(c, &route.input, &mut args, &mut arg_types);
     // One-element tuples need their trailing comma.
     let tuple = |items: &[String]| match items.len() {
         1 => format!("({},)", items[0]),

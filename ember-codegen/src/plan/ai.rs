@@ -277,6 +277,8 @@ fn ai_route(
         // Sessions are not offered to AI routes (yet): an AI handler's arguments are the
         // chat request and the model.
         session: None,
+        // An AI handler's input is the chat request (parsed by the runtime), not `body:`.
+        input: Default::default(),
     });
     cx.origins.push(Origin {
         file: 0,

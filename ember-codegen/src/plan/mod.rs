@@ -6,6 +6,8 @@
 
 pub mod ai;
 pub mod caches;
+// typed input (issue 15)
+pub mod input;
 pub mod limits;
 pub mod middleware;
 pub mod routes;
@@ -27,6 +29,7 @@ pub use ai::{
     AiPlan, AiRoute, CooldownPlan, Gateway, ModelPlan, RetriesPlan, Strategy, UpstreamPlan,
 };
 pub use caches::*;
+pub use input::{BodyFormat, BodyPlan, InputPlan};
 pub use limits::*;
 pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
 pub use routes::*;

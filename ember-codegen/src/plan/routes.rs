@@ -46,6 +46,9 @@ pub struct RoutePlan {
     pub ai: Option<super::ai::AiRoute>,
     /// The session its handler gets: an index into `Plan::sessions` (issue 15).
     pub session: Option<usize>,
+    // typed input (issue 15)
+    /// The typed `body:` and `query:` its handler receives after the path parameters.
+    pub input: super::input::InputPlan,
 }
 
 impl RoutePlan {
@@ -295,6 +298,11 @@ fn route_plan(
         }
     };
     let full = rules::handler(&mut cx.cx, f, &handler, handler_span, &cx.handlers_mod)?;
+    // typed input (issue 15)
+    let input = match &value.value {
+        RouteValue::Long(l) => super::input::input_plan(cx, f, l, method)?,
+        RouteValue::Short(_) => super::input::InputPlan::default(),
+    };
     let route = format!("{} {full_path}", method.keyword());
     let swr_cache = cache
         .and_then(|c| cx.caches.get(c))
@@ -338,6 +346,7 @@ fn route_plan(
             middleware,
             ai: None,
             session,
+            input,
         },
         key_span,
     ))

@@ -448,7 +448,20 @@ pub fn schema() -> Value {
                                 "limits": { "$ref": "#/$defs/route_limits" },
                                 "cache": cache_ref,
                                 "middleware": { "$ref": "#/$defs/middleware" },
-                                "session": session_ref
+                                "session": session_ref,
+                                // typed input (issue 15)
+                                "body": {
+                                    "description": "the type the request body deserializes into, the handler's argument after the path parameters (not on GET or HEAD routes)",
+                                    "anyOf": [
+                                        rust_path("a type path (JSON), relative to `handlers` unless it starts with `crate::` or `::`"),
+                                        required(object("the body's type and format", json!({
+                                            "type": rust_path("the type path, relative to `handlers` unless it starts with `crate::` or `::`"),
+                                            "format": { "enum": ["json", "form"], "description": "json (application/json, the default) or form (application/x-www-form-urlencoded)" }
+                                        })), &["type"])
+                                    ]
+                                },
+                                "query": rust_path("the type the query string deserializes into, the handler's argument after the body"),
+                                "validate": { "type": "boolean", "description": "check the body and query with the types' `garde::Validate` rules before the handler runs (default false)" }
                             }
                         }
                     ]

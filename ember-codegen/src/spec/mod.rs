@@ -5,6 +5,8 @@
 
 pub mod ai;
 pub mod caches;
+// typed input (issue 15)
+pub mod input;
 pub mod limits;
 pub mod middleware;
 pub mod routes;
@@ -231,6 +233,7 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(COOKIES_KEYS)
                 .chain(SESSION_KEYS)
                 .chain(SESSION_COOKIE_KEYS)
+                .chain(input::BODY_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

@@ -68,6 +68,13 @@ pub struct RouteLong {
     pub middleware: Option<Spanned<MwList>>,
     /// The session its handler gets (`NAME`, or `off` to opt out of its group's; issue 15).
     pub session: Option<Spanned<Scalar>>,
+    // typed input (issue 15)
+    /// The type the request body deserializes into (see [`crate::spec::input`]).
+    pub body: Option<Spanned<super::input::BodyValue>>,
+    /// The type the query string deserializes into.
+    pub query: Option<Spanned<String>>,
+    /// Whether the `body` and `query` values are validated (`garde::Validate`).
+    pub validate: Option<Spanned<bool>>,
 }
 
 /// The keys of a long-form route, for suggestions.
@@ -79,6 +86,10 @@ pub(crate) const ROUTE_KEYS: &[&str] = &[
     "cache",
     "middleware",
     "session",
+    // typed input (issue 15)
+    "body",
+    "query",
+    "validate",
 ];
 
 impl<'de> Deserialize<'de> for RouteValue {

@@ -9,6 +9,8 @@
 
 pub(crate) mod ai;
 pub(crate) mod caches;
+// typed input (issue 15)
+pub(crate) mod input;
 pub(crate) mod limits;
 pub(crate) mod middleware;
 pub(crate) mod routes;

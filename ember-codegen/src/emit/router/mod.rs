@@ -376,6 +376,7 @@ mod tests {
                 session: None,
                 middleware: Vec::new(),
                 ai: None,
+                input: Default::default(),
             })
             .collect()
     }
