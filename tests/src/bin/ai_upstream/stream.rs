@@ -72,6 +72,7 @@ pub(crate) struct TokenBody {
     waited: bool,
     sleep: Option<Pin<Box<Sleep>>>,
     fail_now: bool,
+    fail_flushed: bool,
     open: Open,
 }
 
@@ -84,6 +85,7 @@ impl TokenBody {
             waited: false,
             sleep: None,
             fail_now: false,
+            fail_flushed: false,
             open,
         }
     }
@@ -114,6 +116,16 @@ impl Body for TokenBody {
             this.waited = true;
         }
         if this.fail_now {
+            if !this.fail_flushed {
+                // hyper drops what it has not written when a body fails: let it flush the
+                // tokens before the failure first (it does when the body is pending).
+                this.fail_flushed = true;
+                let mut s = Box::pin(tokio::time::sleep(Duration::from_millis(20)));
+                if s.as_mut().poll(cx).is_pending() {
+                    this.sleep = Some(s);
+                    return Poll::Pending;
+                }
+            }
             this.open.finish();
             return Poll::Ready(Some(Err(std::io::Error::other("injected failure"))));
         }
@@ -149,8 +161,8 @@ impl Body for TokenBody {
             return Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))));
         }
         if this.fail_now {
-            this.open.finish();
-            return Poll::Ready(Some(Err(std::io::Error::other("injected failure"))));
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         this.open.finish();
         Poll::Ready(None)
