@@ -134,22 +134,4 @@ impl Ctx<'_, '_> {
             }
         }
     }
-
-    pub(crate) fn reserved<T>(
-        &mut self,
-        f: usize,
-        value: &Option<Spanned<T>>,
-        what: &str,
-        key: &str,
-    ) {
-        if let Some(v) = value {
-            let span = self.key_span(f, v, key);
-            let d = Diagnostic::new(format!("`{what}` is not supported yet"))
-                .at(span, "reserved for a later release")
-                .help(format!(
-                    "remove `{key}:` for now; nothing in it would take effect"
-                ));
-            self.error(f, d);
-        }
-    }
 }

@@ -84,6 +84,9 @@
 //!   through the hidden `__private` module; `remote` — the one registry of connections to
 //!   Redis and Memcached, shared by remote caches and the Redis rate limiter.
 
+// ai (issue 13): the `ai:` section's runtime.
+#[cfg(feature = "ai")]
+pub mod ai;
 mod cache;
 mod config;
 mod fuzzing;
@@ -138,6 +141,13 @@ pub mod __private {
     /// Path-parameter decoding and parsing.
     pub mod params {
         pub use crate::params::{ParamError, Uuid, decode, parse};
+    }
+
+    /// The `ai:` section (issue 13): the compiled spec, the resolved models, the built-in
+    /// gateway routes and the chat-request parser of user AI routes.
+    #[cfg(feature = "ai")]
+    pub mod ai {
+        pub use crate::ai::private::*;
     }
 
     /// Entry points for the fuzz targets in `fuzz/` and their seed corpora.

@@ -5,6 +5,7 @@
 //! The source is written as formatted text ([`Code`]), not built as tokens and
 //! pretty-printed: see `code.rs`.
 
+mod ai;
 mod caches;
 mod limits;
 mod middleware;
@@ -196,6 +197,7 @@ pub fn emit(plan: &Plan, options: &EmitOptions) -> String {
     w!(c, "}}");
     c.blank();
     middleware::emit_statics(&mut c, &plan.routes);
+    ai::emit_statics(&mut c, plan);
     for (i, r) in plan.routes.iter().enumerate() {
         c.blank();
         emit_route(&mut c, i, r, &plan.caches);

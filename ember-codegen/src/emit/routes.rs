@@ -87,6 +87,8 @@ pub(super) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[Ca
         w!(c, "Err(e) => return e.into_response(),");
         close!(c, "}};");
     }
+    // ai (issue 13): a user AI handler also gets the parsed chat request and its model.
+    super::ai::chat_args(c, route, &mut args, &mut arg_types);
     // One-element tuples need their trailing comma.
     let tuple = |items: &[String]| match items.len() {
         1 => format!("({},)", items[0]),

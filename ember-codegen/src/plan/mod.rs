@@ -2,8 +2,9 @@
 //!
 //! This stage walks the parsed spec, applies the `validate` rules, and records the
 //! resolved decisions: each route's full path, typed parameters, limits, cache and
-//! middleware chain.
+//! middleware chain, and the models and AI routes of `ai:`.
 
+pub mod ai;
 pub mod caches;
 pub mod limits;
 pub mod middleware;
@@ -21,6 +22,9 @@ use caches::caches_plan;
 use routes::{add_sections, check_conflicts};
 use server::server_plan;
 
+pub use ai::{
+    AiPlan, AiRoute, CooldownPlan, Gateway, ModelPlan, RetriesPlan, Strategy, UpstreamPlan,
+};
 pub use caches::*;
 pub use limits::*;
 pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
@@ -28,7 +32,7 @@ pub use routes::*;
 pub use server::*;
 
 /// A validated spec.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// The spec file's name, for the generated header.
     pub file: String,
@@ -40,6 +44,8 @@ pub struct Plan {
     pub routes: Vec<RoutePlan>,
     /// Caches in spec order.
     pub caches: Vec<CachePlan>,
+    /// `ai:`: its models (its routes are among `routes`).
+    pub ai: Option<AiPlan>,
     /// Every spec file read (for `cargo::rerun-if-changed`), the root first.
     pub files: Vec<String>,
     /// Every environment variable the spec read (for `cargo::rerun-if-env-changed`).
@@ -100,7 +106,6 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
     if let Some(c) = &spec.caches {
         caches_plan(&mut cx, &c.value);
     }
-    cx.reserved(0, &spec.ai, "ai", "ai");
 
     let app = spec
         .app
@@ -117,6 +122,7 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
     };
     middleware::enter(&mut cx, 0, &spec.middleware);
     add_sections(&mut cx, 0, spec);
+    let ai = spec.ai.as_ref().and_then(|a| ai::ai_plan(&mut cx, a));
 
     check_conflicts(&mut cx);
     let Builder {
@@ -129,6 +135,7 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
             server,
             routes,
             caches,
+            ai,
             files: cx.files.iter().map(|f| f.name.clone()).collect(),
             env_vars: cx.env_read,
         })

@@ -42,6 +42,8 @@ pub struct RoutePlan {
     pub cache: Option<usize>,
     /// The route's middleware chain, outermost first (inherited entries included).
     pub middleware: Vec<super::middleware::MwPlan>,
+    /// For a route of `ai.routes`: what it calls.
+    pub ai: Option<super::ai::AiRoute>,
 }
 
 impl RoutePlan {
@@ -307,6 +309,7 @@ fn route_plan(
             line,
             cache,
             middleware,
+            ai: None,
         },
         key_span,
     ))

@@ -1,9 +1,9 @@
 //! The spec as written: `ember.yaml` deserialized with every value's location kept.
 //!
 //! These types mirror the YAML one to one; `validate` turns them into a checked
-//! [`crate::plan::Plan`]. Sections that later releases implement are parsed only so that
-//! they can be refused with a located "not supported yet" error, never silently ignored.
+//! [`crate::plan::Plan`].
 
+pub mod ai;
 pub mod caches;
 pub mod limits;
 pub mod middleware;
@@ -14,10 +14,14 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 pub use serde_saphyr::Spanned;
 
 use crate::diag::{self, Diagnostic};
+use ai::{
+    AI_KEYS, AI_ROUTE_KEYS, COOLDOWN_KEYS, COST_KEYS, MODEL_KEYS, RETRY_KEYS, ROUTER_KEYS,
+    UPSTREAM_KEYS,
+};
 pub use caches::*;
 pub use limits::*;
 pub use middleware::{MwEntry, MwList, MwValue};
@@ -42,8 +46,8 @@ pub struct Spec {
     pub caches: Option<Spanned<Entries<Spanned<String>, Spanned<CacheSpec>>>>,
     /// Middleware, outermost first (see [`crate::spec::middleware`]).
     pub middleware: Option<Spanned<middleware::MwList>>,
-    /// Reserved: AI routes.
-    pub ai: Option<Spanned<IgnoredAny>>,
+    /// AI routes, models and the model router (see [`crate::spec::ai`]).
+    pub ai: Option<Spanned<ai::AiSpec>>,
     /// Further spec files whose `routes`, `groups` and `include` are merged in.
     pub include: Option<Spanned<Include>>,
 }
@@ -207,6 +211,14 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(CACHE_KEYS)
                 .chain(REMOTE_KEYS)
                 .chain(KEY_KEYS)
+                .chain(AI_KEYS)
+                .chain(ROUTER_KEYS)
+                .chain(MODEL_KEYS)
+                .chain(RETRY_KEYS)
+                .chain(COOLDOWN_KEYS)
+                .chain(UPSTREAM_KEYS)
+                .chain(COST_KEYS)
+                .chain(AI_ROUTE_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

@@ -7,6 +7,7 @@
 //! its submodule (`limits`, `server`, `caches`, `routes`, `middleware`), each with a
 //! table of cases beside it.
 
+pub(crate) mod ai;
 pub(crate) mod caches;
 pub(crate) mod limits;
 pub(crate) mod middleware;
@@ -265,8 +266,6 @@ mod tests {
             "5:15",
             "no inherited middleware is named `cors`",
         ),
-        // Reserved sections.
-        ("ai: {}\n", "1:1", "`ai` is not supported yet"),
         // Includes.
         ("include: other.yaml\n", "1:10", "cannot read included file"),
     ];

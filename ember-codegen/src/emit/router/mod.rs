@@ -374,6 +374,7 @@ mod tests {
                 line: i + 1,
                 cache: None,
                 middleware: Vec::new(),
+                ai: None,
             })
             .collect()
     }

@@ -1,0 +1,126 @@
+//! `ai:` in generated code: the models as one `const`-built `AI_SPEC`, the process-wide
+//! `AI` cell made from it on first use (upstream environment variables are read then, at
+//! run time), the gateway endpoints, and what a user AI handler is passed.
+
+use crate::code::{Code, Millis, OptStr, Str, close, open, w};
+use crate::plan::ai::gateway_fn;
+use crate::plan::{AiRoute, Gateway, Plan, Strategy};
+
+/// How the generated code reaches the AI runtime.
+const AI: &str = "::ember_runtime::__private::ai";
+
+/// `AI_SPEC`, `AI` and the gateway functions some route uses; nothing without `ai:`.
+pub(super) fn emit_statics(c: &mut Code, plan: &Plan) {
+    let Some(ai) = &plan.ai else {
+        return;
+    };
+    c.blank();
+    w!(
+        c,
+        "/// `ai:`: the models clients name, how each is routed, and its upstreams."
+    );
+    open!(c, "static AI_SPEC: {AI}::AiSpec = {AI}::AiSpec {{");
+    open!(c, "models: &[");
+    for m in &ai.models {
+        open!(c, "{AI}::ModelSpec {{");
+        w!(c, "name: {},", Str(&m.name));
+        let strategy = match m.strategy {
+            Strategy::Fallback => "Fallback",
+            Strategy::Cost => "Cost",
+            Strategy::Latency => "Latency",
+            Strategy::Weighted => "Weighted",
+        };
+        w!(c, "strategy: {AI}::Strategy::{strategy},");
+        let r = m.retries;
+        w!(
+            c,
+            "retries: {AI}::Retries {{ connect: {}, timeout: {}, rate_limited: {}, server_error: {} }},",
+            r.connect,
+            r.timeout,
+            r.rate_limited,
+            r.server_error
+        );
+        w!(
+            c,
+            "cooldown: {AI}::Cooldown {{ failures: {}, period: {} }},",
+            m.cooldown.failures,
+            Millis(m.cooldown.period)
+        );
+        w!(c, "latency_window: {},", Millis(m.latency_window));
+        open!(c, "upstreams: &[");
+        for u in &m.upstreams {
+            open!(c, "{AI}::UpstreamSpec {{");
+            w!(c, "name: {},", Str(&u.name));
+            w!(c, "base_url: {},", OptStr(u.base_url.as_deref()));
+            w!(c, "base_url_env: {},", OptStr(u.base_url_env.as_deref()));
+            w!(c, "model: {},", Str(&u.model));
+            w!(c, "api_key_env: {},", OptStr(u.api_key_env.as_deref()));
+            w!(c, "timeout: {},", Millis(u.timeout));
+            w!(c, "cost_input: {:?},", u.cost_input);
+            w!(c, "cost_output: {:?},", u.cost_output);
+            w!(c, "weight: {},", u.weight);
+            close!(c, "}},");
+        }
+        close!(c, "],");
+        close!(c, "}},");
+    }
+    close!(c, "],");
+    close!(c, "}};");
+    c.blank();
+    w!(
+        c,
+        "/// The models at run time: made on first use (upstream variables are read then)."
+    );
+    w!(c, "static AI: {AI}::AiCell = {AI}::AiCell::new(&AI_SPEC);");
+    for g in [Gateway::ChatCompletions, Gateway::Models] {
+        if !plan
+            .routes
+            .iter()
+            .any(|r| r.ai == Some(AiRoute::Gateway(g)))
+        {
+            continue;
+        }
+        c.blank();
+        let name = gateway_fn(g);
+        match g {
+            Gateway::ChatCompletions => {
+                w!(
+                    c,
+                    "/// The gateway's `chat_completions`: the OpenAI-compatible proxy."
+                );
+                open!(c, "async fn {name}(req: &Request<'_>) -> Response {{");
+                w!(c, "{AI}::chat_completions(AI.get(), req).await");
+            }
+            Gateway::Models => {
+                w!(
+                    c,
+                    "/// The gateway's `models`: the models clients may name."
+                );
+                open!(c, "async fn {name}() -> Response {{");
+                w!(c, "{AI}::models(AI.get())");
+            }
+        }
+        close!(c, "}}");
+    }
+}
+
+/// For a user AI handler: parses the chat request (a `400` in OpenAI's error format when
+/// it is not one), and appends it and the route's model to the handler's arguments.
+pub(super) fn chat_args(
+    c: &mut Code,
+    route: &crate::plan::RoutePlan,
+    args: &mut Vec<String>,
+    arg_types: &mut Vec<String>,
+) {
+    let Some(AiRoute::Handler { model }) = route.ai else {
+        return;
+    };
+    open!(c, "let ai_chat = match {AI}::parse_chat(req) {{");
+    w!(c, "Ok(chat) => chat,");
+    w!(c, "Err(answer) => return answer,");
+    close!(c, "}};");
+    args.push("ai_chat".to_owned());
+    args.push(format!("AI.get().model({model})"));
+    arg_types.push("::ember_runtime::ai::ChatRequest".to_owned());
+    arg_types.push("&'static ::ember_runtime::ai::Model".to_owned());
+}

@@ -1,0 +1,140 @@
+//! The built-in OpenAI-compatible gateway: `POST /v1/chat/completions` and `GET /v1/models`.
+//!
+//! A request goes through small steps — parse → admit → route (+ call) → relay → settle —
+//! so that conversation context, token admission and a semantic cache can be inserted
+//! between them later. Today `admit` and `settle` do nothing.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_core::Stream;
+
+use super::call::{self, Failed, Served};
+use super::error::AiError;
+use super::model::{Ai, Live, Model};
+use super::upstream::Answer;
+use super::wire::ChatRequest;
+use crate::http::request::Request;
+use crate::http::response::{IntoResponse, Response};
+
+/// The header naming the upstream that served (or last failed) a request.
+pub const MODEL_HEADER: &str = "x-ember-model";
+
+/// What a stream relayed by the gateway sends last if the server shuts down mid-stream.
+const SHUTDOWN_EVENT: &[u8] = b"data: {\"error\":{\"message\":\"the server is shutting down\",\"type\":\"service_unavailable\",\"param\":null,\"code\":\"shutting_down\"}}\n\n";
+
+/// `POST /v1/chat/completions`: routes the client's request to one of the named model's
+/// upstreams and relays the answer — the JSON completion, or the SSE stream event by event.
+pub async fn chat_completions(ai: &'static Ai, req: &Request<'_>) -> Response {
+    // parse
+    let mut chat = match parse(req.body(), true) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let Some(model) = ai.find(&chat.model) else {
+        let model = std::mem::take(&mut chat.model);
+        return AiError::ModelNotFound { model }.into_response();
+    };
+    // admit: (issue 14) token admission and conversation context go here.
+    // route + call
+    let served = match call::route(model, &mut chat).await {
+        Ok(s) => s,
+        Err(Failed { upstream, error }) => {
+            let resp = error.into_response();
+            return match upstream {
+                Some(name) => resp.header(MODEL_HEADER, name),
+                None => resp,
+            };
+        }
+    };
+    // relay (settle, issue 14: usage accounting, cache fill, once the answer is known)
+    relay(model, served)
+}
+
+/// The answer of the upstream that served, as the client's response.
+fn relay(model: &'static Model, served: Served) -> Response {
+    let name = served.upstream.spec.name;
+    match served.answer {
+        Answer::Full(body) => Response::bytes(body)
+            .with_content_type("application/json")
+            .header(MODEL_HEADER, name),
+        Answer::Stream { first, events } => {
+            let live = Live::new(model, served.upstream, first, events);
+            Response::stream(Relay {
+                live,
+                finished: false,
+            })
+            .with_content_type("text/event-stream")
+            .header("cache-control", "no-cache")
+            .header(MODEL_HEADER, name)
+            .with_final_chunk(Bytes::from_static(SHUTDOWN_EVENT))
+        }
+    }
+}
+
+/// The client's side of a relayed stream: each upstream event's bytes as they came, one
+/// write each; an upstream failure after the first token becomes one OpenAI error event
+/// and ends the stream (no `[DONE]`).
+struct Relay {
+    live: Live,
+    finished: bool,
+}
+
+impl Stream for Relay {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match std::task::ready!(Pin::new(&mut self.live).poll_next(cx)) {
+            Some(Ok(event)) => Poll::Ready(Some(event)),
+            Some(Err(e)) => {
+                self.finished = true;
+                Poll::Ready(Some(e.to_event()))
+            }
+            None => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+/// `GET /v1/models`: the models clients can name, OpenAI's list shape.
+pub fn models(ai: &'static Ai) -> Response {
+    Response::bytes(ai.list()).with_content_type("application/json")
+}
+
+/// Parses a user AI route's body as a chat request (its `model` may be absent: the route
+/// names the model); a body that is not one is a `400` OpenAI error response.
+pub fn parse_chat(req: &Request<'_>) -> Result<ChatRequest, Response> {
+    parse(req.body(), false).map_err(IntoResponse::into_response)
+}
+
+/// Parses a chat request; `need_model`: an absent or empty `model` is an error.
+pub(crate) fn parse(body: &[u8], need_model: bool) -> Result<ChatRequest, AiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(AiError::BadRequest {
+            message: "the request body is empty; send a JSON chat request".into(),
+            param: None,
+        });
+    }
+    let chat: ChatRequest = serde_json::from_slice(body).map_err(|e| {
+        let param = ["messages", "model", "stream", "temperature", "tools"]
+            .into_iter()
+            .find(|p| e.to_string().contains(&format!("`{p}`")));
+        AiError::BadRequest {
+            message: format!("We could not parse the JSON body of your request: {e}"),
+            param,
+        }
+    })?;
+    if need_model && chat.model.is_empty() {
+        return Err(AiError::BadRequest {
+            message: "you must provide a model parameter".into(),
+            param: Some("model"),
+        });
+    }
+    Ok(chat)
+}
