@@ -15,6 +15,8 @@
 //! * settings the spec's `server:` block compiles to, for code that overrides them:
 //!   [`ServerConfig`], [`Backend`], [`Workers`], [`Limits`], [`UringConfig`],
 //!   [`RouteLimits`];
+//! * server-sent events (issue 13): [`Sse`] (a response from a stream of [`Event`]s) and
+//!   the [`sse`] module;
 //! * the cache handle `App::cache("name")` returns: [`Cache`], failing with [`CacheError`];
 //! * the other errors: [`ConfigError`], [`InvalidHeader`], [`BodyClosed`];
 //! * [`log`] (the default `tracing` subscriber) and, with the `test-util` feature,
@@ -101,6 +103,8 @@ mod remote;
 mod router_support;
 mod server;
 mod service;
+// sse (issue 13): server-sent events.
+pub mod sse;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
@@ -113,6 +117,8 @@ pub use http::status::StatusCode;
 pub use params::Uuid;
 pub use server::{Server, ServerHandle, run};
 pub use service::Service;
+// sse (issue 13)
+pub use sse::{Event, Sse};
 
 /// What generated code needs and applications do not write: not a public API, may change
 /// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);

@@ -358,3 +358,222 @@ pub mod swr_ctx {
         format!("id={id} peer={peer} n={n}")
     }
 }
+
+// sse (issue 13): server-sent events (tests/tests/sse.rs).
+/// `/sse/...`: server-sent events, and the probes the tests read (gates that release an
+/// event only when the test says so, and the moment each watched stream was dropped).
+pub mod sse {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
+
+    use ember_runtime::{Event, Request, Response, Sse, StatusCode};
+    use futures_core::Stream;
+
+    /// A stream over a list, every item ready at once.
+    struct Listed<T>(std::vec::IntoIter<T>);
+
+    impl<T: Unpin> Stream for Listed<T> {
+        type Item = T;
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<T>> {
+            Poll::Ready(self.0.next())
+        }
+    }
+
+    #[derive(serde::Serialize)]
+    struct Point {
+        x: i32,
+        label: &'static str,
+    }
+
+    /// `GET /sse/frames`: one event of each kind, for the byte-exact framing test.
+    pub async fn frames() -> Result<Sse, StatusCode> {
+        let point = Point {
+            x: 1,
+            label: "a\nb",
+        };
+        let json = Event::json(&point).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        let events = vec![
+            Event::data("one\ntwo\r\nthree\rfour"),
+            json.event("point").id("7"),
+            Event::data("later").retry(Duration::from_millis(2500)),
+            Event::comment("just a comment"),
+            Event::data("safe").event("bad\nevent: forged").id("1\r\n2"),
+        ];
+        Ok(Sse::new(Listed(events.into_iter())).keep_alive(None))
+    }
+
+    /// `GET /sse/tokens`: a token stream.
+    pub async fn tokens() -> Sse {
+        Sse::tokens(Listed(vec!["Hel", "lo", " wor\nld"].into_iter())).keep_alive(None)
+    }
+
+    /// The gates of `/sse/gated/{key}`, by key.
+    static GATES: Mutex<Vec<(String, Arc<tokio::sync::Notify>)>> = Mutex::new(Vec::new());
+
+    fn gate(key: &str) -> Arc<tokio::sync::Notify> {
+        let mut gates = GATES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, g)) = gates.iter().find(|(k, _)| k == key) {
+            return g.clone();
+        }
+        let g = Arc::new(tokio::sync::Notify::new());
+        gates.push((key.to_owned(), g.clone()));
+        g
+    }
+
+    /// `GET /sse/gated/{key}`: event 1, then event 2 only once `/sse/open/{key}` was called.
+    pub async fn gated(key: &str) -> Sse {
+        let gate = gate(key);
+        let (tx, sse) = Sse::channel(1);
+        tokio::task::spawn_local(async move {
+            if tx.send(Event::data("first").id("1")).await.is_err() {
+                return;
+            }
+            gate.notified().await;
+            let _ = tx.send(Event::data("second").id("2")).await;
+        });
+        sse.keep_alive(None)
+    }
+
+    /// `GET /sse/open/{key}`: lets `/sse/gated/{key}` produce its second event.
+    pub async fn open(key: &str) -> &'static str {
+        gate(key).notify_one();
+        "opened"
+    }
+
+    /// `GET /sse/keepalive/{ms}`: one event, then only keep-alives every `ms`.
+    pub async fn keep_alive(ms: u64) -> Sse {
+        let (tx, sse) = Sse::channel(1);
+        tokio::task::spawn_local(async move {
+            if tx.send(Event::data("hello")).await.is_ok() {
+                tx.closed().await;
+            }
+        });
+        sse.keep_alive(Duration::from_millis(ms))
+    }
+
+    /// `GET /sse/resume`: three numbered events after the client's `Last-Event-ID` (0
+    /// without one), each saying where it resumed from; then the stream ends.
+    pub async fn resume(req: &Request<'_>) -> Response {
+        let last = req.last_event_id().map(str::to_owned);
+        let from = match last.as_deref().map(str::parse::<u64>) {
+            None => 0,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => return Response::error(StatusCode::BAD_REQUEST),
+        };
+        let resumed = last.unwrap_or_else(|| "none".to_owned());
+        let events: Vec<Event> = (from + 1..=from + 3)
+            .map(|n| {
+                let e = Event::data(format!("n={n}\nresumed={resumed}"))
+                    .event("count")
+                    .id(n.to_string());
+                if n == from + 1 {
+                    e.retry(Duration::from_millis(100))
+                } else {
+                    e
+                }
+            })
+            .collect();
+        ember_runtime::IntoResponse::into_response(Sse::new(Listed(events.into_iter())))
+    }
+
+    /// When each watched stream was dropped, by key.
+    static DROPPED: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
+    static DROPPED_CV: Condvar = Condvar::new();
+
+    fn record_drop(key: &str) {
+        let mut d = DROPPED.lock().unwrap_or_else(|p| p.into_inner());
+        d.push((key.to_owned(), Instant::now()));
+        DROPPED_CV.notify_all();
+    }
+
+    /// When the stream served under `key` was dropped, waiting up to `timeout` for it.
+    pub fn wait_dropped(key: &str, timeout: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        let mut d = DROPPED.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some((_, at)) = d.iter().find(|(k, _)| k == key) {
+                return Some(*at);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            d = DROPPED_CV
+                .wait_timeout(d, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// An event stream that records when it is dropped: after its first event it is idle
+    /// forever, or (busy) sends an event every 20 ms.
+    struct Watched {
+        key: String,
+        sent: u64,
+        busy: bool,
+        tick: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+
+    impl Stream for Watched {
+        type Item = Event;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+            if self.sent > 0 {
+                if !self.busy {
+                    return Poll::Pending;
+                }
+                let tick = self.tick.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep(Duration::from_millis(20)))
+                });
+                if tick.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.tick = None;
+            }
+            self.sent += 1;
+            Poll::Ready(Some(Event::data(format!("event {}", self.sent))))
+        }
+    }
+
+    impl Drop for Watched {
+        fn drop(&mut self) {
+            record_drop(&self.key);
+        }
+    }
+
+    /// `GET /sse/watched/{key}/{mode}` (`idle` or `busy`): see [`Watched`]; no keep-alives.
+    pub async fn watched(key: &str, mode: &str) -> Sse {
+        Sse::new(Watched {
+            key: key.to_owned(),
+            sent: 0,
+            busy: mode == "busy",
+            tick: None,
+        })
+        .keep_alive(None)
+    }
+
+    /// `GET /sse/raw-watched/{key}`: a plain `Response::channel` stream, idle after one
+    /// chunk; its producer records when the client is gone.
+    pub async fn raw_watched(key: &str) -> Response {
+        let key = key.to_owned();
+        let (tx, response) = Response::channel(1);
+        tokio::task::spawn_local(async move {
+            if tx.send("data: hi\n\n").await.is_ok() {
+                tx.closed().await;
+            }
+            record_drop(&key);
+        });
+        response.with_content_type("text/event-stream")
+    }
+
+    /// `GET /sse/forever`: one event, then idle until shutdown, which sends a last one.
+    pub async fn forever() -> Sse {
+        let (tx, sse) = Sse::channel(1);
+        tokio::task::spawn_local(async move {
+            if tx.send(Event::data("hello")).await.is_ok() {
+                tx.closed().await;
+            }
+        });
+        sse.keep_alive(None)
+            .on_shutdown(Event::data("bye").event("shutdown"))
+    }
+}

@@ -178,6 +178,12 @@ impl<'a> Request<'a> {
         self.header(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// The `Last-Event-ID` header: the id of the last server-sent event a reconnecting
+    /// client saw (see [`Event::id`](crate::Event::id)), if it sent one as valid UTF-8.
+    pub fn last_event_id(&self) -> Option<&'a str> {
+        self.header_str("last-event-id")
+    }
+
     /// The request body (already complete: the runtime reads it before the handler runs).
     pub fn body(&self) -> &'a [u8] {
         self.body
@@ -225,5 +231,12 @@ mod tests {
         let r = Request::from_parts(Method::Get, "/", Version::Http11, &hs, b"");
         assert_eq!(r.header("x-thing"), Some(&b"1"[..]));
         assert_eq!(r.header_str("X-THING"), Some("1"));
+        assert_eq!(r.last_event_id(), None);
+        let hs = [Header {
+            name: "last-event-ID",
+            value: b"42",
+        }];
+        let r = Request::from_parts(Method::Get, "/", Version::Http11, &hs, b"");
+        assert_eq!(r.last_event_id(), Some("42"));
     }
 }

@@ -402,6 +402,12 @@ impl BodySender {
     pub async fn send(&self, chunk: impl Into<Bytes>) -> Result<(), BodyClosed> {
         self.tx.send(chunk.into()).await.map_err(|_| BodyClosed)
     }
+
+    /// Resolves once the client has gone (or the response was dropped): the runtime drops
+    /// a streamed body as soon as it sees the connection close, even while nothing is sent.
+    pub async fn closed(&self) {
+        self.tx.closed().await;
+    }
 }
 
 /// A channel receiver as a body stream.

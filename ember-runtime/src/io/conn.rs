@@ -7,6 +7,8 @@
 //! handler runs, and the keep-alive timeout again as a send timeout while a client does not
 //! read its answers.
 
+use bytes::Bytes;
+
 use super::timer::timed;
 use super::{Transport, WorkerState};
 use crate::config::{Limits, RouteLimits};
@@ -23,6 +25,10 @@ const READ_CHUNK: usize = 4096;
 /// Write-buffer size past which pending answers are flushed before serving more pipelined
 /// requests, so a client that pipelines without reading cannot grow server memory unbounded.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Most bytes a client may pipeline behind a streamed response while it streams; past
+/// this the connection stops reading (and watching for the client's close) until the
+/// stream ends.
+const WATCH_LIMIT: usize = 64 * 1024;
 
 /// What the connection is waiting for, which decides its deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,9 +241,13 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         // The head (and any answers before it) now, then each chunk as it
                         // comes; a stream cut short by shutdown ends the connection.
                         timers.disarm(&timer);
-                        if !flush(&mut io, &mut wbuf, worker, &timer, limits).await
-                            || !stream(&mut io, body, chunked, &mut wbuf, worker, &timer, limits)
-                                .await
+                        let bufs = Bufs {
+                            wbuf: &mut wbuf,
+                            rbuf: &mut rbuf,
+                            unparsed: consumed,
+                        };
+                        if !flush(&mut io, bufs.wbuf, worker, &timer, limits).await
+                            || !stream(&mut io, body, chunked, bufs, worker, &timer, limits).await
                         {
                             return;
                         }
@@ -299,23 +309,50 @@ async fn flush<T: Transport>(
     matches!(timed(timer, io.write_all(wbuf)).await, Ok(Ok(())))
 }
 
-/// Sends a streamed body, one write per chunk. `false` when the connection must end: a
-/// failed write, shutdown (after the stream's final chunk), or an HTTP/1.0 stream (which
-/// only the close delimits).
+/// The connection's buffers while a body streams: answers go out through `wbuf`; what the
+/// client sends meanwhile (pipelined requests) is appended to `rbuf`, whose bytes from
+/// `unparsed` on are not parsed yet.
+struct Bufs<'a> {
+    wbuf: &'a mut Vec<u8>,
+    rbuf: &'a mut Vec<u8>,
+    unparsed: usize,
+}
+
+/// What ended a wait while a body streams.
+enum Woke {
+    /// The stream's next chunk, or its end.
+    Item(Option<Bytes>),
+    /// The client sent bytes (kept for the next request) or is gone (the stream is dropped).
+    Peer(bool),
+}
+
+/// Sends a streamed body, one write per chunk, watching the client meanwhile: a client
+/// that closes (or resets) the connection ends the stream at once — the body stream is
+/// dropped, which cancels whatever produces it — even while the stream is idle. Bytes the
+/// client pipelines behind the request are kept for the next one (up to
+/// [`WATCH_LIMIT`]; past that the client is no longer watched until the stream ends, and
+/// only a failed write notices it gone). `false` when the connection must end: a gone
+/// client, a failed write, shutdown (after the stream's final chunk), or an HTTP/1.0 stream
+/// (which only the close delimits).
 async fn stream<T: Transport>(
     io: &mut T,
     mut body: StreamBody,
     chunked: bool,
-    wbuf: &mut Vec<u8>,
+    bufs: Bufs<'_>,
     worker: &WorkerState,
     timer: &super::timer::ConnTimer,
     limits: &Limits,
 ) -> bool {
+    let Bufs {
+        wbuf,
+        rbuf,
+        unparsed,
+    } = bufs;
     loop {
+        let watching = rbuf.len() - unparsed < WATCH_LIMIT;
         let next = std::future::poll_fn(|cx| body.chunks.as_mut().poll_next(cx));
-        let item = ::tokio::select! {
+        let woke = ::tokio::select! {
             biased;
-            item = next => item,
             () = worker.shutdown_started() => {
                 if let Some(last) = body.final_chunk.take() {
                     frame(wbuf, &last, chunked);
@@ -326,15 +363,19 @@ async fn stream<T: Transport>(
                 let _ = flush(io, wbuf, worker, timer, limits).await;
                 return false;
             }
+            r = io.watch(rbuf, &worker.pool), if watching => Woke::Peer(matches!(r, Ok(n) if n > 0)),
+            item = next => Woke::Item(item),
         };
-        match item {
-            Some(data) => {
+        match woke {
+            Woke::Peer(true) => {}
+            Woke::Peer(false) => return false,
+            Woke::Item(Some(data)) => {
                 frame(wbuf, &data, chunked);
                 if !wbuf.is_empty() && !flush(io, wbuf, worker, timer, limits).await {
                     return false;
                 }
             }
-            None => {
+            Woke::Item(None) => {
                 if !chunked {
                     return false;
                 }

@@ -26,6 +26,15 @@ pub(crate) trait Transport {
     async fn read(&mut self, buf: &mut Vec<u8>, pool: &pool::BufPool) -> io::Result<usize>;
     /// Writes all of `buf`, then clears it (keeping its capacity).
     async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()>;
+    /// While a response streams: waits until the peer sends more bytes or closes,
+    /// appending what arrived to `buf` (`Ok(0)`: the peer closed its end; an error: the
+    /// connection broke). Cancel-safe: dropped before it resolves it loses no bytes, so the
+    /// connection loop races it against the body stream. The default never resolves (a
+    /// transport that cannot watch notices a gone peer only when a write fails).
+    async fn watch(&mut self, buf: &mut Vec<u8>, pool: &pool::BufPool) -> io::Result<usize> {
+        let _ = (buf, pool);
+        std::future::pending().await
+    }
     /// The peer's IP address, read once per connection (for `Request::peer_ip`).
     fn peer_ip(&self) -> Option<std::net::IpAddr> {
         None

@@ -12,6 +12,9 @@ use super::{Transport, WorkerState, conn};
 use crate::config::Limits;
 use crate::service::Service;
 
+/// The least free space offered to a read while a response streams.
+const WATCH_CHUNK: usize = 1024;
+
 impl Transport for TcpStream {
     fn peer_ip(&self) -> Option<std::net::IpAddr> {
         self.peer_addr().ok().map(|a| a.ip())
@@ -43,6 +46,25 @@ impl Transport for TcpStream {
         let r = AsyncWriteExt::write_all(self, buf).await;
         buf.clear();
         r
+    }
+
+    async fn watch(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
+        // Readiness first (cancel-safe), then a read that cannot block: nothing is ever
+        // half-read when the future is dropped.
+        loop {
+            self.readable().await?;
+            if buf.capacity() == 0 {
+                *buf = pool.take();
+            }
+            if buf.capacity() - buf.len() < WATCH_CHUNK {
+                buf.reserve(WATCH_CHUNK);
+            }
+            match self.try_read_buf(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 

@@ -11,13 +11,16 @@ use std::os::fd::OwnedFd;
 use std::rc::Rc;
 
 pub(crate) use driver::{Driver, run_reactor};
-use op::{AcceptMulti, MultiOp, Op, RecvMulti, SharedFd};
+use op::{AcceptMulti, MultiOp, Op, PollIn, RecvMulti, SharedFd};
 
 use super::pool::BufPool;
 use super::{Transport, WorkerState, conn};
 use crate::config::{Limits, ServerConfig};
 use crate::io::backend::Engine;
 use crate::service::Service;
+
+/// The least free space offered to a receive while a response streams.
+const WATCH_CHUNK: usize = 1024;
 
 /// A connection served through the ring.
 struct UringConn {
@@ -147,6 +150,64 @@ impl UringConn {
         }
     }
 
+    /// Waits for the peer while a response streams (see [`Transport::watch`]): the armed
+    /// multishot receive's next completion, or, with single-shot receives (or a dry buffer
+    /// ring), a readiness poll and then a receive that cannot block. Nothing is consumed
+    /// across an await, so dropping the future loses no bytes.
+    async fn watch_peer(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
+        if self.eof {
+            return Ok(0);
+        }
+        if !self.single {
+            loop {
+                let recv = match &mut self.recv {
+                    Some(r) => r,
+                    None => self
+                        .recv
+                        .insert(MultiOp::<RecvMulti>::recv(&self.driver, &self.fd)),
+                };
+                let Some((res, flags)) = recv.next().await else {
+                    self.recv = None;
+                    continue;
+                };
+                match self.absorb(res, flags, buf, pool) {
+                    Absorbed::Data(n) => return Ok(n),
+                    Absorbed::Eof => return Ok(0),
+                    Absorbed::Failed(e) => return Err(e),
+                    Absorbed::Rearm => self.recv = None,
+                    Absorbed::Dry => {
+                        self.recv = None;
+                        break;
+                    }
+                }
+            }
+        }
+        loop {
+            Op::<PollIn>::readable(&self.driver, &self.fd).await?;
+            match self.recv_now(buf, pool) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// A receive that returns at once (`MSG_DONTWAIT`), straight into `buf`'s spare room.
+    fn recv_now(&self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
+        if buf.capacity() == 0 {
+            *buf = pool.take();
+        }
+        if buf.capacity() - buf.len() < WATCH_CHUNK {
+            buf.reserve(WATCH_CHUNK);
+        }
+        let len = buf.len();
+        let n = socket2::SockRef::from(&*self.fd)
+            .recv_with_flags(buf.spare_capacity_mut(), libc::MSG_DONTWAIT)?;
+        // SAFETY: the kernel initialised the first `n` bytes of the spare capacity (`recv`
+        // never reports more than the length it was given).
+        unsafe { buf.set_len(len + n) };
+        Ok(n)
+    }
+
     async fn read_single(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
         if buf.capacity() == 0 {
             *buf = pool.take();
@@ -173,6 +234,10 @@ impl Transport for UringConn {
         } else {
             self.read_multishot(buf, pool).await
         }
+    }
+
+    async fn watch(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
+        self.watch_peer(buf, pool).await
     }
 
     async fn write_all(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {

@@ -13,6 +13,7 @@
 mod accept;
 #[cfg(test)]
 mod nop;
+mod poll;
 mod recv;
 mod send;
 
@@ -26,6 +27,7 @@ use std::task::{Context, Poll};
 use io_uring::squeue;
 
 pub(crate) use accept::AcceptMulti;
+pub(crate) use poll::PollIn;
 pub(crate) use recv::RecvMulti;
 
 use super::driver::Driver;
