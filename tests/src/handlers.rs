@@ -521,9 +521,9 @@ pub mod sse {
                 if !self.busy {
                     return Poll::Pending;
                 }
-                let tick = self.tick.get_or_insert_with(|| {
-                    Box::pin(tokio::time::sleep(Duration::from_millis(20)))
-                });
+                let tick = self
+                    .tick
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(20))));
                 if tick.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
@@ -575,5 +575,17 @@ pub mod sse {
         });
         sse.keep_alive(None)
             .on_shutdown(Event::data("bye").event("shutdown"))
+    }
+}
+
+// ai-tests (issue 13): the user AI route of tests/ember.yaml (tests/tests/ai_gateway.rs).
+/// `/ai/...`: a user AI handler streaming its model's tokens with the SSE helpers.
+pub mod ai_tests {
+    use ember_runtime::Sse;
+    use ember_runtime::ai::{AiError, ChatRequest, Model};
+
+    /// `POST /ai/tokens`: the model's answer, one SSE event per token, then `[DONE]`.
+    pub async fn tokens(chat: ChatRequest, model: &'static Model) -> Result<Sse, AiError> {
+        Ok(Sse::tokens(model.stream(chat).await?.text()))
     }
 }

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use ember_tests::{BACKENDS, Client};
 
+/// Serializes the suite runs of this binary's tests.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A child process, killed and reaped when dropped.
 struct Proc {
     name: String,
@@ -130,6 +133,79 @@ fn pytest(python: &Path, file: &str, env: &[(&str, String)], label: &str) {
     assert!(out.status.success(), "{file} failed on {label}:\n{text}");
 }
 
+/// Which server a suite run starts.
+#[derive(Debug, Clone, Copy)]
+enum Gateway {
+    /// `examples/chat` (`chat_server`): the contract of issue 13, point 5.
+    ChatExample(&'static str),
+    /// The e2e app (`tests/ember.yaml`'s `ai:` section, `ai_app_server`): the same
+    /// `ember-chat`, plus a `latency` model and a user AI route with `Sse::tokens`.
+    E2eApp,
+}
+
+/// One suite run on `backend` from a clean start: fresh upstreams, a fresh server process.
+fn run_suite(python: &Path, gateway: Gateway, backend: ember_runtime::Backend) {
+    // One suite at a time: the timing checks (cooldown, disconnect within 1 s) need the
+    // machine's cores for themselves.
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (a, a_addr) = upstream("A");
+    let (b, b_addr) = upstream("B");
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let (bin, label) = match gateway {
+        Gateway::ChatExample(bin) => (bin, format!("chat_server on {backend}")),
+        Gateway::E2eApp => (
+            env!("CARGO_BIN_EXE_ai_app_server"),
+            format!("ai_app_server on {backend}"),
+        ),
+    };
+    let mut cmd = Command::new(bin);
+    cmd.env("EMBER_LISTEN", addr.to_string())
+        .env("EMBER_BACKEND", backend.to_string())
+        .env("EMBER_WORKERS", "2")
+        .env("CHAT_UPSTREAM_A", format!("http://{a_addr}/v1"))
+        .env("CHAT_UPSTREAM_B", format!("http://{b_addr}/v1"))
+        .env_remove("CHAT_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut env = vec![
+        ("GATEWAY_URL", format!("http://{addr}/v1")),
+        ("GATEWAY_KIND", "ember".to_owned()),
+        ("UPSTREAM_A", format!("http://{a_addr}")),
+        ("UPSTREAM_B", format!("http://{b_addr}")),
+    ];
+    let mut extra = Vec::new();
+    if let Gateway::E2eApp = gateway {
+        let (slow, slow_addr) = upstream("slow");
+        let (fast, fast_addr) = upstream("fast");
+        cmd.env("EMBER_TEST_AI_SLOW", format!("http://{slow_addr}/v1"))
+            .env("EMBER_TEST_AI_FAST", format!("http://{fast_addr}/v1"));
+        env.extend([
+            ("LATENCY_URL", format!("http://{addr}/v1")),
+            ("LATENCY_MODEL", "ember-latency".to_owned()),
+            ("LATENCY_SLOW", format!("http://{slow_addr}")),
+            ("LATENCY_FAST", format!("http://{fast_addr}")),
+            ("SSE_URL", format!("http://{addr}/ai/tokens")),
+        ]);
+        extra.extend([slow, fast]);
+    }
+    let child = cmd.spawn().expect("spawn the gateway server");
+    let mut server = Proc {
+        name: label.clone(),
+        child,
+    };
+    wait_ready(&mut server, addr);
+    let result = std::panic::catch_unwind(|| {
+        pytest(python, "test_gateway.py", &env, &label);
+    });
+    let stderr = server.stop();
+    drop((a, b, extra));
+    if let Err(e) = result {
+        eprintln!("--- {label} stderr ---\n{stderr}");
+        std::panic::resume_unwind(e);
+    }
+}
+
 #[test]
 fn openai_sdk_against_the_chat_example_on_both_backends() {
     let Some(python) = ember_tests::python("ai_gateway") else {
@@ -139,47 +215,16 @@ fn openai_sdk_against_the_chat_example_on_both_backends() {
         return;
     };
     for backend in BACKENDS {
-        // A clean start per backend: fresh upstreams, a fresh gateway process.
-        let (a, a_addr) = upstream("A");
-        let (b, b_addr) = upstream("B");
-        let port = free_port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new(chat)
-            .env("EMBER_LISTEN", addr.to_string())
-            .env("EMBER_BACKEND", backend.to_string())
-            .env("EMBER_WORKERS", "2")
-            .env("CHAT_UPSTREAM_A", format!("http://{a_addr}/v1"))
-            .env("CHAT_UPSTREAM_B", format!("http://{b_addr}/v1"))
-            .env_remove("CHAT_API_KEY")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn chat_server");
-        let mut server = Proc {
-            name: format!("chat_server on {backend}"),
-            child,
-        };
-        wait_ready(&mut server, addr);
-        let mut env = vec![
-            ("GATEWAY_URL", format!("http://{addr}/v1")),
-            ("GATEWAY_KIND", "ember".to_owned()),
-            ("UPSTREAM_A", format!("http://{a_addr}")),
-            ("UPSTREAM_B", format!("http://{b_addr}")),
-        ];
-        if let Some(path) = std::env::var_os("AI_SSE_PATH") {
-            env.push((
-                "SSE_URL",
-                format!("http://{addr}{}", path.to_string_lossy()),
-            ));
-        }
-        let result = std::panic::catch_unwind(|| {
-            pytest(&python, "test_gateway.py", &env, &backend.to_string());
-        });
-        let stderr = server.stop();
-        drop((a, b));
-        if let Err(e) = result {
-            eprintln!("--- chat_server stderr on {backend} ---\n{stderr}");
-            std::panic::resume_unwind(e);
-        }
+        run_suite(&python, Gateway::ChatExample(chat), backend);
+    }
+}
+
+#[test]
+fn openai_sdk_against_the_e2e_app_gateway_on_both_backends() {
+    let Some(python) = ember_tests::python("ai_gateway") else {
+        return;
+    };
+    for backend in BACKENDS {
+        run_suite(&python, Gateway::E2eApp, backend);
     }
 }

@@ -25,10 +25,7 @@ impl Conn {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
-        Conn {
-            s,
-            buf: Vec::new(),
-        }
+        Conn { s, buf: Vec::new() }
     }
 
     /// Connects and sends `GET path` with `headers` (each `Name: value\r\n`).
@@ -181,7 +178,9 @@ fn http10_clients_get_the_events_until_the_close() {
         s.read_to_string(&mut all).expect("read to close");
         assert!(all.contains("Connection: close\r\n"), "{b}: {all}");
         assert!(
-            all.ends_with("\r\n\r\ndata: Hel\n\ndata: lo\n\ndata:  wor\ndata: ld\n\ndata: [DONE]\n\n"),
+            all.ends_with(
+                "\r\n\r\ndata: Hel\n\ndata: lo\n\ndata:  wor\ndata: ld\n\ndata: [DONE]\n\n"
+            ),
             "{b}: {all:?}"
         );
     }
@@ -264,10 +263,7 @@ fn keep_alive_comments_arrive_at_the_interval() {
             last = Instant::now();
             // Never faster than the interval; at most two intervals after the last thing
             // sent (plus slack for a loaded machine).
-            assert!(
-                gap >= every * 3 / 4,
-                "{b}: keep-alive {i} after {gap:?}"
-            );
+            assert!(gap >= every * 3 / 4, "{b}: keep-alive {i} after {gap:?}");
             assert!(
                 gap <= every * 2 + Duration::from_millis(800),
                 "{b}: keep-alive {i} after {gap:?}"

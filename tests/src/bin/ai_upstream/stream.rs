@@ -73,6 +73,7 @@ pub(crate) struct TokenBody {
     sleep: Option<Pin<Box<Sleep>>>,
     fail_now: bool,
     fail_flushed: bool,
+    sent_any: bool,
     open: Open,
 }
 
@@ -86,15 +87,8 @@ impl TokenBody {
             sleep: None,
             fail_now: false,
             fail_flushed: false,
+            sent_any: false,
             open,
-        }
-    }
-
-    fn delay_before_next_token(&self) -> u64 {
-        if self.open.tokens_sent == 0 {
-            self.pace.ttft_ms
-        } else {
-            self.pace.interval_ms
         }
     }
 }
@@ -130,24 +124,33 @@ impl Body for TokenBody {
             return Poll::Ready(Some(Err(std::io::Error::other("injected failure"))));
         }
         let mut buf = Vec::new();
-        while let Some((is_token, _)) = this.events.front() {
-            if *is_token {
-                if this.pace.fail_after == Some(this.open.tokens_sent) {
-                    this.fail_now = true;
+        while let Some(&(is_token, _)) = this.events.front() {
+            if is_token && this.pace.fail_after == Some(this.open.tokens_sent) {
+                this.fail_now = true;
+                break;
+            }
+            // The first event (the role chunk) comes after the time to first token; each
+            // later token after the token interval.
+            let delay = if !this.sent_any {
+                this.pace.ttft_ms
+            } else if is_token && this.open.tokens_sent > 0 {
+                this.pace.interval_ms
+            } else {
+                0
+            };
+            if delay > 0 && !this.waited {
+                if !buf.is_empty() {
                     break;
                 }
-                let delay = this.delay_before_next_token();
-                if delay > 0 && !this.waited {
-                    if !buf.is_empty() {
-                        break;
-                    }
-                    let mut s = Box::pin(tokio::time::sleep(Duration::from_millis(delay)));
-                    if s.as_mut().poll(cx).is_pending() {
-                        this.sleep = Some(s);
-                        return Poll::Pending;
-                    }
+                let mut s = Box::pin(tokio::time::sleep(Duration::from_millis(delay)));
+                if s.as_mut().poll(cx).is_pending() {
+                    this.sleep = Some(s);
+                    return Poll::Pending;
                 }
-                this.waited = false;
+            }
+            this.waited = false;
+            this.sent_any = true;
+            if is_token {
                 this.open.tokens_sent += 1;
             }
             if let Some((_, bytes)) = this.events.pop_front() {
