@@ -53,11 +53,16 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 echo "== building (release)" >&2
+# Ember's side: examples/chat (tests/src/bin/chat_server.rs); where it is absent, the e2e
+# app's `ember-chat` (tests/ember.yaml, the same contract) via ai_app_server.
+CHAT_NAME=chat_server
+[[ -f tests/src/bin/chat_server.rs ]] || CHAT_NAME=ai_app_server
 if [[ -z "${CHAT_BIN:-}" || -z "${UPSTREAM_BIN:-}" ]]; then
-  cargo build --release -q -p ember-tests --bin ai_upstream --bin chat_server
+  cargo build --release -q -p ember-tests --bin ai_upstream --bin "$CHAT_NAME"
 fi
-CHAT_BIN=${CHAT_BIN:-$TARGET/release/chat_server}
+CHAT_BIN=${CHAT_BIN:-$TARGET/release/$CHAT_NAME}
 UPSTREAM_BIN=${UPSTREAM_BIN:-$TARGET/release/ai_upstream}
+echo "ember: $CHAT_BIN" >&2
 (cd bench/ai && CARGO_TARGET_DIR=$TARGET/bench-ai cargo build --release -q)
 LOAD=$TARGET/bench-ai/release/ai-load
 

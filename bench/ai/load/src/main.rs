@@ -178,7 +178,12 @@ fn scan(buf: &[u8]) -> (u64, bool) {
     (n, first)
 }
 
-async fn one_request(args: &Args, body: &str, totals: &RefCell<Totals>) -> Result<(), String> {
+async fn one_request(
+    args: &Args,
+    body: &str,
+    want: u64,
+    totals: &RefCell<Totals>,
+) -> Result<(), String> {
     let mut s = TcpStream::connect(args.addr).await.map_err(|e| format!("connect: {e}"))?;
     let _ = s.set_nodelay(true);
     let auth = args
@@ -246,7 +251,7 @@ async fn one_request(args: &Args, body: &str, totals: &RefCell<Totals>) -> Resul
         t.open -= 1;
     }
     t.tokens += tokens;
-    if done && tokens >= args.tokens {
+    if done && tokens >= want {
         t.ok += 1;
         Ok(())
     } else {
@@ -293,7 +298,7 @@ async fn run(args: Args) {
                 if Instant::now() > deadline {
                     break;
                 }
-                let r = tokio::time::timeout_at(deadline.into(), one_request(&args, &body, &totals)).await;
+                let r = tokio::time::timeout_at(deadline.into(), one_request(&args, &body, args.tokens, &totals)).await;
                 let err = match r {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(e),
@@ -325,9 +330,37 @@ async fn run(args: Args) {
             best
         })
     };
+    // Probes: one short request at a time while the load is steady (every client's
+    // stream open), timed alone: the added TTFT without the ramp's queueing.
+    let probes = {
+        let (args, totals) = (args.clone(), totals.clone());
+        tokio::task::spawn_local(async move {
+            let probe = RefCell::new(Totals::default());
+            let body = format!(
+                "{{\"model\":\"{}\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"probe #tokens=1\"}}]}}",
+                args.model
+            );
+            tokio::time::sleep(Duration::from_millis(args.ramp_ms + 300)).await;
+            for _ in 0..200 {
+                if totals.borrow().open < args.clients as u64 * 9 / 10 || Instant::now() > deadline {
+                    break;
+                }
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    one_request(&args, &body, 1, &probe),
+                )
+                .await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let mut v = probe.into_inner().ttft_us;
+            v.sort_unstable();
+            v
+        })
+    };
     for t in tasks {
         let _ = t.await;
     }
+    let probe_ttft = probes.await.unwrap_or_default();
     let elapsed = start.elapsed().as_secs_f64();
     let (open_at_sample, rss1) = sampler.await.unwrap_or((0, 0));
     let cpu1 = cpu_ticks(&family(&args.pids));
@@ -342,7 +375,7 @@ async fn run(args: Args) {
         f64::NAN
     };
     println!(
-        "{{\"label\":\"{}\",\"clients\":{},\"rounds\":{},\"tokens_per_stream\":{},\"ok\":{},\"errors\":{},\"first_error\":{:?},\"elapsed_s\":{:.2},\"tokens\":{},\"tokens_per_s\":{:.0},\"ttft_ms_p50\":{:.3},\"ttft_ms_p99\":{:.3},\"ttft_ms_max\":{:.3},\"cpu_s\":{:.2},\"cpu_ms_per_1k_tokens\":{:.3},\"rss_idle_kib\":{},\"rss_open_kib\":{},\"open_at_sample\":{},\"kib_per_stream\":{:.2},\"pids\":{:?}}}",
+        "{{\"label\":\"{}\",\"clients\":{},\"rounds\":{},\"tokens_per_stream\":{},\"ok\":{},\"errors\":{},\"first_error\":{:?},\"elapsed_s\":{:.2},\"tokens\":{},\"tokens_per_s\":{:.0},\"ttft_ms_p50\":{:.3},\"ttft_ms_p99\":{:.3},\"ttft_ms_max\":{:.3},\"cpu_s\":{:.2},\"cpu_ms_per_1k_tokens\":{:.3},\"rss_idle_kib\":{},\"rss_open_kib\":{},\"open_at_sample\":{},\"kib_per_stream\":{:.2},\"probes\":{},\"probe_ttft_ms_p50\":{:.3},\"probe_ttft_ms_p99\":{:.3},\"pids\":{:?}}}",
         args.label,
         args.clients,
         args.rounds,
@@ -362,6 +395,9 @@ async fn run(args: Args) {
         rss1,
         open_at_sample,
         per_stream,
+        probe_ttft.len(),
+        percentile(&probe_ttft, 0.5),
+        percentile(&probe_ttft, 0.99),
         pids
     );
 }
