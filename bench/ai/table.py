@@ -8,7 +8,7 @@ lite = next((r for r in rows if r["label"] == "litellm"), None)
 
 
 def added(r, key):
-    if not base or r is base:
+    if not base or r is base or key not in r or key not in base:
         return ""
     return f" (+{r[key] - base[key]:.2f})"
 

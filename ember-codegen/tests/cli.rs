@@ -80,6 +80,18 @@ fn check_routes_and_schema_succeed_on_valid_specs() {
     assert!(table.contains("POST    /upload"), "{table}");
     assert!(table.contains("body≤50MiB timeout=off"), "{table}");
     assert!(table.contains("specs/include/admin.yaml:5"), "{table}");
+    // ai (issue 13): AI routes say what they call.
+    let out = bin()
+        .args(["routes", "specs/ai.yaml"])
+        .current_dir(root())
+        .output()
+        .expect("run");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("gateway chat_completions"), "{table}");
+    assert!(
+        table.contains("crate::handlers::ai::summarize (model ember-chat)"),
+        "{table}"
+    );
     let out = bin().arg("schema").output().expect("run");
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("schema is JSON");
     assert_eq!(schema["title"], "ember.yaml");

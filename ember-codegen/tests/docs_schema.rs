@@ -391,6 +391,19 @@ fn probe(location: &str, key: &str, value: &str) -> Option<String> {
         "route_limits" => format!("routes:\n  GET /:\n    handler: h\n    limits:\n      {kv}\n"),
         "group" => format!("groups:\n  - prefix: /g\n    {kv}\n"),
         "middleware[]" => format!("middleware:\n  - {key}: {{}}\n"),
+        // ai (issue 13).
+        "ai" => format!("ai:\n  {kv}\n"),
+        "ai.router" => format!("ai:\n  router:\n    {kv}\n"),
+        "ai_retries" => format!("ai:\n  router:\n    retries:\n      {kv}\n"),
+        "ai_cooldown" => format!("ai:\n  router:\n    cooldown:\n      {kv}\n"),
+        "ai.models.*" => format!("ai:\n  models:\n    m:\n      {kv}\n"),
+        "ai.models.*.upstreams[]" => {
+            format!("ai:\n  models:\n    m:\n      upstreams:\n        - {kv}\n")
+        }
+        "ai.models.*.upstreams[].cost" => {
+            format!("ai:\n  models:\n    m:\n      upstreams:\n        - cost:\n            {kv}\n")
+        }
+        "ai.routes.*" => format!("ai:\n  routes:\n    POST /x:\n      {kv}\n"),
         other => {
             let kind = other.strip_prefix("middleware[].")?;
             format!("middleware:\n  - {kind}: {{ {kv} }}\n")

@@ -36,7 +36,7 @@ pub enum WithRequest {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot handle {R}: its signature does not fit the route",
     label = "wrong signature for {R}",
-    note = "the route's path parameters are `{Args}`; a handler is an `async fn` taking them in path order, optionally preceded by `&Request<'_>`, and returning a type that implements `IntoResponse`"
+    note = "the route's arguments are `{Args}`: its path parameters in path order (for a user AI route, then the chat request and the model); a handler is an `async fn` taking them in that order, optionally preceded by `&Request<'_>`, and returning a type that implements `IntoResponse`"
 )]
 pub trait Handler<Args, M, R = ()> {
     /// Calls the handler.

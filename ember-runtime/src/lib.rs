@@ -19,6 +19,9 @@
 //!   the [`sse`] module;
 //! * the cache handle `App::cache("name")` returns: [`Cache`], failing with [`CacheError`];
 //! * the other errors: [`ConfigError`], [`InvalidHeader`], [`BodyClosed`];
+//! * AI routes (the spec's `ai:` section; feature `ai`, on by default): [`ai`] — the
+//!   chat-request and completion types, the [`ai::Model`] handle user AI handlers get, and
+//!   [`ai::AiError`];
 //! * [`log`] (the default `tracing` subscriber) and, with the `test-util` feature,
 //!   `test_util` (a Redis of a test's own, skipping tests whose services are missing);
 //! * [`include_app!`], which pulls the generated app into the crate with the `build.rs`.
@@ -85,6 +88,8 @@
 //! * `cache`, `middleware`, `params`, `handler` — what generated code calls, reached only
 //!   through the hidden `__private` module; `remote` — the one registry of connections to
 //!   Redis and Memcached, shared by remote caches and the Redis rate limiter.
+//! * `ai` — the model router and the OpenAI-compatible gateway: SSE splitting (sans-IO),
+//!   upstream health shared by all workers, a pooled hyper client per worker.
 
 // ai (issue 13): the `ai:` section's runtime.
 #[cfg(feature = "ai")]

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ember_codegen::plan::{LimitsPlan, Plan};
+use ember_codegen::plan::{AiRoute, LimitsPlan, Plan, RoutePlan};
 
 const USAGE: &str = "\
 usage: ember-codegen <command> [args]
@@ -79,7 +79,7 @@ fn print_routes(plan: &Plan) {
             [
                 r.method.keyword().to_owned(),
                 r.path.clone(),
-                r.handler.clone(),
+                handler_text(plan, r),
                 limits_text(&r.limits),
                 format!("{}:{}", r.file, r.line),
             ]
@@ -98,6 +98,23 @@ fn print_routes(plan: &Plan) {
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         println!("{}", line.join("  ").trim_end());
+    }
+}
+
+/// The handler, or for an AI route what it calls (`gateway chat_completions`,
+/// `summarize (model ember-chat)`).
+fn handler_text(plan: &Plan, r: &RoutePlan) -> String {
+    match r.ai {
+        Some(AiRoute::Gateway(g)) => format!("gateway {}", g.name()),
+        Some(AiRoute::Handler { model }) => {
+            let name = plan
+                .ai
+                .as_ref()
+                .and_then(|a| a.models.get(model))
+                .map_or("?", |m| m.name.as_str());
+            format!("{} (model {name})", r.handler)
+        }
+        None => r.handler.clone(),
     }
 }
 

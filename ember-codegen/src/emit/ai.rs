@@ -124,3 +124,57 @@ pub(super) fn chat_args(
     arg_types.push("::ember_runtime::ai::ChatRequest".to_owned());
     arg_types.push("&'static ::ember_runtime::ai::Model".to_owned());
 }
+
+#[cfg(test)]
+mod tests {
+    fn code(yaml: &str) -> String {
+        let plan = crate::compile(yaml, "t.yaml", &mut |_| unreachable!(), &|_| None)
+            .unwrap_or_else(|d| panic!("{d}"));
+        crate::emit(&plan, &crate::EmitOptions::default())
+    }
+
+    const MODEL: &str =
+        "ai:\n  models:\n    m: { upstreams: [ { base_url: http://h/v1, model: x } ] }\n";
+
+    #[test]
+    fn only_the_gateway_endpoints_some_route_uses_are_generated() {
+        let c = code(&format!(
+            "{MODEL}  routes:\n    GET /v1/models: {{ gateway: models }}\n"
+        ));
+        assert!(c.contains("static AI_SPEC"), "{c}");
+        assert!(c.contains("async fn ai_models() -> Response {"), "{c}");
+        assert!(!c.contains("fn ai_chat_completions"), "{c}");
+        assert!(!c.contains("parse_chat"), "{c}");
+        // Models without routes still get their statics (and nothing else).
+        let c = code(MODEL);
+        assert!(
+            c.contains("static AI: ::ember_runtime::__private::ai::AiCell"),
+            "{c}"
+        );
+        assert!(!c.contains("fn ai_models"), "{c}");
+    }
+
+    #[test]
+    fn a_user_ai_handler_gets_the_chat_request_and_its_model_after_the_path_parameters() {
+        let c = code(&format!(
+            "{MODEL}  routes:\n    POST /x/{{n:u8}}: {{ handler: h, model: m }}\n"
+        ));
+        let parse = c.find("parse_chat(req)").expect("parses the chat request");
+        let param = c.find("let param_n").expect("decodes the parameter");
+        assert!(param < parse, "{c}");
+        assert!(
+            c.contains(
+                "(u8, ::ember_runtime::ai::ChatRequest, &'static ::ember_runtime::ai::Model)"
+            ),
+            "{c}"
+        );
+        assert!(c.contains("(param_n, ai_chat, AI.get().model(0)),"), "{c}");
+    }
+
+    #[test]
+    fn apps_without_ai_generate_no_ai_items() {
+        let c = code("routes:\n  POST /x: h\n");
+        assert!(!c.contains("__private::ai"), "{c}");
+        assert!(!c.contains("AI_SPEC"), "{c}");
+    }
+}

@@ -473,7 +473,9 @@ mod tests {
     #[test]
     fn runtime_items_are_named_through_stable_paths_only() {
         let c = code(
-            "caches:\n  s: { static: true }\nroutes:\n  GET /a/{id}: { handler: h, cache: s }\n",
+            "caches:\n  s: { static: true }\nroutes:\n  GET /a/{id}: { handler: h, cache: s }\n\
+             ai:\n  models: { m: { upstreams: [ { base_url: http://h/v1, model: x } ] } }\n  \
+             routes:\n    POST /c: { handler: c, model: m }\n    GET /m: { gateway: models }\n",
             EmitOptions::default(),
         );
         let public = [
@@ -484,6 +486,8 @@ mod tests {
             "Method",
             "StatusCode",
             "Cache>",
+            "ai::ChatRequest",
+            "ai::Model",
         ];
         for (i, _) in c.match_indices("::ember_runtime::") {
             let rest = &c[i + "::ember_runtime::".len()..];

@@ -288,3 +288,131 @@ pub fn gateway_fn(g: Gateway) -> &'static str {
         Gateway::Models => "ai_models",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::plan::{MethodSel, MwKind, Plan};
+
+    fn plan(yaml: &str) -> Plan {
+        crate::compile(yaml, "t.yaml", &mut |_| unreachable!(), &|_| None)
+            .unwrap_or_else(|d| panic!("{yaml}\n{d}"))
+    }
+
+    #[test]
+    fn models_take_the_defaults_then_the_router_then_their_own_keys() {
+        let p = plan(
+            "ai:\n  router:\n    strategy: latency\n    retries: { connect: 3 }\n    \
+             cooldown: { for: 10s }\n  models:\n    plain:\n      upstreams: [ { base_url: http://h:1/v1/, model: x } ]\n    \
+             own:\n      strategy: weighted\n      retries: { server_error: 0 }\n      cooldown: { failures: 2 }\n      \
+             latency_window: 5s\n      upstreams:\n        - { name: a, base_url_env: A, model: y, api_key_env: K, timeout: 2s, cost: { input: 0.5 }, weight: 4 }\n",
+        );
+        let ai = p.ai.expect("ai");
+        let [plain, own] = &ai.models[..] else {
+            panic!("two models: {ai:?}");
+        };
+        assert_eq!(plain.name, "plain");
+        assert_eq!(plain.strategy, Strategy::Latency);
+        assert_eq!(
+            plain.retries,
+            RetriesPlan {
+                connect: 3,
+                timeout: 0,
+                rate_limited: 0,
+                server_error: 1
+            }
+        );
+        assert_eq!(
+            plain.cooldown,
+            CooldownPlan {
+                failures: 3,
+                period: Duration::from_secs(10)
+            }
+        );
+        assert_eq!(plain.latency_window, Duration::from_secs(60));
+        let u = &plain.upstreams[0];
+        // The name defaults to the model; the trailing `/` is dropped; defaults fill in.
+        assert_eq!(
+            (u.name.as_str(), u.base_url.as_deref(), u.timeout, u.weight),
+            ("x", Some("http://h:1/v1"), Duration::from_secs(30), 1)
+        );
+        assert_eq!((u.cost_input, u.cost_output), (0.0, 0.0));
+        assert_eq!(own.strategy, Strategy::Weighted);
+        assert_eq!((own.retries.connect, own.retries.server_error), (3, 0));
+        assert_eq!(own.cooldown.failures, 2);
+        assert_eq!(own.cooldown.period, Duration::from_secs(10));
+        assert_eq!(own.latency_window, Duration::from_secs(5));
+        let u = &own.upstreams[0];
+        assert_eq!(u.name, "a");
+        assert_eq!(u.base_url, None);
+        assert_eq!(u.base_url_env.as_deref(), Some("A"));
+        assert_eq!(u.api_key_env.as_deref(), Some("K"));
+        assert_eq!(
+            (u.timeout, u.cost_input, u.weight),
+            (Duration::from_secs(2), 0.5, 4)
+        );
+    }
+
+    #[test]
+    fn ai_routes_join_the_app_routes_with_the_top_level_middleware_and_no_handler_timeout() {
+        let p = plan(
+            "middleware: [ { cors: { allow_origins: '*' } } ]\nroutes:\n  GET /a: a\n\
+             ai:\n  models:\n    m: { upstreams: [ { base_url: http://h/v1, model: x } ] }\n    \
+             n: { upstreams: [ { base_url: http://h/v1, model: y } ] }\n  routes:\n    \
+             POST /v1/chat/completions: { gateway: chat_completions, middleware: [ { skip: cors } ] }\n    \
+             POST /s/{id:u64}: { handler: s, model: n, limits: { max_body_size: 1KiB } }\n    \
+             POST /t: { handler: crate::t, model: m, limits: { handler_timeout: 5s } }\n",
+        );
+        let r: Vec<_> = p
+            .routes
+            .iter()
+            .map(|r| (r.method, r.path.as_str(), r.handler.as_str(), r.ai))
+            .collect();
+        assert_eq!(
+            r,
+            [
+                (MethodSel::Get, "/a", "crate::handlers::a", None),
+                (
+                    MethodSel::Post,
+                    "/v1/chat/completions",
+                    "ai_chat_completions",
+                    Some(AiRoute::Gateway(Gateway::ChatCompletions))
+                ),
+                (
+                    MethodSel::Post,
+                    "/s/{id:u64}",
+                    "crate::handlers::s",
+                    Some(AiRoute::Handler { model: 1 })
+                ),
+                (
+                    MethodSel::Post,
+                    "/t",
+                    "crate::t",
+                    Some(AiRoute::Handler { model: 0 })
+                ),
+            ]
+        );
+        assert!(p.routes[1].middleware.is_empty());
+        assert!(matches!(p.routes[2].middleware[0].kind, MwKind::Cors(_)));
+        assert_eq!(p.routes[1].limits.handler_timeout, Some(None));
+        assert_eq!(p.routes[2].limits.handler_timeout, Some(None));
+        assert_eq!(p.routes[2].limits.max_body_size, Some(1024));
+        assert_eq!(
+            p.routes[3].limits.handler_timeout,
+            Some(Some(Duration::from_secs(5)))
+        );
+        assert_eq!(
+            (p.routes[3].file.as_str(), p.routes[3].line),
+            ("t.yaml", 11)
+        );
+    }
+
+    #[test]
+    fn a_spec_without_ai_has_no_ai_plan() {
+        let p = plan("routes:\n  GET /: h\n");
+        assert_eq!(p.ai, None);
+        assert!(p.routes.iter().all(|r| r.ai.is_none()));
+    }
+}

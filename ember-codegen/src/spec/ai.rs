@@ -106,12 +106,16 @@ pub struct UpstreamSpec {
     pub name: Option<Spanned<String>>,
     /// The OpenAI-compatible base URL (`http://host:port/v1`).
     pub base_url: Option<Spanned<String>>,
-    /// An environment variable that overrides `base_url` at run time.
-    pub base_url_env: Option<Spanned<String>>,
+    /// An environment variable that overrides `base_url` at run time (`Some(None)`: the key
+    /// is there without a name, which is reported).
+    #[serde(default, deserialize_with = "present")]
+    pub base_url_env: Option<Spanned<Option<String>>>,
     /// The upstream's model name.
     pub model: Option<Spanned<String>>,
-    /// The environment variable holding the API key, read at run time.
-    pub api_key_env: Option<Spanned<String>>,
+    /// The environment variable holding the API key, read at run time (`Some(None)`: the
+    /// key is there without a name, which is reported).
+    #[serde(default, deserialize_with = "present")]
+    pub api_key_env: Option<Spanned<Option<String>>>,
     /// Refused: a key written into the spec (only `api_key_env` is accepted).
     pub api_key: Option<Spanned<IgnoredAny>>,
     /// Connect and time to first token; also the longest gap between chunks.
@@ -120,6 +124,12 @@ pub struct UpstreamSpec {
     pub cost: Option<Spanned<CostSpec>>,
     /// Share of requests under strategy `weighted`.
     pub weight: Option<Spanned<Scalar>>,
+}
+
+/// A key that is present, even with an empty (null) value: `api_key_env:` alone is a
+/// mistake to report, not the same as leaving the key out.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// The keys of an upstream, for suggestions.

@@ -80,7 +80,8 @@ pub(crate) fn routing(
     }
     if let Some(c) = cooldown {
         if let Some(v) = &c.value.failures {
-            out.failures = count(cx, 0, v, 1..=1000).map(|n| n as u32);
+            // 0: never cool down.
+            out.failures = count(cx, 0, v, 0..=1000).map(|n| n as u32);
         }
         if let Some(v) = &c.value.period {
             out.period = duration(cx, 0, v, false).flatten();
@@ -211,8 +212,8 @@ pub(crate) fn upstream(
     })
 }
 
-/// Checks a base URL: `http://` or `https://`, a host, no query or fragment. A trailing
-/// `/` is dropped.
+/// Checks a base URL: `http://` (the upstream client has no TLS yet), a host, no query or
+/// fragment. A trailing `/` is dropped.
 pub(crate) fn base_url(cx: &mut Ctx<'_, '_>, v: &Spanned<String>) -> Option<String> {
     let url = cx.text(0, v)?;
     let rest = url
@@ -220,7 +221,15 @@ pub(crate) fn base_url(cx: &mut Ctx<'_, '_>, v: &Spanned<String>) -> Option<Stri
         .or_else(|| url.strip_prefix("https://"));
     let host = rest.map(|r| r.split('/').next().unwrap_or(""));
     let problem = match (rest, host) {
-        (None, _) => Some("expected `http://` or `https://`"),
+        _ if url.starts_with("https://") => {
+            let span = cx.span(0, v);
+            let d = Diagnostic::new(format!("`{url}`: https upstreams are not supported yet"))
+                .at(span, "the upstream client has no TLS in this release")
+                .help("use an http:// URL, e.g. a local TLS-terminating proxy in front of the provider");
+            cx.error(0, d);
+            return None;
+        }
+        (None, _) => Some("expected `http://`"),
         (_, Some("")) => Some("no host"),
         _ if url.contains(['?', '#']) => Some("no query or fragment here"),
         _ if url.chars().any(|c| c.is_whitespace() || c.is_control()) => Some("no spaces"),
@@ -238,8 +247,9 @@ pub(crate) fn base_url(cx: &mut Ctx<'_, '_>, v: &Spanned<String>) -> Option<Stri
 }
 
 /// Checks an environment variable's name (`[A-Za-z_][A-Za-z0-9_]*`).
-pub(crate) fn env_name(cx: &mut Ctx<'_, '_>, v: &Spanned<String>) -> Option<String> {
-    let name = cx.text(0, v)?;
+pub(crate) fn env_name(cx: &mut Ctx<'_, '_>, v: &Spanned<Option<String>>) -> Option<String> {
+    let written = v.value.as_deref().unwrap_or("");
+    let name = cx.interp(0, v, written)?;
     let valid = name
         .chars()
         .next()
@@ -505,8 +515,18 @@ mod tests {
         ),
         (
             "ai:\n  router: { cooldown: { failures: 0, for: 5s } }\n  models: { m: { upstreams: [ { base_url: http://h/v1, model: x } ] } }\n",
+            "",
+            "",
+        ),
+        (
+            "ai:\n  router: { cooldown: { failures: 1001 } }\n  models: { m: { upstreams: [ { base_url: http://h/v1, model: x } ] } }\n",
             "2:35",
-            "invalid count `0`",
+            "invalid count `1001`",
+        ),
+        (
+            "ai:\n  models:\n    m: { upstreams: [ { base_url: 'https://api.openai.com/v1', model: x } ] }\n",
+            "3:35",
+            "https upstreams are not supported yet",
         ),
         (
             "ai:\n  router: { cooldown: { failures: 2, for: 5 } }\n  models: { m: { upstreams: [ { base_url: http://h/v1, model: x } ] } }\n",
@@ -583,6 +603,11 @@ mod tests {
         (
             "ai:\n  models:\n    m: { upstreams: [ { base_url: http://h/v1, model: x, api_key_env: '' } ] }\n",
             "3:71",
+            "empty environment variable name",
+        ),
+        (
+            "ai:\n  models:\n    m:\n      upstreams:\n        - base_url: http://h/v1\n          model: x\n          api_key_env:\n",
+            "7:22",
             "empty environment variable name",
         ),
         (

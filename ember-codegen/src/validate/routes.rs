@@ -556,6 +556,12 @@ mod tests {
             "`caches` cannot appear in an included file",
         ),
         (
+            "include: inc.yaml\n",
+            Some("ai:\n  models: {}\n"),
+            "inc.yaml:1:1",
+            "`ai` cannot appear in an included file",
+        ),
+        (
             "routes:\n  GET /a: h\ninclude: inc.yaml\n",
             Some("routes:\n  GET /a: g\n"),
             "inc.yaml:2:3",

@@ -8,9 +8,8 @@ use bytes::Bytes;
 
 use super::error::AiError;
 use super::health::now_ms;
-use super::model::Model;
 use super::router;
-use super::spec::Retries;
+use super::spec::{ModelSpec, Retries};
 use super::upstream::{Answer, Upstream};
 use super::wire::ChatRequest;
 
@@ -54,9 +53,12 @@ impl Budget {
 
 /// Routes `req` through `model`'s upstreams (its `model` field replaced by each upstream's,
 /// its `stream` flag as given) until one answers.
-pub(crate) async fn route(model: &'static Model, req: &mut ChatRequest) -> Result<Served, Failed> {
-    let spec = model.spec;
-    let order = router::plan(spec, &model.upstreams, now_ms()).map_err(|retry_after| {
+pub(crate) async fn route(
+    spec: &'static ModelSpec,
+    upstreams: &'static [Upstream],
+    req: &mut ChatRequest,
+) -> Result<Served, Failed> {
+    let order = router::plan(spec, upstreams, now_ms()).map_err(|retry_after| {
         tracing::warn!(model = spec.name, "every upstream is cooling down");
         Failed {
             upstream: None,
@@ -65,7 +67,7 @@ pub(crate) async fn route(model: &'static Model, req: &mut ChatRequest) -> Resul
     })?;
     let mut last: Option<Failed> = None;
     for idx in order {
-        let up: &'static Upstream = &model.upstreams[idx];
+        let up: &'static Upstream = &upstreams[idx];
         if up.health.cooling(now_ms()).is_some() {
             // Another worker put it in cooldown since the plan was made.
             tracing::debug!(
@@ -103,7 +105,7 @@ pub(crate) async fn route(model: &'static Model, req: &mut ChatRequest) -> Resul
                 Err(error) if error.is_retryable() => {
                     let now = now_ms();
                     let cooled = up.health.record_failure(spec.cooldown, now);
-                    report(model, up, &error, cooled, now);
+                    report(spec, up, &error, cooled, now);
                     let retry = !cooled && budget.spend(&error);
                     last = Some(Failed {
                         upstream: Some(up.spec.name),
@@ -133,10 +135,10 @@ pub(crate) async fn route(model: &'static Model, req: &mut ChatRequest) -> Resul
 
 /// Logs a failed attempt: at warn when it starts a cooldown, else at warn once per
 /// [`WARN_EVERY`] per upstream and at debug otherwise.
-pub(crate) fn report(model: &Model, up: &Upstream, e: &AiError, cooled: bool, now: u64) {
-    let (m, u) = (model.spec.name, up.spec.name);
+pub(crate) fn report(model: &ModelSpec, up: &Upstream, e: &AiError, cooled: bool, now: u64) {
+    let (m, u) = (model.name, up.spec.name);
     if cooled {
-        let secs = model.spec.cooldown.period.as_secs_f64();
+        let secs = model.cooldown.period.as_secs_f64();
         tracing::warn!(model = m, upstream = u, "{e}; cooling down for {secs} s");
     } else if up.health.should_warn(WARN_EVERY, now) {
         tracing::warn!(model = m, upstream = u, "{e}");

@@ -12,7 +12,8 @@ use futures_core::Stream;
 
 use super::call::{self, Failed, Served};
 use super::error::AiError;
-use super::model::{Ai, Live, Model};
+use super::model::{Ai, Live};
+use super::spec::ModelSpec;
 use super::upstream::Answer;
 use super::wire::ChatRequest;
 use crate::http::request::Request;
@@ -38,7 +39,7 @@ pub async fn chat_completions(ai: &'static Ai, req: &Request<'_>) -> Response {
     };
     // admit: (issue 14) token admission and conversation context go here.
     // route + call
-    let served = match call::route(model, &mut chat).await {
+    let served = match call::route(model.spec, model.upstreams, &mut chat).await {
         Ok(s) => s,
         Err(Failed { upstream, error }) => {
             let resp = error.into_response();
@@ -49,11 +50,11 @@ pub async fn chat_completions(ai: &'static Ai, req: &Request<'_>) -> Response {
         }
     };
     // relay (settle, issue 14: usage accounting, cache fill, once the answer is known)
-    relay(model, served)
+    relay(model.spec, served)
 }
 
 /// The answer of the upstream that served, as the client's response.
-fn relay(model: &'static Model, served: Served) -> Response {
+fn relay(model: &'static ModelSpec, served: Served) -> Response {
     let name = served.upstream.spec.name;
     match served.answer {
         Answer::Full(body) => Response::bytes(body)

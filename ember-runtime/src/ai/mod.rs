@@ -11,7 +11,7 @@
 //! use ember_runtime::ai::{AiError, ChatRequest, Message, Model};
 //! use ember_runtime::Sse;
 //!
-//! pub async fn summarize(mut chat: ChatRequest, model: &'static Model) -> Result<Sse, AiError> {
+//! pub async fn summarize(mut chat: ChatRequest, model: &Model) -> Result<Sse, AiError> {
 //!     chat.messages.insert(0, Message::system("Summarize the user's text in one line."));
 //!     Ok(Sse::tokens(model.stream(chat).await?.text()))
 //! }

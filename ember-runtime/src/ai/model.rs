@@ -88,27 +88,30 @@ impl Ai {
     }
 }
 
-/// A client-facing model and its router: what a user AI handler gets as `&'static Model`.
+/// A client-facing model and its router: what a user AI handler gets (`&Model`; the
+/// streams it returns borrow nothing from it).
 ///
 /// ```ignore
 /// use ember_runtime::ai::{AiError, ChatRequest, Model};
 /// use ember_runtime::Sse;
 ///
-/// pub async fn summarize(chat: ChatRequest, model: &'static Model) -> Result<Sse, AiError> {
+/// pub async fn summarize(chat: ChatRequest, model: &Model) -> Result<Sse, AiError> {
 ///     Ok(Sse::tokens(model.stream(chat).await?.text()))
 /// }
 /// ```
 #[derive(Debug)]
 pub struct Model {
     pub(crate) spec: &'static ModelSpec,
-    pub(crate) upstreams: Box<[Upstream]>,
+    /// Leaked once per process (a model lives as long as its `static AI`), so streams can
+    /// hold `&'static` references to their upstream.
+    pub(crate) upstreams: &'static [Upstream],
 }
 
 impl Model {
     fn resolve(spec: &'static ModelSpec) -> Model {
         Model {
             spec,
-            upstreams: spec.upstreams.iter().map(Upstream::resolve).collect(),
+            upstreams: Box::leak(spec.upstreams.iter().map(Upstream::resolve).collect()),
         }
     }
 
@@ -119,10 +122,10 @@ impl Model {
 
     /// A complete (non-streamed) answer to `req`, routed with fallback, retries and
     /// cooldown. `req.model` is replaced by each upstream's model name.
-    pub async fn complete(&'static self, mut req: ChatRequest) -> Result<Completion, AiError> {
+    pub async fn complete(&self, mut req: ChatRequest) -> Result<Completion, AiError> {
         req.stream = false;
         req.stream_options = None;
-        let served = call::route(self, &mut req)
+        let served = call::route(self.spec, self.upstreams, &mut req)
             .await
             .map_err(|f: Failed| f.error)?;
         let name = served.upstream.spec.name;
@@ -143,15 +146,15 @@ impl Model {
     /// A streamed answer to `req`, routed with fallback, retries and cooldown until its
     /// first token has arrived; after that an upstream failure ends the stream with an
     /// error (never another upstream's output).
-    pub async fn stream(&'static self, mut req: ChatRequest) -> Result<TokenStream, AiError> {
+    pub async fn stream(&self, mut req: ChatRequest) -> Result<TokenStream, AiError> {
         req.stream = true;
-        let served = call::route(self, &mut req)
+        let served = call::route(self.spec, self.upstreams, &mut req)
             .await
             .map_err(|f: Failed| f.error)?;
         let name = served.upstream.spec.name;
         match served.answer {
             Answer::Stream { first, events } => Ok(TokenStream {
-                live: Live::new(self, served.upstream, first, events),
+                live: Live::new(self.spec, served.upstream, first, events),
                 done: false,
             }),
             Answer::Full(_) => Err(AiError::ServerError {
@@ -167,7 +170,7 @@ impl Model {
 /// `data: [DONE]` last; a failure is counted against the upstream's health and ends it.
 #[derive(Debug)]
 pub(crate) struct Live {
-    model: &'static Model,
+    model: &'static ModelSpec,
     upstream: &'static Upstream,
     first: Option<Bytes>,
     events: Events,
@@ -175,7 +178,7 @@ pub(crate) struct Live {
 
 impl Live {
     pub(crate) fn new(
-        model: &'static Model,
+        model: &'static ModelSpec,
         upstream: &'static Upstream,
         first: Bytes,
         events: Events,
@@ -207,7 +210,7 @@ impl Stream for Live {
             let cooled = self
                 .upstream
                 .health
-                .record_failure(self.model.spec.cooldown, now);
+                .record_failure(self.model.cooldown, now);
             call::report(self.model, self.upstream, e, cooled, now);
         }
         item

@@ -76,11 +76,11 @@ impl Upstream {
             .map_err(|e| format!("bad base URL `{base}`: {e}"))?;
         match uri.scheme_str() {
             Some("http") => Ok(uri),
+            Some("https") if client::TLS => Ok(uri),
             Some("https") => Err(format!(
-                "`{base}`: https upstreams need TLS, which this build lacks; use an \
-                 http:// URL (a local proxy) for now"
+                "`{base}`: https upstreams need ember-runtime's `ai-tls` feature"
             )),
-            _ => Err(format!("bad base URL `{base}`: not http://")),
+            _ => Err(format!("bad base URL `{base}`: not http:// or https://")),
         }
     }
 
@@ -255,24 +255,31 @@ pub(crate) struct Events {
     body: Incoming,
     splitter: Splitter,
     gap: Duration,
+    /// Armed for `until` or earlier; when it fires early it is re-armed, so a frame costs
+    /// a clock read, not a timer update.
     timer: Pin<Box<Sleep>>,
+    /// When the upstream has been silent too long (the last frame + `gap`).
+    until: tokio::time::Instant,
     /// `[DONE]` was yielded, or an error: nothing more.
     finished: bool,
 }
 
 impl Events {
     fn new(upstream: &'static str, body: Incoming, gap: Duration) -> Self {
+        let until = tokio::time::Instant::now() + gap;
         Events {
             upstream,
             body,
             splitter: Splitter::default(),
             gap,
-            timer: Box::pin(tokio::time::sleep(gap)),
+            timer: Box::pin(tokio::time::sleep_until(until)),
+            until,
             finished: false,
         }
     }
 
     fn reset_gap_to(&mut self, deadline: tokio::time::Instant) {
+        self.until = deadline;
         self.timer.as_mut().reset(deadline);
     }
 
@@ -306,8 +313,7 @@ impl Stream for Events {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         this.splitter.push_bytes(data);
-                        let next = tokio::time::Instant::now() + this.gap;
-                        this.timer.as_mut().reset(next);
+                        this.until = tokio::time::Instant::now() + this.gap;
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -318,14 +324,40 @@ impl Stream for Events {
                     let e = protocol(this.upstream, "the stream ended before [DONE]");
                     return this.fail(e);
                 }
-                Poll::Pending => {
+                Poll::Pending => loop {
                     ready!(this.timer.as_mut().poll(cx));
-                    let e = AiError::Timeout {
-                        upstream: this.upstream,
-                    };
-                    return this.fail(e);
-                }
+                    if tokio::time::Instant::now() >= this.until {
+                        let e = AiError::Timeout {
+                            upstream: this.upstream,
+                        };
+                        return this.fail(e);
+                    }
+                    // Data came since it was armed: wait for the real end of the gap.
+                    let until = this.until;
+                    this.timer.as_mut().reset(until);
+                },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_from_base_urls() {
+        let ok = |b| Upstream::endpoint(b, "chat/completions").map(|u| u.to_string());
+        assert_eq!(
+            ok("http://127.0.0.1:9/v1/"),
+            Ok("http://127.0.0.1:9/v1/chat/completions".into())
+        );
+        assert_eq!(
+            ok("https://api.example/v1").is_ok(),
+            client::TLS,
+            "https works with the ai-tls feature, and fails clearly without"
+        );
+        assert!(ok("ftp://x/v1").is_err());
+        assert!(ok("not a url").is_err());
     }
 }

@@ -314,16 +314,20 @@ async fn run(args: Args) {
     }
     // RSS with every stream of the first round open: sampled when the most streams are.
     let sampler = {
-        let (totals, pids, clients) = (totals.clone(), pids.clone(), args.clients as u64);
+        let (totals, pids, clients, rounds) =
+            (totals.clone(), pids.clone(), args.clients as u64, args.rounds as u64);
         tokio::task::spawn_local(async move {
             let mut best = (0u64, 0u64);
-            for _ in 0..400 {
+            while Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let open = totals.borrow().open;
-                if open >= best.0 {
+                let (open, ended) = {
+                    let t = totals.borrow();
+                    (t.open, t.ok + t.errors)
+                };
+                if open > best.0 {
                     best = (open, rss_kib(&family(&pids)));
                 }
-                if open >= clients {
+                if open >= clients || ended >= clients * rounds {
                     break;
                 }
             }

@@ -261,3 +261,57 @@ fn model_complete_parses_the_completion() {
         "{err:?}"
     );
 }
+
+#[test]
+fn the_upstream_gets_the_key_from_env_and_a_pooled_connection() {
+    let a = Upstream::start("a");
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    // PATH is always set (and a valid header value); the URL variable is not.
+    let ups = Box::leak(Box::new([UpstreamSpec {
+        name: "a",
+        base_url: Some(leak(a.base_url())),
+        base_url_env: Some("EMBER_AI_TEST_UNSET_URL_VARIABLE"),
+        model: "model-a",
+        api_key_env: Some("PATH"),
+        timeout: Duration::from_secs(5),
+        cost_input: 0.0,
+        cost_output: 0.0,
+        weight: 1,
+    }]));
+    let models = Box::leak(Box::new([ModelSpec {
+        name: "m",
+        strategy: Strategy::Fallback,
+        retries: Retries::DEFAULT,
+        cooldown: Cooldown::DEFAULT,
+        latency_window: Duration::from_secs(60),
+        upstreams: ups,
+    }]));
+    let spec = Box::leak(Box::new(AiSpec { models }));
+    let ai = Box::leak(Box::new(AiCell::new(spec))).get();
+    let server = serve(ai, Backend::Tokio, 1);
+    for stream in [false, true, false] {
+        let r = request(
+            server.local_addr(),
+            "POST",
+            "/v1/chat/completions",
+            &chat(stream),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let path = std::env::var("PATH").expect("PATH");
+    let heads = a.state.heads.lock().expect("lock").clone();
+    assert_eq!(heads.len(), 3);
+    for head in &heads {
+        let lower = head.to_ascii_lowercase();
+        assert!(
+            lower.starts_with("post /v1/chat/completions http/1.1"),
+            "{head}"
+        );
+        assert!(head.contains(&format!("Bearer {path}")), "{head}");
+        assert!(lower.contains("content-type: application/json"), "{head}");
+        assert!(lower.contains(&format!("host: {}", a.addr)), "{head}");
+    }
+    // Keep-alive: one worker, sequential requests, one upstream connection.
+    assert_eq!(a.state.connections.load(SeqCst), 1);
+    server.shutdown().expect("shutdown");
+}

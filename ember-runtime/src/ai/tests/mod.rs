@@ -103,7 +103,7 @@ impl Service for App {
 }
 
 /// A user AI handler: the streamed text, collected, with the upstream that served it.
-async fn summarize(mut chat: ChatRequest, model: &'static Model) -> Result<Response, AiError> {
+async fn summarize(mut chat: ChatRequest, model: &Model) -> Result<Response, AiError> {
     chat.messages.insert(0, Message::system("summarize"));
     let tokens = model.stream(chat).await?;
     let upstream = tokens.upstream();

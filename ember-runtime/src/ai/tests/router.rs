@@ -113,6 +113,19 @@ fn falls_back_when_the_first_token_is_late() {
         assert!(took >= Duration::from_millis(400), "{took:?}");
         assert!(took < Duration::from_millis(4_000), "{took:?}");
     }
+    // An upstream that accepts and never answers: the same timeout, then b.
+    let hole = crate::test_util::black_hole("127.0.0.1:0").expect("black hole");
+    let mut hung = up("h", format!("http://{hole}/v1"));
+    hung.2 = Duration::from_millis(300);
+    let ups = vec![hung, up("b", b.base_url())];
+    let server = serve(
+        ai(Strategy::Fallback, NO_RETRIES, NO_COOLDOWN, ups),
+        Backend::Tokio,
+        1,
+    );
+    let t = Instant::now();
+    assert_eq!(served_by(&post(&server, true), true), "b");
+    assert!(t.elapsed() >= Duration::from_millis(300));
     server.shutdown().expect("shutdown");
 }
 
@@ -147,6 +160,35 @@ fn after_the_first_token_a_failure_ends_the_stream_with_an_error_event() {
         assert_eq!(a.requests(), 1, "not retried after the first token");
         server.shutdown().expect("shutdown");
     }
+}
+
+#[test]
+fn a_stall_after_the_first_token_times_out_into_an_error_event() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    a.set(|s| s.stall_at.store(2, SeqCst));
+    let mut stalling = up("a", a.base_url());
+    stalling.2 = Duration::from_millis(300);
+    let ups = vec![stalling, up("b", b.base_url())];
+    let server = serve(
+        ai(Strategy::Fallback, NO_RETRIES, NO_COOLDOWN, ups),
+        Backend::Tokio,
+        1,
+    );
+    let t = Instant::now();
+    let r = post(&server, true);
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "{took:?}: the gap timeout did not fire"
+    );
+    let events = r.events();
+    assert_eq!(streamed_text(&events), "a0 a1 ", "{events:?}");
+    let last: Value = serde_json::from_str(events.last().expect("events")).expect("json");
+    assert_eq!(last["error"]["type"], "timeout", "{last}");
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+    assert_eq!(b.requests(), 0);
+    server.shutdown().expect("shutdown");
 }
 
 #[test]

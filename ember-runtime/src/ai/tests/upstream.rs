@@ -27,12 +27,18 @@ pub(super) struct State {
     pub(super) tokens: AtomicUsize,
     /// Break the connection (no end of body) before content token number N.
     pub(super) break_at: AtomicUsize,
+    /// Stall (send nothing for 30 s) before content token number N.
+    pub(super) stall_at: AtomicUsize,
     /// Requests received.
     pub(super) requests: AtomicUsize,
     /// Streams whose client went away before the end.
     pub(super) disconnects: AtomicUsize,
     /// Request bodies received, parsed.
     pub(super) bodies: Mutex<Vec<Value>>,
+    /// Connections accepted.
+    pub(super) connections: AtomicUsize,
+    /// Request heads received.
+    pub(super) heads: Mutex<Vec<String>>,
 }
 
 /// A running upstream; dropped, it stops (and closes its connections).
@@ -52,9 +58,12 @@ impl Upstream {
             gap_ms: AtomicU64::new(0),
             tokens: AtomicUsize::new(3),
             break_at: AtomicUsize::new(usize::MAX),
+            stall_at: AtomicUsize::new(usize::MAX),
             requests: AtomicUsize::new(0),
             disconnects: AtomicUsize::new(0),
             bodies: Mutex::new(Vec::new()),
+            heads: Mutex::new(Vec::new()),
+            connections: AtomicUsize::new(0),
         });
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         std_listener.set_nonblocking(true).expect("nonblocking");
@@ -74,6 +83,7 @@ impl Upstream {
                             continue;
                         };
                         let _ = sock.set_nodelay(true);
+                        st.connections.fetch_add(1, SeqCst);
                         tokio::spawn(serve(sock, st.clone()));
                     }
                 };
@@ -156,8 +166,9 @@ async fn read_request(rd: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> Option<(Stri
 async fn serve(sock: TcpStream, st: Arc<State>) {
     let (mut rd, mut wr) = sock.into_split();
     let mut buf = Vec::new();
-    while let Some((_head, body)) = read_request(&mut rd, &mut buf).await {
+    while let Some((head, body)) = read_request(&mut rd, &mut buf).await {
         st.requests.fetch_add(1, SeqCst);
+        st.heads.lock().expect("lock").push(head);
         let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         st.bodies.lock().expect("lock").push(req.clone());
         let status = st.status.load(SeqCst);
@@ -229,10 +240,15 @@ async fn stream(
     }
     let gap = Duration::from_millis(st.gap_ms.load(SeqCst));
     let break_at = st.break_at.load(SeqCst);
+    let stall_at = st.stall_at.load(SeqCst);
     let mut lines: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
     lines.push("data: [DONE]\n\n".to_owned());
     for (i, line) in lines.iter().enumerate() {
-        let wait = if i == 0 { first } else { gap };
+        let wait = match i {
+            0 => first,
+            _ if i - 1 == stall_at => Duration::from_secs(30),
+            _ => gap,
+        };
         let mut tmp = [0u8; 64];
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
