@@ -6,7 +6,7 @@
 #   bench/ai/run.sh                      # everything (about 3 minutes)
 #   ONLY="upstream litellm" bench/ai/run.sh
 #
-# Env: CLIENTS (1000), TOKENS (200), INTERVAL_MS (20), ROUNDS (2), RAMP_MS (1000),
+# Env: CLIENTS (1000), TOKENS (200), INTERVAL_MS (20), ROUNDS (1), RAMP_MS (1000),
 #      EMBER_BACKENDS ("io_uring tokio"), LITELLM_VENV (/work/venv-litellm),
 #      LITELLM_WORKERS (2: LiteLLM's documented default, one per logical CPU),
 #      CHAT_BIN / UPSTREAM_BIN (prebuilt binaries; default: built here in release).
@@ -18,7 +18,7 @@ ROOT=$PWD
 CLIENTS=${CLIENTS:-1000}
 TOKENS=${TOKENS:-200}
 INTERVAL_MS=${INTERVAL_MS:-20}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-1}
 RAMP_MS=${RAMP_MS:-1000}
 EMBER_BACKENDS=${EMBER_BACKENDS:-"io_uring tokio"}
 LITELLM_VENV=${LITELLM_VENV:-/work/venv-litellm}

@@ -55,7 +55,10 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{flag}: not a number"));
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number"))
+        };
         match flag.as_str() {
             "--addr" => a.addr = v.parse().map_err(|_| "--addr: not host:port")?,
             "--path" => a.path = v,
@@ -100,7 +103,8 @@ fn family(roots: &[u32]) -> Vec<u32> {
             let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
             };
-            if let Some(ppid) = stat_fields(pid).and_then(|f| f.get(1).and_then(|p| p.parse().ok())) {
+            if let Some(ppid) = stat_fields(pid).and_then(|f| f.get(1).and_then(|p| p.parse().ok()))
+            {
                 parent.push((pid, ppid));
             }
         }
@@ -144,9 +148,11 @@ fn rss_kib(pids: &[u32]) -> u64 {
     pids.iter()
         .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
         .filter_map(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
         })
         .sum()
 }
@@ -184,7 +190,9 @@ async fn one_request(
     want: u64,
     totals: &RefCell<Totals>,
 ) -> Result<(), String> {
-    let mut s = TcpStream::connect(args.addr).await.map_err(|e| format!("connect: {e}"))?;
+    let mut s = TcpStream::connect(args.addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let _ = s.set_nodelay(true);
     let auth = args
         .key
@@ -198,7 +206,9 @@ async fn one_request(
         body.len()
     );
     let sent = Instant::now();
-    s.write_all(req.as_bytes()).await.map_err(|e| format!("write: {e}"))?;
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
     let mut buf = vec![0u8; 16 * 1024];
     let mut carry: Vec<u8> = Vec::new();
     let mut head_done = false;
@@ -220,7 +230,10 @@ async fn one_request(
             };
             let status = String::from_utf8_lossy(&data[..end.min(12)]).to_string();
             if !status.starts_with("HTTP/1.1 200") {
-                return Err(format!("status: {}", String::from_utf8_lossy(&data[..data.len().min(300)])));
+                return Err(format!(
+                    "status: {}",
+                    String::from_utf8_lossy(&data[..data.len().min(300)])
+                ));
             }
             head_done = true;
             opened = true;
@@ -235,7 +248,10 @@ async fn one_request(
         tokens += k;
         if f && !first {
             first = true;
-            totals.borrow_mut().ttft_us.push(sent.elapsed().as_micros() as u64);
+            totals
+                .borrow_mut()
+                .ttft_us
+                .push(sent.elapsed().as_micros() as u64);
         }
         if data.windows(12).any(|w| w == b"data: [DONE]") {
             done = true;
@@ -291,14 +307,19 @@ async fn run(args: Args) {
     let mut tasks = Vec::new();
     for i in 0..args.clients {
         let (args, body, totals) = (args.clone(), body.clone(), totals.clone());
-        let delay = Duration::from_micros(args.ramp_ms * 1000 * i as u64 / args.clients.max(1) as u64);
+        let delay =
+            Duration::from_micros(args.ramp_ms * 1000 * i as u64 / args.clients.max(1) as u64);
         tasks.push(tokio::task::spawn_local(async move {
             tokio::time::sleep(delay).await;
             for _ in 0..args.rounds {
                 if Instant::now() > deadline {
                     break;
                 }
-                let r = tokio::time::timeout_at(deadline.into(), one_request(&args, &body, args.tokens, &totals)).await;
+                let r = tokio::time::timeout_at(
+                    deadline.into(),
+                    one_request(&args, &body, args.tokens, &totals),
+                )
+                .await;
                 let err = match r {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(e),
@@ -314,8 +335,12 @@ async fn run(args: Args) {
     }
     // RSS with every stream of the first round open: sampled when the most streams are.
     let sampler = {
-        let (totals, pids, clients, rounds) =
-            (totals.clone(), pids.clone(), args.clients as u64, args.rounds as u64);
+        let (totals, pids, clients, rounds) = (
+            totals.clone(),
+            pids.clone(),
+            args.clients as u64,
+            args.rounds as u64,
+        );
         tokio::task::spawn_local(async move {
             let mut best = (0u64, 0u64);
             while Instant::now() < deadline {
@@ -346,7 +371,8 @@ async fn run(args: Args) {
             );
             tokio::time::sleep(Duration::from_millis(args.ramp_ms + 300)).await;
             for _ in 0..200 {
-                if totals.borrow().open < args.clients as u64 * 9 / 10 || Instant::now() > deadline {
+                if totals.borrow().open < args.clients as u64 * 9 / 10 || Instant::now() > deadline
+                {
                     break;
                 }
                 let _ = tokio::time::timeout(
@@ -394,7 +420,11 @@ async fn run(args: Args) {
         percentile(&ttft, 0.99),
         percentile(&ttft, 1.0),
         cpu_s,
-        if t.tokens > 0 { cpu_s * 1000.0 * 1000.0 / t.tokens as f64 } else { f64::NAN },
+        if t.tokens > 0 {
+            cpu_s * 1000.0 * 1000.0 / t.tokens as f64
+        } else {
+            f64::NAN
+        },
         rss0,
         rss1,
         open_at_sample,

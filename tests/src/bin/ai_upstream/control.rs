@@ -109,12 +109,10 @@ impl State {
         self.last_body = body;
         self.last_headers = headers;
         let fault = self.fault.clone();
-        if let Some(f) = &mut self.fault {
-            if let Some(c) = &mut f.count {
-                *c = c.saturating_sub(1);
-                if *c == 0 {
-                    self.fault = None;
-                }
+        if let Some(c) = self.fault.as_mut().and_then(|f| f.count.as_mut()) {
+            *c = c.saturating_sub(1);
+            if *c == 0 {
+                self.fault = None;
             }
         }
         let status = fault.as_ref().and_then(|f| f.status).unwrap_or(200);

@@ -268,15 +268,16 @@ fn control_post(body: &[u8]) -> Response<Answer> {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return error_response(400, "the control body is not JSON", None, None);
     };
-    if let Some(ms) = v.get("refuse_connections_ms").and_then(Value::as_u64) {
-        if let Some(ctx) = CTX.get() {
-            let tx = ctx.refuse.clone();
-            // Lets this answer go out before every connection closes.
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let _ = tx.send(ms);
-            });
-        }
+    if let (Some(ms), Some(ctx)) = (
+        v.get("refuse_connections_ms").and_then(Value::as_u64),
+        CTX.get(),
+    ) {
+        let tx = ctx.refuse.clone();
+        // Lets this answer go out before every connection closes.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = tx.send(ms);
+        });
     }
     match control::with(|s| s.control(&v)) {
         Ok(stats) => json_response(200, &stats),
@@ -369,11 +370,9 @@ async fn chat(
         .or_else(|| req.get("max_tokens"))
         .and_then(Value::as_u64);
     let mut finish_reason = "stop";
-    if let Some(cap) = cap {
-        if cap < n {
-            n = cap;
-            finish_reason = "length";
-        }
+    if let Some(cap) = cap.filter(|&c| c < n) {
+        n = cap;
+        finish_reason = "length";
     }
     let tools = req
         .get("tools")
