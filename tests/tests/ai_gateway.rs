@@ -1,4 +1,5 @@
-//! The AI gateway (issue 13) through the official `openai` Python SDK: for each backend,
+//! The AI gateway (issue 13) through the official `openai` Python SDK (the upstream test
+//! server itself first, `tests/python/test_upstream.py`): for each backend,
 //! from a clean start, two `ai_upstream` processes (A, B) and the `examples/chat` server
 //! (`chat_server`) as subprocesses, then `tests/python/test_gateway.py` against them.
 //! Every process this test starts is stopped by a drop guard (also when it panics), and
@@ -227,4 +228,20 @@ fn openai_sdk_against_the_e2e_app_gateway_on_both_backends() {
     for backend in BACKENDS {
         run_suite(&python, Gateway::E2eApp, backend);
     }
+}
+
+#[test]
+fn ai_upstream_answers_as_openai_does_for_the_sdk() {
+    let Some(python) = ember_tests::python("ai_gateway") else {
+        return;
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (up, addr) = upstream("direct");
+    pytest(
+        &python,
+        "test_upstream.py",
+        &[("UPSTREAM", format!("http://{addr}"))],
+        "ai_upstream",
+    );
+    drop(up);
 }
