@@ -58,8 +58,17 @@ pub(crate) async fn route(
     upstreams: &'static [Upstream],
     req: &mut ChatRequest,
 ) -> Result<Served, Failed> {
-    let order = router::plan(spec, upstreams, now_ms()).map_err(|retry_after| {
-        tracing::warn!(model = spec.name, "every upstream is cooling down");
+    let now = now_ms();
+    let order = router::plan(spec, upstreams, now).map_err(|retry_after| {
+        // Rate-limited with the first upstream's failure warnings.
+        if upstreams
+            .first()
+            .is_some_and(|u| u.health.should_warn(WARN_EVERY, now))
+        {
+            tracing::warn!(model = spec.name, "every upstream is cooling down: 503");
+        } else {
+            tracing::debug!(model = spec.name, "every upstream is cooling down: 503");
+        }
         Failed {
             upstream: None,
             error: AiError::NoHealthyUpstream { retry_after },

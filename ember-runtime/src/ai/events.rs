@@ -148,11 +148,6 @@ fn lines(event: &[u8]) -> impl Iterator<Item = &[u8]> {
     .filter(|l| !l.is_empty())
 }
 
-/// Whether an event is the end-of-stream marker, `data: [DONE]`.
-pub(crate) fn is_done(event: &[u8]) -> bool {
-    data(event).is_some_and(|d| d.as_ref() == b"[DONE]")
-}
-
 /// Whether an event's data is OpenAI's error object (`{"error": …}`), which some upstreams
 /// send inside a stream instead of an error status.
 pub(crate) fn is_error(data: &[u8]) -> bool {
@@ -261,8 +256,7 @@ mod tests {
         );
         assert_eq!(data(b": comment\n\n"), None);
         assert_eq!(data(b"datum: no\n\n"), None);
-        assert!(is_done(b"data: [DONE]\n\n"));
-        assert!(!is_done(b"data: [DONE]x\n\n"));
+        assert_eq!(data(b"data: [DONE]\n\n").as_deref(), Some(&b"[DONE]"[..]));
         assert!(is_error(br#"{ "error": {"message":"x"}}"#));
         assert!(!is_error(br#"{"id":"error"}"#));
     }

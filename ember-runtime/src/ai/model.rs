@@ -205,13 +205,23 @@ impl Stream for Live {
             return Poll::Ready(Some(Ok(first)));
         }
         let item = Pin::new(&mut self.events).poll_next(cx);
-        if let Poll::Ready(Some(Err(e))) = &item {
+        let failure = match &item {
+            Poll::Ready(Some(Err(e))) => Some(e.clone()),
+            // The upstream's own error event: relayed as it is, counted as a failure.
+            Poll::Ready(Some(Ok(event))) if self.events.failed() => Some(AiError::ServerError {
+                upstream: self.upstream.spec.name,
+                status: 502,
+                body: events::data(event).map_or_else(Bytes::new, |d| Bytes::copy_from_slice(&d)),
+            }),
+            _ => None,
+        };
+        if let Some(e) = failure {
             let now = now_ms();
             let cooled = self
                 .upstream
                 .health
                 .record_failure(self.model.cooldown, now);
-            call::report(self.model, self.upstream, e, cooled, now);
+            call::report(self.model, self.upstream, &e, cooled, now);
         }
         item
     }

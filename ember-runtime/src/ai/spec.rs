@@ -1,6 +1,6 @@
 //! The compiled `ai:` section: what generated code writes as `static AI_SPEC: AiSpec = …`.
 //! Every type is `const`-constructible; nothing here does I/O or reads the environment
-//! (that happens once, when [`AiCell::get`](super::AiCell::get) first runs).
+//! (that happens once, when `AiCell::get` first runs).
 
 use std::time::Duration;
 

@@ -96,24 +96,20 @@ impl Upstream {
             upstream: name,
             message: m.clone(),
         })?;
-        let mut req = http::Request::post(uri.clone());
-        let headers = req.headers_mut().expect("a fresh builder has headers");
+        let mut req = http::Request::new(Full::new(body));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = uri.clone();
+        let headers = req.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static(if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            }),
-        );
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
         if let Some(auth) = &self.auth {
             headers.insert(AUTHORIZATION, auth.clone());
         }
-        let req = req.body(Full::new(body)).map_err(|e| AiError::Connect {
-            upstream: name,
-            message: e.to_string(),
-        })?;
 
         let start = Instant::now();
         let timeout = self.spec.timeout;
@@ -248,11 +244,14 @@ async fn collect(
 /// The SSE events of an upstream's streamed answer, as their raw bytes: each complete
 /// event once it has arrived, `data: [DONE]` last. An upstream that stalls longer than its
 /// `timeout` between chunks, breaks the connection, or ends without `[DONE]` gives one
-/// error and ends. Dropping it drops the response body, which closes the connection.
+/// error and ends. Dropped before `[DONE]` (the client left), it drops the response body,
+/// which closes the upstream connection; dropped after it, the rest of the body (the end of
+/// the chunked coding) is read so the connection goes back to the pool.
 #[derive(Debug)]
 pub(crate) struct Events {
     upstream: &'static str,
-    body: Incoming,
+    /// `None` once it has ended (or been handed to a drain task).
+    body: Option<Incoming>,
     splitter: Splitter,
     gap: Duration,
     /// Armed for `until` or earlier; when it fires early it is re-armed, so a frame costs
@@ -262,6 +261,11 @@ pub(crate) struct Events {
     until: tokio::time::Instant,
     /// `[DONE]` was yielded, or an error: nothing more.
     finished: bool,
+    /// `[DONE]` was yielded: the connection is worth keeping.
+    done: bool,
+    /// The upstream sent an error event (`data: {"error": …}`) mid-stream: it was yielded
+    /// as it came, and ended the stream.
+    failed: bool,
 }
 
 impl Events {
@@ -269,12 +273,14 @@ impl Events {
         let until = tokio::time::Instant::now() + gap;
         Events {
             upstream,
-            body,
+            body: Some(body),
             splitter: Splitter::default(),
             gap,
             timer: Box::pin(tokio::time::sleep_until(until)),
             until,
             finished: false,
+            done: false,
+            failed: false,
         }
     }
 
@@ -288,9 +294,48 @@ impl Events {
         self.upstream
     }
 
+    /// Whether the upstream ended the stream with an error event of its own.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed
+    }
+
     fn fail(&mut self, e: AiError) -> Poll<Option<Result<Bytes, AiError>>> {
         self.finished = true;
         Poll::Ready(Some(Err(e)))
+    }
+}
+
+impl Events {
+    /// After `[DONE]`: reads what is left of the body if it has already arrived (the usual
+    /// case), so the connection returns to the pool; else leaves it to `drop`.
+    fn finish_body(&mut self, cx: &mut Context<'_>) {
+        while let Some(body) = self.body.as_mut() {
+            match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(None | Some(Err(_))) => self.body = None,
+                Poll::Pending => return,
+            }
+        }
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let Some(body) = self.body.take() else {
+            return;
+        };
+        if !self.done || body.is_end_stream() {
+            return; // mid-stream: dropping the body closes the connection
+        }
+        // The end of the body is still on its way: read it in the background (bounded by
+        // the gap timeout) so the pooled connection can be reused.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let gap = self.gap;
+            rt.spawn(async move {
+                let mut body = body;
+                while let Ok(Some(Ok(_))) = tokio::time::timeout(gap, body.frame()).await {}
+            });
+        }
     }
 }
 
@@ -304,12 +349,24 @@ impl Stream for Events {
                 return Poll::Ready(None);
             }
             if let Some(event) = this.splitter.next_event() {
-                if events::is_done(&event) {
-                    this.finished = true;
+                match events::data(&event) {
+                    Some(d) if d.as_ref() == b"[DONE]" => {
+                        this.finished = true;
+                        this.done = true;
+                        this.finish_body(cx);
+                    }
+                    Some(d) if events::is_error(&d) => {
+                        this.finished = true;
+                        this.failed = true;
+                    }
+                    _ => {}
                 }
                 return Poll::Ready(Some(Ok(event)));
             }
-            match Pin::new(&mut this.body).poll_frame(cx) {
+            let Some(body) = this.body.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match Pin::new(body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         this.splitter.push_bytes(data);

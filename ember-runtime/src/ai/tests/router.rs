@@ -163,6 +163,37 @@ fn after_the_first_token_a_failure_ends_the_stream_with_an_error_event() {
 }
 
 #[test]
+fn an_upstream_error_event_mid_stream_is_relayed_once_and_counted() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    a.set(|s| s.error_event_at.store(1, SeqCst));
+    let cooldown = Cooldown {
+        failures: 1,
+        period: Duration::from_secs(30),
+    };
+    let ups = vec![up("a", a.base_url()), up("b", b.base_url())];
+    let server = serve(
+        ai(Strategy::Fallback, NO_RETRIES, cooldown, ups),
+        Backend::Tokio,
+        1,
+    );
+    let r = post(&server, true);
+    assert_eq!(r.header("x-ember-model"), Some("a"));
+    let events = r.events();
+    assert_eq!(streamed_text(&events), "a0 ", "{events:?}");
+    let last: Value = serde_json::from_str(events.last().expect("events")).expect("json");
+    assert_eq!(
+        last["error"]["message"], "overloaded mid-stream",
+        "the upstream's own"
+    );
+    assert_eq!(events.iter().filter(|e| e.contains("\"error\"")).count(), 1);
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+    // It counted as a failure: a cools down, the next request goes to b.
+    assert_eq!(served_by(&post(&server, true), true), "b");
+    assert_eq!(a.requests(), 1);
+    server.shutdown().expect("shutdown");
+}
+
+#[test]
 fn a_stall_after_the_first_token_times_out_into_an_error_event() {
     let (a, b) = (Upstream::start("a"), Upstream::start("b"));
     a.set(|s| s.stall_at.store(2, SeqCst));
@@ -197,7 +228,7 @@ fn cooldown_holds_across_workers_then_ends() {
     a.set(|s| s.status.store(500, SeqCst));
     let cooldown = Cooldown {
         failures: 2,
-        period: Duration::from_millis(1_500),
+        period: Duration::from_millis(3_000),
     };
     let ups = vec![up("a", a.base_url()), up("b", b.base_url())];
     let server = serve(
@@ -213,14 +244,15 @@ fn cooldown_holds_across_workers_then_ends() {
     // ... during which no worker contacts a, even though it is healthy again.
     a.set(|s| s.status.store(200, SeqCst));
     let mut during = 0;
-    while cooling_since.elapsed() < Duration::from_millis(1_000) {
+    // (Until half the period: a slow request on a loaded machine still ends within it.)
+    while cooling_since.elapsed() < Duration::from_millis(1_500) {
         assert_eq!(served_by(&post(&server, true), true), "b");
         during += 1;
     }
-    assert!(during >= 2, "{during} requests during the cooldown");
+    assert!(during >= 1, "{during} requests during the cooldown");
     assert_eq!(a.requests(), 2, "a was not contacted while cooling down");
     // After the period a serves again.
-    std::thread::sleep(Duration::from_millis(1_600).saturating_sub(cooling_since.elapsed()));
+    std::thread::sleep(Duration::from_millis(3_100).saturating_sub(cooling_since.elapsed()));
     assert_eq!(served_by(&post(&server, false), false), "a");
     assert_eq!(a.requests(), 3);
     server.shutdown().expect("shutdown");
@@ -355,7 +387,8 @@ fn a_client_that_leaves_closes_the_upstream_connection() {
         assert_eq!(a.state.disconnects.load(SeqCst), 0);
         drop(s);
         assert!(
-            within(Duration::from_secs(2), || a.state.disconnects.load(SeqCst)
+            // Wrong behaviour keeps streaming for 20 s; 5 s is margin for a loaded machine.
+            within(Duration::from_secs(5), || a.state.disconnects.load(SeqCst)
                 == 1),
             "{backend:?}: the upstream saw no disconnect"
         );
@@ -394,7 +427,7 @@ fn dropping_a_token_stream_closes_the_upstream_connection() {
         drop(tokens);
         // Let the connection task run to close the socket.
         let t = Instant::now();
-        while a.state.disconnects.load(SeqCst) == 0 && t.elapsed() < Duration::from_secs(2) {
+        while a.state.disconnects.load(SeqCst) == 0 && t.elapsed() < Duration::from_secs(5) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });

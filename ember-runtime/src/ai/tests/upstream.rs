@@ -27,6 +27,10 @@ pub(super) struct State {
     pub(super) tokens: AtomicUsize,
     /// Break the connection (no end of body) before content token number N.
     pub(super) break_at: AtomicUsize,
+    /// Send OpenAI's error event (and end, without `[DONE]`) instead of content token N.
+    pub(super) error_event_at: AtomicUsize,
+    /// Milliseconds between `[DONE]` and the end of the chunked body.
+    pub(super) end_delay_ms: AtomicU64,
     /// Stall (send nothing for 30 s) before content token number N.
     pub(super) stall_at: AtomicUsize,
     /// Requests received.
@@ -59,6 +63,8 @@ impl Upstream {
             tokens: AtomicUsize::new(3),
             break_at: AtomicUsize::new(usize::MAX),
             stall_at: AtomicUsize::new(usize::MAX),
+            end_delay_ms: AtomicU64::new(0),
+            error_event_at: AtomicUsize::new(usize::MAX),
             requests: AtomicUsize::new(0),
             disconnects: AtomicUsize::new(0),
             bodies: Mutex::new(Vec::new()),
@@ -262,11 +268,22 @@ async fn stream(
         if i >= 1 && i - 1 == break_at {
             return false; // dropped mid-body: the client sees an incomplete message
         }
+        if i >= 1 && i - 1 == st.error_event_at.load(SeqCst) {
+            let e = json!({"error": {"message": "overloaded mid-stream", "type": "server_error",
+                "param": null, "code": null}});
+            let line = format!("data: {e}\n\n");
+            let framed = format!("{:x}\r\n{line}\r\n0\r\n\r\n", line.len());
+            return wr.write_all(framed.as_bytes()).await.is_ok();
+        }
         let framed = format!("{:x}\r\n{line}\r\n", line.len());
         if wr.write_all(framed.as_bytes()).await.is_err() {
             st.disconnects.fetch_add(1, SeqCst);
             return false;
         }
+    }
+    let end_delay = st.end_delay_ms.load(SeqCst);
+    if end_delay > 0 {
+        tokio::time::sleep(Duration::from_millis(end_delay)).await;
     }
     wr.write_all(b"0\r\n\r\n").await.is_ok()
 }
