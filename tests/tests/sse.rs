@@ -390,6 +390,7 @@ fn a_gone_client_stops_the_producer_within_a_second() {
             let dropped = wait_dropped(&k, Duration::from_secs(5))
                 .unwrap_or_else(|| panic!("{what}: the producer outlived the client by 5 s"));
             let after = dropped.saturating_duration_since(t0);
+            eprintln!("{what}: producer dropped {after:?} after the client left");
             assert!(
                 after < Duration::from_secs(1),
                 "{what}: the producer stopped {after:?} after the client left"

@@ -6,6 +6,11 @@
 //! complete (slowloris), a body timeout until the body is in, a handler timeout while the
 //! handler runs, and the keep-alive timeout again as a send timeout while a client does not
 //! read its answers.
+//!
+//! A streamed body goes out one write per chunk while the loop also watches the socket
+//! (`Transport::watch`): a client that closes or resets the connection gets its body
+//! stream dropped at once, even while the stream is idle; bytes it pipelines meanwhile
+//! are kept for the next request.
 
 use bytes::Bytes;
 

@@ -32,6 +32,9 @@ struct UringConn {
     single: bool,
     /// The peer's end of stream arrived together with data; report it on the next read.
     eof: bool,
+    /// The readiness poll a watch (single-shot receives) armed, kept across watches so a
+    /// streamed response costs one poll until the peer does something, not one per chunk.
+    poll: Option<Op<PollIn>>,
     /// Reads served single-shot because the buffer ring ran dry (`ENOBUFS`). For tests.
     #[cfg(test)]
     dry_fallbacks: usize,
@@ -61,6 +64,7 @@ impl UringConn {
             recv: None,
             single,
             eof: false,
+            poll: None,
             #[cfg(test)]
             dry_fallbacks: 0,
         }
@@ -177,13 +181,25 @@ impl UringConn {
                     Absorbed::Rearm => self.recv = None,
                     Absorbed::Dry => {
                         self.recv = None;
+                        #[cfg(test)]
+                        {
+                            self.dry_fallbacks += 1;
+                        }
                         break;
                     }
                 }
             }
         }
         loop {
-            Op::<PollIn>::readable(&self.driver, &self.fd).await?;
+            let poll = match &mut self.poll {
+                Some(p) => p,
+                None => self
+                    .poll
+                    .insert(Op::<PollIn>::readable(&self.driver, &self.fd)),
+            };
+            let ready = poll.await;
+            self.poll = None;
+            ready?;
             match self.recv_now(buf, pool) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 r => return r,
@@ -229,6 +245,8 @@ impl Transport for UringConn {
     }
 
     async fn read(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
+        // A watch's poll is not needed any more (dropping it cancels it).
+        self.poll = None;
         if self.single {
             self.read_single(buf, pool).await
         } else {

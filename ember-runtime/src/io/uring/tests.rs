@@ -378,3 +378,65 @@ fn provided_buffers_are_recycled_across_many_reads() {
         drop(writer.join().expect("writer").expect("write"));
     });
 }
+
+/// Races `conn.watch` against a 1 ms timer (dropping it over and over, as the connection
+/// loop does between chunks of a streamed body) until the peer closes; returns every byte.
+async fn watch_until_closed(conn: &mut UringConn, pool: &BufPool) -> Vec<u8> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "the close was never seen");
+        tokio::select! {
+            r = conn.watch(&mut got, pool) => {
+                if r.expect("watch") == 0 {
+                    return got;
+                }
+            }
+            () = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+    }
+}
+
+#[test]
+fn a_raced_watch_loses_no_bytes_and_sees_the_close() {
+    // Multishot receives, single-shot ones (the readiness poll), and a dry buffer ring
+    // (a multishot watch that falls back to the poll).
+    for (bufs, dry) in [
+        (Some((64, 256)), false),
+        (None, false),
+        (Some((4, 64)), true),
+    ] {
+        with_driver(8, bufs, move |d| async move {
+            let pool = BufPool::default();
+            let (mut hog, mut hog_client) = uring_conn(&d);
+            if dry {
+                // Connection `hog` takes every provided buffer and keeps them.
+                let mut buf = Vec::new();
+                hog_client.write_all(b"x").expect("write");
+                hog.read(&mut buf, &pool).await.expect("read");
+                hog_client.write_all(&[b'h'; 4096]).expect("write");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let (mut conn, mut client) = uring_conn(&d);
+            let sent: Vec<u8> = (0..20_000u32).map(|i| (i * 13 % 251) as u8).collect();
+            let writer = {
+                let sent = sent.clone();
+                std::thread::spawn(move || {
+                    for piece in sent.chunks(997) {
+                        client.write_all(piece).expect("write");
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                })
+            };
+            let got = watch_until_closed(&mut conn, &pool).await;
+            writer.join().expect("writer");
+            assert!(got == sent, "bytes lost or reordered ({bufs:?}, dry {dry})");
+            assert_eq!(conn.single, bufs.is_none());
+            if dry {
+                assert!(conn.dry_fallbacks > 0, "the ring never ran dry");
+            }
+            drop((conn, hog, hog_client));
+            settle(&d, |d| d.slot_counts() == (0, 0)).await;
+        });
+    }
+}
