@@ -18,6 +18,11 @@ Environment (set by tests/tests/ai_gateway.rs):
                    optional: a gateway with a `latency` model whose first-declared
                    upstream (SLOW) is slower to its first token than FAST
   SSE_URL          optional: a user AI route answering with Ember's SSE helpers
+
+Checked against LiteLLM's proxy too (tests/python/against_litellm.sh, GATEWAY_KIND=litellm):
+all pass there but two, where LiteLLM itself departs from OpenAI / from this contract —
+its include_usage chunk carries a `choices` entry (OpenAI's has `choices: []`), and it
+falls back to B on A's 400 instead of relaying the client error.
 """
 
 import json
