@@ -805,3 +805,15 @@ pub mod input {
         Json(p)
     }
 }
+
+// ai-tests (issue 13): the user AI route of tests/ember.yaml (tests/tests/ai_gateway.rs).
+/// `/ai/...`: a user AI handler streaming its model's tokens with the SSE helpers.
+pub mod ai_tests {
+    use ember_runtime::Sse;
+    use ember_runtime::ai::{AiError, ChatRequest, Model};
+
+    /// `POST /ai/tokens`: the model's answer, one SSE event per token, then `[DONE]`.
+    pub async fn tokens(chat: ChatRequest, model: &'static Model) -> Result<Sse, AiError> {
+        Ok(Sse::tokens(model.stream(chat).await?.text()))
+    }
+}
