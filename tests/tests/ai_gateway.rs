@@ -189,6 +189,9 @@ fn run_suite(python: &Path, gateway: Gateway, backend: ember_runtime::Backend) {
             ("SSE_URL", format!("http://{addr}/ai/tokens")),
         ]);
         extra.extend([slow, fast]);
+    } else {
+        // The chat example's user AI route answers with `Sse::tokens` too.
+        env.push(("SSE_URL", format!("http://{addr}/v1/summarize")));
     }
     let child = cmd.spawn().expect("spawn the gateway server");
     let mut server = Proc {
