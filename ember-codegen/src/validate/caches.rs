@@ -79,31 +79,7 @@ pub(crate) fn name(
     name: &Spanned<String>,
     first_line: Option<usize>,
 ) -> bool {
-    let name_span = cx.span(0, name);
-    let n = name.value.as_str();
-    if n.is_empty()
-        || !n
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        || n == "off"
-        || n == "none"
-    {
-        let d = Diagnostic::new(format!("invalid cache name `{n}`")).at(
-            name_span,
-            "use letters, digits, `_` and `-` (not `off` or `none`)",
-        );
-        cx.error(0, d);
-        return false;
-    }
-    if let Some(first) = first_line {
-        let d = Diagnostic::new(format!(
-            "cache `{n}` is declared twice (first on line {first})"
-        ))
-        .at(name_span, "duplicate cache");
-        cx.error(0, d);
-        return false;
-    }
-    true
+    super::declared_name(cx, "cache", name, first_line)
 }
 
 /// `cache: NAME` or `cache: off` on a route or group: `Some(None)` for off.

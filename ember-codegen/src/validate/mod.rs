@@ -41,6 +41,41 @@ pub(crate) fn flag(cx: &mut Ctx<'_, '_>, v: &Spanned<Scalar>) -> Option<bool> {
     }
 }
 
+/// Checks the name of a declared `what` (a cache, a session): letters, digits, `_`, `-`,
+/// not `off`/`none` (which mean "none" where a route refers to one), and not declared
+/// before (`first_line`: the line of an earlier declaration of the same name).
+pub(crate) fn declared_name(
+    cx: &mut Ctx<'_, '_>,
+    what: &str,
+    name: &Spanned<String>,
+    first_line: Option<usize>,
+) -> bool {
+    let span = cx.span(0, name);
+    let n = name.value.as_str();
+    let ok = !n.is_empty()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && n != "off"
+        && n != "none";
+    if !ok {
+        let d = Diagnostic::new(format!("invalid {what} name `{n}`")).at(
+            span,
+            "use letters, digits, `_` and `-` (not `off` or `none`)",
+        );
+        cx.error(0, d);
+        return false;
+    }
+    if let Some(first) = first_line {
+        let d = Diagnostic::new(format!(
+            "{what} `{n}` is declared twice (first on line {first})"
+        ))
+        .at(span, format!("duplicate {what}"));
+        cx.error(0, d);
+        return false;
+    }
+    true
+}
+
 /// A duration value; `off` (where allowed) is `Some(None)`.
 pub(crate) fn duration(
     cx: &mut Ctx<'_, '_>,

@@ -104,30 +104,7 @@ pub(crate) fn name(
     name: &Spanned<String>,
     first_line: Option<usize>,
 ) -> bool {
-    let span = cx.span(0, name);
-    let n = name.value.as_str();
-    let ok = !n.is_empty()
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        && n != "off"
-        && n != "none";
-    if !ok {
-        let d = Diagnostic::new(format!("invalid session name `{n}`")).at(
-            span,
-            "use letters, digits, `_` and `-` (not `off` or `none`)",
-        );
-        cx.error(0, d);
-        return false;
-    }
-    if let Some(first) = first_line {
-        let d = Diagnostic::new(format!(
-            "session `{n}` is declared twice (first on line {first})"
-        ))
-        .at(span, "duplicate session");
-        cx.error(0, d);
-        return false;
-    }
-    true
+    super::declared_name(cx, "session", name, first_line)
 }
 
 /// Checks the session `name` (declared at `name_span`); `keys`: whether `cookies:` gives
