@@ -252,10 +252,12 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         timers.disarm(&timer);
                         // A stream may stay open for minutes: the answered requests leave
                         // the read buffer, and empty buffers go back to the pool while it
-                        // streams (the watch takes one only when the client sends).
+                        // streams (the watch takes one only when the client sends); the
+                        // header vector is let go too (a later request allocates one).
                         rbuf.drain(..consumed);
                         consumed = 0;
                         pool.give_if_empty(&mut rbuf);
+                        header_store = Vec::new();
                         let bufs = Bufs {
                             wbuf: &mut wbuf,
                             rbuf: &mut rbuf,
