@@ -66,6 +66,12 @@ impl Splitter {
                         // A blank line: the event (if any) ends here.
                         let lone_cr_at_end = bytes[i] == b'\r' && !crlf && end == bytes.len();
                         let event = self.buf.split_to(end).freeze();
+                        if self.buf.is_empty() {
+                            // Nothing left of this read: let go of its allocation now (the
+                            // event holds it until relayed), not at the next read — a
+                            // stream waiting for its next token keeps no buffer.
+                            self.buf = BytesMut::new();
+                        }
                         self.scanned = 0;
                         self.at_line_start = true;
                         self.skip_lf = lone_cr_at_end;

@@ -119,6 +119,9 @@ pub(crate) async fn serve<T: Transport, S: Service>(
 
         // Answer every complete request in the buffer.
         let mut consumed = 0;
+        // Whether a request was answered in this pass (`consumed` restarts at 0 when a
+        // streamed answer drains the read buffer).
+        let mut answered = false;
         let mut close = false;
         loop {
             // Resume a chunked body first, while nothing borrows the buffer.
@@ -241,20 +244,32 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         },
                     );
                     consumed += total;
+                    answered = true;
                     header_store = recycle(headers);
                     if let Some(body) = response.take_stream().filter(|_| !head_only) {
                         // The head (and any answers before it) now, then each chunk as it
                         // comes; a stream cut short by shutdown ends the connection.
                         timers.disarm(&timer);
+                        // A stream may stay open for minutes: the answered requests leave
+                        // the read buffer, and empty buffers go back to the pool while it
+                        // streams (the watch takes one only when the client sends); the
+                        // header vector is let go too (a later request allocates one).
+                        rbuf.drain(..consumed);
+                        consumed = 0;
+                        pool.give_if_empty(&mut rbuf);
+                        header_store = Vec::new();
                         let bufs = Bufs {
                             wbuf: &mut wbuf,
                             rbuf: &mut rbuf,
-                            unparsed: consumed,
+                            unparsed: 0,
                         };
                         if !flush(&mut io, bufs.wbuf, worker, &timer, limits).await
                             || !stream(&mut io, body, chunked, bufs, worker, &timer, limits).await
                         {
                             return;
+                        }
+                        if wbuf.capacity() == 0 {
+                            wbuf = pool.take_small();
                         }
                     }
                     if !keep_alive {
@@ -291,7 +306,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
         };
         match next {
             Phase::Idle => timers.arm(&timer, limits.keep_alive_timeout),
-            Phase::Head if phase != Phase::Head || consumed > 0 => {
+            Phase::Head if phase != Phase::Head || answered => {
                 timers.arm(&timer, limits.header_read_timeout)
             }
             Phase::Body if phase != Phase::Body => timers.arm(&timer, limits.body_read_timeout),
@@ -353,12 +368,19 @@ async fn stream<T: Transport>(
         rbuf,
         unparsed,
     } = bufs;
+    let pool = &worker.pool;
     loop {
+        // Between chunks the (empty) write buffer goes back to the pool: an open stream
+        // waiting for its next chunk holds no buffer.
+        pool.give_if_empty(wbuf);
         let watching = rbuf.len() - unparsed < WATCH_LIMIT;
         let next = std::future::poll_fn(|cx| body.chunks.as_mut().poll_next(cx));
         let woke = ::tokio::select! {
             biased;
             () = worker.shutdown_started() => {
+                if wbuf.capacity() == 0 {
+                    *wbuf = pool.take_small();
+                }
                 if let Some(last) = body.final_chunk.take() {
                     frame(wbuf, &last, chunked);
                 }
@@ -375,6 +397,9 @@ async fn stream<T: Transport>(
             Woke::Peer(true) => {}
             Woke::Peer(false) => return false,
             Woke::Item(Some(data)) => {
+                if wbuf.capacity() == 0 {
+                    *wbuf = pool.take_small();
+                }
                 frame(wbuf, &data, chunked);
                 if !wbuf.is_empty() && !flush(io, wbuf, worker, timer, limits).await {
                     return false;
@@ -383,6 +408,9 @@ async fn stream<T: Transport>(
             Woke::Item(None) => {
                 if !chunked {
                     return false;
+                }
+                if wbuf.capacity() == 0 {
+                    *wbuf = pool.take_small();
                 }
                 wbuf.extend_from_slice(b"0\r\n\r\n");
                 return flush(io, wbuf, worker, timer, limits).await;
