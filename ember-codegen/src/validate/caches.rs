@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use super::server::looks_like_host_port;
 use super::{count, duration, refuse, size};
 use crate::ctx::Ctx;
-use crate::diag::{Diagnostic, did_you_mean};
+use crate::diag::Diagnostic;
 use crate::spec::{CacheSpec, QuerySpec, RemoteSpec, Scalar};
 
 /// Where a checked cache keeps its entries.
@@ -94,35 +94,7 @@ pub(crate) fn cache_ref(
     bad: &[String],
 ) -> Option<Option<usize>> {
     // `cache: ${APP_CACHE:-hot}` lets a build choose (or turn off) a route's cache.
-    let name = cx.scalar(f, v)?;
-    let name = name.as_str();
-    if name == "off" || name == "none" {
-        return Some(None);
-    }
-    if let Some(i) = declared.iter().position(|&c| c == name) {
-        return Some(Some(i));
-    }
-    if bad.iter().any(|c| c == name) {
-        return None;
-    }
-    let span = cx.span(f, v);
-    let names = declared;
-    let mut d = Diagnostic::new(format!("unknown cache `{name}`")).at(
-        span,
-        if names.is_empty() {
-            "no `caches:` are declared".to_owned()
-        } else {
-            format!("declared caches: {}", names.join(", "))
-        },
-    );
-    d = match did_you_mean(name, names) {
-        Some(s) => d.help(format!("did you mean `{s}`?")),
-        None => d.help(format!(
-            "declare it under `caches:`, e.g. `{name}: {{ ttl: 1s }}`, or write `cache: off`"
-        )),
-    };
-    cx.error(f, d);
-    None
+    super::declared_ref(cx, f, v, ("cache", "{ ttl: 1s }"), declared, bad)
 }
 
 /// Checks the cache `name` (declared at `name_span`): `None` if it has errors (reported).

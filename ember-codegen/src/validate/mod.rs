@@ -76,6 +76,49 @@ pub(crate) fn declared_name(
     true
 }
 
+/// A reference to a declared `what` (`cache: NAME`, `session: NAME`) on a route or group:
+/// `Some(None)` for `off`/`none`, else its index in `declared`. `bad` are the ones declared
+/// with errors (already reported, so references to them are not); an unknown name is
+/// reported with the declared ones, "did you mean", or how to declare it (`example`: a
+/// minimal declaration's value).
+pub(crate) fn declared_ref(
+    cx: &mut Ctx<'_, '_>,
+    f: usize,
+    v: &Spanned<Scalar>,
+    (what, example): (&str, &str),
+    declared: &[&str],
+    bad: &[String],
+) -> Option<Option<usize>> {
+    let name = cx.scalar(f, v)?;
+    let name = name.as_str();
+    if name == "off" || name == "none" {
+        return Some(None);
+    }
+    if let Some(i) = declared.iter().position(|&c| c == name) {
+        return Some(Some(i));
+    }
+    if bad.iter().any(|c| c == name) {
+        return None;
+    }
+    let span = cx.span(f, v);
+    let mut d = Diagnostic::new(format!("unknown {what} `{name}`")).at(
+        span,
+        if declared.is_empty() {
+            format!("no `{what}s:` are declared")
+        } else {
+            format!("declared {what}s: {}", declared.join(", "))
+        },
+    );
+    d = match crate::diag::did_you_mean(name, declared) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => d.help(format!(
+            "declare it under `{what}s:`, e.g. `{name}: {example}`, or write `{what}: off`"
+        )),
+    };
+    cx.error(f, d);
+    None
+}
+
 /// A duration value; `off` (where allowed) is `Some(None)`.
 pub(crate) fn duration(
     cx: &mut Ctx<'_, '_>,

@@ -363,34 +363,7 @@ pub(crate) fn session_ref(
     declared: &[&str],
     bad: &[String],
 ) -> Option<Option<usize>> {
-    let name = cx.scalar(f, v)?;
-    let name = name.as_str();
-    if name == "off" || name == "none" {
-        return Some(None);
-    }
-    if let Some(i) = declared.iter().position(|&c| c == name) {
-        return Some(Some(i));
-    }
-    if bad.iter().any(|c| c == name) {
-        return None;
-    }
-    let span = cx.span(f, v);
-    let mut d = Diagnostic::new(format!("unknown session `{name}`")).at(
-        span,
-        if declared.is_empty() {
-            "no `sessions:` are declared".to_owned()
-        } else {
-            format!("declared sessions: {}", declared.join(", "))
-        },
-    );
-    d = match did_you_mean(name, declared) {
-        Some(s) => d.help(format!("did you mean `{s}`?")),
-        None => d.help(format!(
-            "declare it under `sessions:`, e.g. `{name}: {{ store: memory }}`, or write `session: off`"
-        )),
-    };
-    cx.error(f, d);
-    None
+    super::declared_ref(cx, f, v, ("session", "{ store: memory }"), declared, bad)
 }
 
 /// A route with a session cannot be cached: one user's answer would reach another.
