@@ -99,9 +99,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             Err(_) => {
                 // Timed out. Idle connections just close; a half-sent request gets a 408.
                 if phase != Phase::Idle {
-                    if wbuf.capacity() == 0 {
-                        wbuf = pool.take_small();
-                    }
+                    pool.refill(&mut wbuf);
                     reject(StatusCode::REQUEST_TIMEOUT, &mut wbuf);
                     timers.arm(&timer, limits.keep_alive_timeout);
                     let _ = timed(&timer, io.write_all(&mut wbuf)).await;
@@ -113,9 +111,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             continue;
         }
         need = None;
-        if wbuf.capacity() == 0 {
-            wbuf = pool.take_small();
-        }
+        pool.refill(&mut wbuf);
 
         // Answer every complete request in the buffer.
         let mut consumed = 0;
@@ -268,9 +264,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         {
                             return;
                         }
-                        if wbuf.capacity() == 0 {
-                            wbuf = pool.take_small();
-                        }
+                        pool.refill(&mut wbuf);
                     }
                     if !keep_alive {
                         close = true;
@@ -378,9 +372,7 @@ async fn stream<T: Transport>(
         let woke = ::tokio::select! {
             biased;
             () = worker.shutdown_started() => {
-                if wbuf.capacity() == 0 {
-                    *wbuf = pool.take_small();
-                }
+                pool.refill(wbuf);
                 if let Some(last) = body.final_chunk.take() {
                     frame(wbuf, &last, chunked);
                 }
@@ -397,9 +389,7 @@ async fn stream<T: Transport>(
             Woke::Peer(true) => {}
             Woke::Peer(false) => return false,
             Woke::Item(Some(data)) => {
-                if wbuf.capacity() == 0 {
-                    *wbuf = pool.take_small();
-                }
+                pool.refill(wbuf);
                 frame(wbuf, &data, chunked);
                 if !wbuf.is_empty() && !flush(io, wbuf, worker, timer, limits).await {
                     return false;
@@ -409,9 +399,7 @@ async fn stream<T: Transport>(
                 if !chunked {
                     return false;
                 }
-                if wbuf.capacity() == 0 {
-                    *wbuf = pool.take_small();
-                }
+                pool.refill(wbuf);
                 wbuf.extend_from_slice(b"0\r\n\r\n");
                 return flush(io, wbuf, worker, timer, limits).await;
             }

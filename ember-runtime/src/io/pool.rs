@@ -37,6 +37,13 @@ impl BufPool {
             .unwrap_or_else(|| Vec::with_capacity(SMALL_BUF_SIZE))
     }
 
+    /// Gives `buf` a small pooled buffer if it has none (it was given back, or never had one).
+    pub(crate) fn refill(&self, buf: &mut Vec<u8>) {
+        if buf.capacity() == 0 {
+            *buf = self.take_small();
+        }
+    }
+
     /// Returns a buffer (its contents are dropped). Buffers without capacity are ignored.
     pub(crate) fn give(&self, mut buf: Vec<u8>) {
         if buf.capacity() == 0 || buf.capacity() > KEEP_AT_MOST {
