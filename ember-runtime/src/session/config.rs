@@ -185,7 +185,8 @@ impl SessionConfig {
     }
 
     /// The session cookie carrying `value`, for a session created at `created` (its
-    /// `Max-Age` is what the absolute TTL leaves at `now`).
+    /// `Max-Age` is what the absolute TTL leaves at `now`, rounded up to whole seconds: the
+    /// client keeps the cookie until the session ends; the server enforces the exact TTL).
     pub(crate) fn cookie(&self, value: String, created: u64, now: u64) -> Cookie<'static> {
         let left = self
             .ttls
@@ -196,7 +197,9 @@ impl SessionConfig {
             .secure(self.secure)
             .http_only(self.http_only)
             .same_site(self.same_site)
-            .max_age(cookie::time::Duration::seconds((left / 1000).max(1) as i64));
+            .max_age(cookie::time::Duration::seconds(
+                left.div_ceil(1000).max(1) as i64
+            ));
         if self.partitioned {
             b = b.partitioned(true);
         }
