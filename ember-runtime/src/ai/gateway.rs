@@ -2,7 +2,8 @@
 //!
 //! A request goes through small steps — parse → admit → route (+ call) → relay → settle —
 //! so that conversation context, token admission and a semantic cache can be inserted
-//! between them later. Today `admit` and `settle` do nothing.
+//! between them. `settle` is a [`Tap`] on the relayed answer: its sinks get the answer's
+//! text and usage once it ended.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,6 +15,7 @@ use super::call::{self, Failed, Served};
 use super::error::AiError;
 use super::model::{Ai, Live};
 use super::spec::ModelSpec;
+use super::tap::Tap;
 use super::upstream::Answer;
 use super::wire::ChatRequest;
 use crate::http::request::Request;
@@ -49,21 +51,28 @@ pub async fn chat_completions(ai: &'static Ai, req: &Request<'_>) -> Response {
             };
         }
     };
-    // relay (settle, issue 14: usage accounting, cache fill, once the answer is known)
-    relay(model.spec, served)
+    // relay; settle (issue 14: usage accounting, cache fill) through the tap's sinks, once
+    // the answer is known
+    let tap = Tap::new(chat.stream);
+    relay(model.spec, served, tap)
 }
 
-/// The answer of the upstream that served, as the client's response.
-fn relay(model: &'static ModelSpec, served: Served) -> Response {
+/// The answer of the upstream that served, as the client's response; `tap` sees it (a
+/// tap without sinks is dropped at once).
+fn relay(model: &'static ModelSpec, served: Served, mut tap: Tap) -> Response {
     let name = served.upstream.spec.name;
     match served.answer {
-        Answer::Full(body) => Response::bytes(body)
-            .with_content_type("application/json")
-            .header(MODEL_HEADER, name),
+        Answer::Full(body) => {
+            tap.full(&body);
+            Response::bytes(body)
+                .with_content_type("application/json")
+                .header(MODEL_HEADER, name)
+        }
         Answer::Stream { first, events } => {
             let live = Live::new(model, served.upstream, first, events);
             Response::stream(Relay {
                 live,
+                tap: (!tap.is_idle()).then_some(tap),
                 finished: false,
             })
             .with_content_type("text/event-stream")
@@ -76,9 +85,11 @@ fn relay(model: &'static ModelSpec, served: Served) -> Response {
 
 /// The client's side of a relayed stream: each upstream event's bytes as they came, one
 /// write each; an upstream failure after the first token becomes one OpenAI error event
-/// and ends the stream (no `[DONE]`).
+/// and ends the stream (no `[DONE]`). Its tap (if anyone listens) sees every event; a
+/// relay dropped before the end (the client went away) reports a partial answer.
 struct Relay {
     live: Live,
+    tap: Option<Tap>,
     finished: bool,
 }
 
@@ -90,13 +101,24 @@ impl Stream for Relay {
             return Poll::Ready(None);
         }
         match std::task::ready!(Pin::new(&mut self.live).poll_next(cx)) {
-            Some(Ok(event)) => Poll::Ready(Some(event)),
+            Some(Ok(event)) => {
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.event(&event);
+                }
+                Poll::Ready(Some(event))
+            }
             Some(Err(e)) => {
                 self.finished = true;
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.end();
+                }
                 Poll::Ready(Some(e.to_event()))
             }
             None => {
                 self.finished = true;
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.end();
+                }
                 Poll::Ready(None)
             }
         }

@@ -26,7 +26,7 @@
 //! Inside: `wire` (serde types), `events` (sans-IO SSE splitting), `health` (shared
 //! per-upstream state), `router` (strategies), `client` + `upstream` (one attempt over
 //! hyper), `call` (retries and fallback), `model` (handles and streams), `gateway` (the
-//! built-in routes), `error`.
+//! built-in routes), `tap` (what a relayed answer said, for whoever settles it), `error`.
 
 mod call;
 mod client;
@@ -37,6 +37,7 @@ mod health;
 mod model;
 mod router;
 mod spec;
+mod tap;
 #[cfg(test)]
 mod tests;
 mod upstream;
