@@ -109,7 +109,7 @@ fn served_by_openapi(r: &RoutePlan) -> bool {
 }
 
 /// `/users/{id:u64}/files/{*rest}` → `/users/{id}/files/{rest}`.
-pub(crate) fn openapi_path(path: &str) -> String {
+pub fn openapi_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     let mut rest = path;
     while let Some(open) = rest.find('{') {
