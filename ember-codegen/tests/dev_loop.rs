@@ -59,7 +59,10 @@ fn wait_for(limit: Duration, what: &str, log: &Arc<Mutex<String>>, mut f: impl F
     let start = Instant::now();
     while start.elapsed() < limit {
         if f() {
-            eprintln!("[test] {what}: after {:.1} s", start.elapsed().as_secs_f64());
+            eprintln!(
+                "[test] {what}: after {:.1} s",
+                start.elapsed().as_secs_f64()
+            );
             return;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -101,12 +104,19 @@ fn dev_rebuilds_restarts_on_the_same_port_and_keeps_serving_through_errors() {
     let bin = env!("CARGO_BIN_EXE_ember-codegen");
     let made = Command::new(bin)
         .current_dir(&base)
-        .args(["new", app.file_name().and_then(|n| n.to_str()).expect("name")])
+        .args([
+            "new",
+            app.file_name().and_then(|n| n.to_str()).expect("name"),
+        ])
         .arg("--ember-path")
         .arg(workspace())
         .output()
         .expect("new");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     // The workspace's lock: the same dependency versions, so rebuilds reuse artifacts.
     std::fs::copy(workspace().join("Cargo.lock"), app.join("Cargo.lock")).expect("lock");
     let port = free_port();
@@ -163,10 +173,19 @@ fn dev_rebuilds_restarts_on_the_same_port_and_keeps_serving_through_errors() {
     {
         let l = log.lock().expect("log");
         let at = l.rfind("ember.yaml:").expect("location");
-        let loc: String = l[at + "ember.yaml:".len()..].chars().take_while(|c| c.is_ascii_digit() || *c == ':').collect();
-        assert!(loc.split(':').filter(|p| !p.is_empty()).count() >= 2, "no line:column in {l}");
+        let loc: String = l[at + "ember.yaml:".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ':')
+            .collect();
+        assert!(
+            loc.split(':').filter(|p| !p.is_empty()).count() >= 2,
+            "no line:column in {l}"
+        );
     }
-    assert!(answers("Edited!\n"), "the old server stopped on a spec error");
+    assert!(
+        answers("Edited!\n"),
+        "the old server stopped on a spec error"
+    );
 
     // 4. The fix, with a new route: reloaded.
     let fixed = yaml.replace(

@@ -131,7 +131,10 @@ fn every_spec_gives_a_valid_openapi_3_1_document_with_all_its_routes() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), files.len());
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        files.len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -153,7 +156,11 @@ fn the_validator_rejects_a_document_without_responses() {
         .arg(&file)
         .output()
         .expect("python");
-    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let _ = std::fs::remove_file(&file);
 }
 
@@ -165,7 +172,11 @@ fn the_cli_prints_the_tasks_document() {
         .arg(root().join("examples/tasks/ember.yaml"))
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");

@@ -16,7 +16,10 @@ pub(super) fn emit_statics(c: &mut Code, plan: &Plan) {
     };
     let json = serde_json::to_string(&crate::openapi::document(plan)).unwrap_or_default();
     c.blank();
-    w!(c, "/// The OpenAPI document (`openapi.path`), made at build time.");
+    w!(
+        c,
+        "/// The OpenAPI document (`openapi.path`), made at build time."
+    );
     w!(c, "const OPENAPI_JSON: &str = {};", Str(&json));
     c.blank();
     w!(c, "/// `GET {path}`: the OpenAPI document.");
@@ -52,7 +55,10 @@ pub(super) fn emit_statics(c: &mut Code, plan: &Plan) {
         c,
         "Response::bytes(::ember_runtime::__private::openapi::RAPIDOC_JS)"
     );
-    w!(c, "    .with_content_type(\"text/javascript; charset=utf-8\")");
+    w!(
+        c,
+        "    .with_content_type(\"text/javascript; charset=utf-8\")"
+    );
     w!(
         c,
         "    .header(\"Cache-Control\", \"public, max-age=31536000, immutable\")"
@@ -98,15 +104,26 @@ mod tests {
     #[test]
     fn the_page_escapes_the_title_and_names_its_document_and_script() {
         let page = docs_page("A <b>&\"", "/openapi.json", "/docs/rapidoc-9.3.8.min.js");
-        assert!(page.contains("<title>A &lt;b&gt;&amp;&quot;</title>"), "{page}");
+        assert!(
+            page.contains("<title>A &lt;b&gt;&amp;&quot;</title>"),
+            "{page}"
+        );
         assert!(page.contains("spec-url=\"/openapi.json\""), "{page}");
-        assert!(page.contains("src=\"/docs/rapidoc-9.3.8.min.js\""), "{page}");
+        assert!(
+            page.contains("src=\"/docs/rapidoc-9.3.8.min.js\""),
+            "{page}"
+        );
     }
 
     #[test]
     fn apps_without_openapi_generate_nothing() {
-        let plan = crate::compile("routes:\n  GET /: h\n", "t.yaml", &mut |_| unreachable!(), &|_| None)
-            .expect("valid");
+        let plan = crate::compile(
+            "routes:\n  GET /: h\n",
+            "t.yaml",
+            &mut |_| unreachable!(),
+            &|_| None,
+        )
+        .expect("valid");
         let mut c = Code::new();
         emit_statics(&mut c, &plan);
         assert_eq!(c.finish().trim(), "");
