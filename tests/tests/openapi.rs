@@ -24,9 +24,15 @@ fn the_document_and_docs_page_are_served_on_both_backends() {
 
         let page = c.get("/docs");
         assert_eq!(page.status, 200);
-        assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+        assert_eq!(
+            page.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
         let html = page.text();
-        assert!(html.contains("<rapi-doc spec-url=\"/openapi.json\""), "{html}");
+        assert!(
+            html.contains("<rapi-doc spec-url=\"/openapi.json\""),
+            "{html}"
+        );
         let script = html
             .split("src=\"")
             .nth(1)
