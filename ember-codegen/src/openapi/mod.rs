@@ -11,8 +11,9 @@
 //!
 //! What the spec cannot know: the fields of `body:` and `query:` types (Rust types the
 //! generator never compiles) and what a handler answers. Each such type is a named schema
-//! component (`#/components/schemas/NewTask`) that says which Rust type it is; a handler's
-//! `200` has no schema.
+//! component (`#/components/schemas/NewTask`) that says which Rust type it is, unless
+//! `openapi.schemas` names a JSON file with the type's schema (made with `schemars`, say);
+//! a handler's `200` has no schema.
 
 mod operation;
 mod schemas;
@@ -27,7 +28,15 @@ const DEFAULT_VERSION: &str = "0.1.0";
 
 /// The OpenAPI 3.1 document of `plan`'s routes (those `openapi:` itself adds excluded).
 pub fn document(plan: &Plan) -> Value {
-    let mut doc = Document::default();
+    let mut doc = Document {
+        given: plan
+            .openapi
+            .as_ref()
+            .and_then(|o| o.schemas.as_deref())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default(),
+        ..Document::default()
+    };
     for route in plan.routes.iter().filter(|r| !served_by_openapi(r)) {
         let path = openapi_path(&route.path);
         for method in methods(route.method) {
@@ -79,6 +88,8 @@ struct Document {
     schemas: Map<String, Value>,
     security: Map<String, Value>,
     operation_ids: Vec<String>,
+    /// The schemas `openapi.schemas` gives, by type name.
+    given: Map<String, Value>,
 }
 
 impl Document {
@@ -156,16 +167,14 @@ mod tests {
         document(&plan)
     }
 
+    /// `specs/openapi.yaml`, read (with its schemas file) from the crate's directory.
     fn reference() -> Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/openapi.yaml");
-        let source = std::fs::read_to_string(&path).expect("specs/openapi.yaml");
-        let plan = crate::compile(
-            &source,
-            "specs/openapi.yaml",
-            &mut |_| unreachable!(),
-            &|_| None,
-        )
-        .expect("valid");
+        let file = "../specs/openapi.yaml";
+        let source = std::fs::read_to_string(file).expect("specs/openapi.yaml");
+        let plan = crate::compile(&source, file, &mut |p| std::fs::read_to_string(p), &|_| {
+            None
+        })
+        .unwrap_or_else(|d| panic!("{d}"));
         document(&plan)
     }
 
@@ -304,6 +313,31 @@ mod tests {
         let schemas = d["components"]["schemas"].as_object().expect("schemas");
         assert!(schemas.contains_key("New"), "{schemas:?}");
         assert!(schemas.contains_key("crate.handlers.b.New"), "{schemas:?}");
+    }
+
+    #[test]
+    fn the_schemas_file_fills_in_the_types_it_names() {
+        let d = reference();
+        let s = &d["components"]["schemas"];
+        assert_eq!(s["NewItem"]["required"], serde_json::json!(["title"]));
+        assert_eq!(s["NewItem"]["x-rust-type"], "crate::handlers::NewItem");
+        assert_eq!(s["ListQuery"]["properties"]["per_page"]["maximum"], 100);
+    }
+
+    #[test]
+    fn a_schemas_file_that_is_not_json_is_an_error_at_its_line_and_column() {
+        let d = crate::compile(
+            "routes:\n  POST /a: { handler: a, body: New }\nopenapi: { schemas: s.json }\n",
+            "t.yaml",
+            &mut |_| Ok("{\n  \"New\": { \"type\": \"object\", }\n}\n".to_owned()),
+            &|_| None,
+        )
+        .expect_err("not JSON");
+        let text = d.render(false);
+        assert!(
+            text.contains("s.json:2:30: `openapi.schemas`: not JSON: trailing comma"),
+            "{text}"
+        );
     }
 
     #[test]

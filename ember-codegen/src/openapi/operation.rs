@@ -115,6 +115,19 @@ fn rust_type(doc: &mut Document, ty: &str, object: bool) -> Value {
     } else {
         short.to_owned()
     };
+    // A schema the `schemas:` file gives, by full path or by name.
+    let given = doc
+        .given
+        .get(ty)
+        .or_else(|| doc.given.get(ty.trim_start_matches("crate::")))
+        .or_else(|| doc.given.get(short))
+        .cloned();
+    if let Some(mut s) = given {
+        if let Some(o) = s.as_object_mut() {
+            o.insert("x-rust-type".into(), json!(ty));
+        }
+        return doc.schema_ref(&name, || s);
+    }
     doc.schema_ref(&name, || {
         let mut s = json!({
             "title": short,

@@ -21,6 +21,9 @@ pub struct OpenApiPlan {
     pub title: Option<String>,
     /// `info.version`, when given.
     pub version: Option<String>,
+    /// `schemas:`: the file's JSON text (an object of JSON Schemas by Rust type name,
+    /// checked), when given.
+    pub schemas: Option<String>,
 }
 
 /// The generated functions (in the router module) of the routes `openapi:` adds: the
@@ -58,6 +61,9 @@ pub(super) fn openapi_plan(cx: &mut Builder<'_, '_>, spec: &Spanned<OpenApiSpec>
     }
     plan.title = o.title.as_ref().and_then(|t| cx.text(0, t));
     plan.version = o.version.as_ref().and_then(|t| cx.text(0, t));
+    if let Some(file) = &o.schemas {
+        plan.schemas = schemas(cx, file);
+    }
     if let Some((p, span)) = path {
         add_route(cx, &p, SERVED_HANDLERS[0], span);
         plan.path = Some(p);
@@ -101,4 +107,31 @@ fn add_route(cx: &mut Builder<'_, '_>, path: &str, handler: &str, span: std::ops
         input: Default::default(),
     });
     cx.origins.push(Origin { file: 0, span });
+}
+
+/// Reads and checks the `schemas:` file (relative to the spec), which joins the spec's
+/// files (so a change rebuilds, and its errors point into it).
+fn schemas(cx: &mut Builder<'_, '_>, file: &Spanned<String>) -> Option<String> {
+    let rel = cx.text(0, file)?;
+    let span = cx.span(0, file);
+    let base = cx.paths[0]
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let path = base.join(&rel);
+    let source = match (cx.load)(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            rules::schemas_unreadable(cx, &path, span, &e);
+            return None;
+        }
+    };
+    let idx = cx.files.len();
+    cx.files.push(crate::diag::SourceFile {
+        name: path.display().to_string(),
+        source: source.clone(),
+    });
+    cx.paths.push(path);
+    rules::schemas_file(cx, idx, span)?;
+    Some(source)
 }

@@ -434,7 +434,8 @@ pub fn schema() -> Value {
                     "path": text("the route serving the document as JSON, e.g. /openapi.json (absent: not served)"),
                     "docs": text("the route serving the docs page (RapiDoc, bundled: no CDN), e.g. /docs; needs path"),
                     "title": text("info.title (default: app)"),
-                    "version": text("info.version (default 0.1.0)")
+                    "version": text("info.version (default 0.1.0)"),
+                    "schemas": text("a JSON file (relative to this spec) of JSON Schemas by Rust type name (NewTask or crate::handlers::NewTask) for body: and query: types, e.g. written by schemars")
                 }),
             )
         },

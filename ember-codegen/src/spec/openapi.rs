@@ -16,7 +16,9 @@ pub struct OpenApiSpec {
     pub title: Option<Spanned<String>>,
     /// The document's `info.version` (default `0.1.0`).
     pub version: Option<Spanned<String>>,
+    /// A JSON file of JSON Schemas by Rust type name, for `body:` and `query:` types.
+    pub schemas: Option<Spanned<String>>,
 }
 
 /// The keys of `openapi:`, for suggestions.
-pub(crate) const OPENAPI_KEYS: &[&str] = &["path", "docs", "title", "version"];
+pub(crate) const OPENAPI_KEYS: &[&str] = &["path", "docs", "title", "version", "schemas"];

@@ -38,3 +38,62 @@ pub(crate) fn docs_needs_path(cx: &mut Ctx<'_, '_>, f: usize, span: Range<usize>
         .help("add `path: /openapi.json`");
     cx.error(f, d);
 }
+
+/// Checks the `schemas:` file (`idx` in the context's files; `span` the key's value in the
+/// root): a JSON object whose values are JSON Schemas (objects or booleans). Returns the
+/// names it gives schemas for, or reports the error in the file (a syntax error at its line
+/// and column) or at `span`.
+pub(crate) fn schemas_file(
+    cx: &mut Ctx<'_, '_>,
+    idx: usize,
+    span: Range<usize>,
+) -> Option<Vec<String>> {
+    let source = cx.source(idx).to_owned();
+    let value: serde_json::Value = match serde_json::from_str(&source) {
+        Ok(v) => v,
+        Err(e) => {
+            let at = crate::diag::offset_of(&source, e.line(), e.column().max(1));
+            let end = (at + 1).min(source.len()).max(at);
+            let text = e.to_string();
+            let text = text.split(" at line ").next().unwrap_or(&text);
+            let d =
+                Diagnostic::new(format!("`openapi.schemas`: not JSON: {text}")).at(at..end, "here");
+            cx.error(idx, d);
+            return None;
+        }
+    };
+    let Some(map) = value.as_object() else {
+        let d = Diagnostic::new("`openapi.schemas` must be a JSON object of schemas by type name")
+            .at(span, "this file")
+            .help("e.g. {\"NewTask\": {\"type\": \"object\", …}}, one entry per `body:`/`query:` type");
+        cx.error(0, d);
+        return None;
+    };
+    let bad: Vec<&str> = map
+        .iter()
+        .filter(|(_, v)| !(v.is_object() || v.is_boolean()))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !bad.is_empty() {
+        let d = Diagnostic::new(format!(
+            "`openapi.schemas`: the entries for {} are not JSON Schemas (objects)",
+            bad.join(", ")
+        ))
+        .at(span, "in this file");
+        cx.error(0, d);
+        return None;
+    }
+    Some(map.keys().cloned().collect())
+}
+
+/// The `schemas:` file could not be read.
+pub(crate) fn schemas_unreadable(
+    cx: &mut Ctx<'_, '_>,
+    path: &std::path::Path,
+    span: Range<usize>,
+    e: &std::io::Error,
+) {
+    let d = Diagnostic::new(format!("cannot read `{}`: {e}", path.display()))
+        .at(span, "`openapi.schemas` names it");
+    cx.error(0, d);
+}
