@@ -117,6 +117,16 @@ fn dev_rebuilds_restarts_on_the_same_port_and_keeps_serving_through_errors() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+    // Without the runtime's default features (the AI client and TLS): a shorter first build.
+    let manifest = app.join("Cargo.toml");
+    let toml = std::fs::read_to_string(&manifest).expect("Cargo.toml");
+    let lean = toml.replacen(
+        "ember-runtime = { path",
+        "ember-runtime = { default-features = false, path",
+        1,
+    );
+    assert_ne!(lean, toml, "{toml}");
+    std::fs::write(&manifest, lean).expect("Cargo.toml");
     // The workspace's lock: the same dependency versions, so rebuilds reuse artifacts.
     std::fs::copy(workspace().join("Cargo.lock"), app.join("Cargo.lock")).expect("lock");
     let port = free_port();
