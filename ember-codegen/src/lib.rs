@@ -40,6 +40,10 @@ mod validate;
 
 pub mod schema;
 
+// openapi (issue 16, api): the OpenAPI document of a plan, and the `dev` loop of the CLI.
+pub mod dev;
+pub mod openapi;
+
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, Label, SourceFile};

@@ -397,6 +397,8 @@ fn probe(location: &str, key: &str, value: &str) -> Option<String> {
         "middleware[]" => format!("middleware:\n  - {key}: {{}}\n"),
         // ai (issue 13).
         "ai" => format!("ai:\n  {kv}\n"),
+        // openapi (issue 16, api)
+        "openapi" => format!("openapi:\n  {kv}\n"),
         "ai.router" => format!("ai:\n  router:\n    {kv}\n"),
         "ai_retries" => format!("ai:\n  router:\n    retries:\n      {kv}\n"),
         "ai_cooldown" => format!("ai:\n  router:\n    cooldown:\n      {kv}\n"),

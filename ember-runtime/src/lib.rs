@@ -112,6 +112,8 @@ mod io;
 pub mod log;
 mod middleware;
 mod panic;
+// openapi (issue 16, api): the docs page's bundled renderer.
+mod openapi_docs;
 mod params;
 mod remote;
 mod router_support;
@@ -186,6 +188,12 @@ pub mod __private {
     /// `application/problem+json` answers for input that does not fit.
     pub mod extract {
         pub use crate::extract::{form, form_valid, json, json_valid, query, query_valid};
+    }
+
+    // openapi (issue 16, api)
+    /// The bundled renderer of the docs page `openapi: { docs }` serves.
+    pub mod openapi {
+        pub use crate::openapi_docs::RAPIDOC_JS;
     }
 
     /// Entry points for the fuzz targets in `fuzz/` and their seed corpora.

@@ -16,6 +16,9 @@ commands:
   routes [FILE]                print the route table: method, path, handler, limits, spec line
   new NAME [--ember-path DIR]  scaffold a project that builds and serves on `cargo run`
   schema                       print the JSON Schema of ember.yaml (for yaml-language-server)
+  openapi [FILE] [-o OUT]      print (or write to OUT) the spec's OpenAPI 3.1 document
+  dev [--spec FILE] [--package P] [-- ARGS]
+                               watch the spec and src/, rebuild and restart the server
 ";
 
 fn main() -> ExitCode {
@@ -28,6 +31,9 @@ fn main() -> ExitCode {
     match cmd {
         "check" | "expand" | "routes" => spec_command(cmd, rest),
         "new" => new_project(rest),
+        // openapi and dev (issue 16, api)
+        "openapi" => openapi(rest),
+        "dev" => dev(rest),
         "schema" => {
             match serde_json::to_string_pretty(&ember_codegen::schema::schema()) {
                 Ok(s) => println!("{s}"),
@@ -240,4 +246,77 @@ fn scaffold(dir: &Path, name: &str, ember: Option<&Path>) -> std::io::Result<()>
     )?;
     std::fs::write(dir.join(".gitignore"), "/target\n")?;
     Ok(())
+}
+
+// ---- openapi and dev (issue 16, api) ----
+
+/// `openapi [FILE] [-o OUT]`.
+fn openapi(rest: &[String]) -> ExitCode {
+    let mut file = None;
+    let mut out = None;
+    let mut args = rest.iter();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-o" | "--output" => match args.next() {
+                Some(o) => out = Some(PathBuf::from(o)),
+                None => {
+                    eprintln!("ember-codegen: -o needs a file");
+                    return ExitCode::from(2);
+                }
+            },
+            f if file.is_none() && !f.starts_with('-') => file = Some(PathBuf::from(f)),
+            other => {
+                eprintln!("ember-codegen: unexpected argument `{other}`\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let file = file.unwrap_or_else(|| PathBuf::from("ember.yaml"));
+    let plan = match ember_codegen::load(&file) {
+        Ok(p) => p,
+        Err(d) => {
+            eprint!("{}", d.render(std::io::stderr().is_terminal()));
+            return ExitCode::from(1);
+        }
+    };
+    let json = ember_codegen::openapi::document_json(&plan) + "\n";
+    match out {
+        Some(o) => match std::fs::write(&o, json) {
+            Ok(()) => {
+                eprintln!("wrote {}", o.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ember-codegen: cannot write `{}`: {e}", o.display());
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            print!("{json}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `dev [--spec FILE] [--package P] [-- ARGS]`.
+fn dev(rest: &[String]) -> ExitCode {
+    let opts = match ember_codegen::dev::Options::from_args(rest) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ember-codegen dev: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let color = std::io::stderr().is_terminal();
+    let check = move |spec: &Path| match ember_codegen::load(spec) {
+        Ok(plan) => Ok(plan.files),
+        Err(d) => Err(d.render(color)),
+    };
+    match ember_codegen::dev::run(&opts, &check) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ember-codegen dev: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

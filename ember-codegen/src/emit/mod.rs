@@ -11,6 +11,8 @@ mod caches;
 mod input;
 mod limits;
 mod middleware;
+// openapi (issue 16, api)
+mod openapi;
 mod router;
 mod routes;
 mod server;
@@ -202,6 +204,8 @@ pub fn emit(plan: &Plan, options: &EmitOptions) -> String {
     c.blank();
     middleware::emit_statics(&mut c, &plan.routes);
     ai::emit_statics(&mut c, plan);
+    // openapi (issue 16, api): the served document and docs page.
+    openapi::emit_statics(&mut c, plan);
     for (i, r) in plan.routes.iter().enumerate() {
         c.blank();
         emit_route(&mut c, i, r, &plan.caches);

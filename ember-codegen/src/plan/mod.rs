@@ -10,6 +10,8 @@ pub mod caches;
 pub mod input;
 pub mod limits;
 pub mod middleware;
+// openapi (issue 16, api)
+pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod sessions;
@@ -31,7 +33,9 @@ pub use ai::{
 pub use caches::*;
 pub use input::{BodyFormat, BodyPlan, InputPlan};
 pub use limits::*;
+// openapi (issue 16, api)
 pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
+pub use openapi::OpenApiPlan;
 pub use routes::*;
 pub use server::*;
 pub use sessions::{CookieKeysPlan, SessionPlan, SessionStorePlan};
@@ -59,6 +63,10 @@ pub struct Plan {
     pub cookies: Option<CookieKeysPlan>,
     /// Sessions in spec order (issue 15).
     pub sessions: Vec<SessionPlan>,
+    // openapi (issue 16, api)
+    /// `openapi:`: the document's title and version, and where it is served (its routes
+    /// are among `routes`).
+    pub openapi: Option<OpenApiPlan>,
 }
 
 /// Where a route came from, for conflict messages.
@@ -143,6 +151,11 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
     middleware::enter(&mut cx, 0, &spec.middleware);
     add_sections(&mut cx, 0, spec);
     let ai = spec.ai.as_ref().and_then(|a| ai::ai_plan(&mut cx, a));
+    // openapi (issue 16, api): its routes join before the conflict check.
+    let openapi = spec
+        .openapi
+        .as_ref()
+        .map(|o| openapi::openapi_plan(&mut cx, o));
 
     check_conflicts(&mut cx);
     let Builder {
@@ -165,6 +178,8 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
             env_vars: cx.env_read,
             cookies,
             sessions,
+            // openapi (issue 16, api)
+            openapi,
         })
     } else {
         Err(Diagnostics::new(cx.files, cx.errors))

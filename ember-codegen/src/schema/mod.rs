@@ -426,7 +426,18 @@ pub fn schema() -> Value {
                 "description": "named session configurations",
                 "propertyNames": { "pattern": "^[A-Za-z0-9_-]+$", "not": { "enum": ["off", "none"] } },
                 "additionalProperties": session
-            }
+            },
+            // openapi (issue 16, api)
+            "openapi": object(
+                "the generated OpenAPI 3.1 document (`ember-codegen openapi`): where the app serves it and its docs page, its title and version",
+                json!({
+                    "path": text("the route serving the document as JSON, e.g. /openapi.json (absent: not served)"),
+                    "docs": text("the route serving the docs page (RapiDoc, bundled: no CDN), e.g. /docs; needs path"),
+                    "title": text("info.title (default: app)"),
+                    "version": text("info.version (default 0.1.0)"),
+                    "schemas": text("a JSON file (relative to this spec) of JSON Schemas by Rust type name (NewTask or crate::handlers::NewTask) for body: and query: types, e.g. written by schemars")
+                }),
+            )
         },
         "$defs": {
             "routes": {

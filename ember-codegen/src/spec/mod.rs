@@ -9,6 +9,8 @@ pub mod caches;
 pub mod input;
 pub mod limits;
 pub mod middleware;
+// openapi (issue 16, api)
+pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod sessions;
@@ -58,6 +60,9 @@ pub struct Spec {
     pub cookies: Option<Spanned<CookiesSpec>>,
     /// Named session configurations (issue 15) that routes use with `session: NAME`.
     pub sessions: Option<Spanned<Entries<Spanned<String>, Spanned<SessionSpec>>>>,
+    // openapi (issue 16, api)
+    /// Where the generated OpenAPI document and its docs page are served.
+    pub openapi: Option<Spanned<openapi::OpenApiSpec>>,
 }
 
 /// `include: file.yaml` or `include: [a.yaml, b.yaml]`.
@@ -145,6 +150,8 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     // cookies & sessions (issue 15)
     "cookies",
     "sessions",
+    // openapi (issue 16, api)
+    "openapi",
 ];
 
 /// A YAML mapping kept as ordered entries (spans survive, duplicates are visible).
@@ -234,6 +241,8 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(SESSION_KEYS)
                 .chain(SESSION_COOKIE_KEYS)
                 .chain(input::BODY_KEYS)
+                // openapi (issue 16, api)
+                .chain(openapi::OPENAPI_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

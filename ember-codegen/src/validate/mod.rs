@@ -13,6 +13,8 @@ pub(crate) mod caches;
 pub(crate) mod input;
 pub(crate) mod limits;
 pub(crate) mod middleware;
+// openapi (issue 16, api)
+pub(crate) mod openapi;
 pub(crate) mod routes;
 pub(crate) mod server;
 pub(crate) mod sessions;
