@@ -111,6 +111,8 @@ mod http;
 mod io;
 pub mod log;
 mod middleware;
+// observe (obs, issue 16): access log, request ids, metrics.
+mod observe;
 mod panic;
 mod params;
 mod remote;
@@ -138,6 +140,8 @@ pub use sse::{Event, Sse};
 pub use session::{Session, SessionError};
 // typed input (issue 15): the error answer of bad typed input, which handlers may return too.
 pub use extract::{Problem, ProblemItem};
+// observe (obs, issue 16): the access log and request-id settings of `ServerConfig`.
+pub use observe::config::{AccessLog, AccessLogFormat, AccessLogTarget, RequestIdConfig};
 
 /// What generated code needs and applications do not write: not a public API, may change
 /// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);
@@ -186,6 +190,13 @@ pub mod __private {
     /// `application/problem+json` answers for input that does not fit.
     pub mod extract {
         pub use crate::extract::{form, form_valid, json, json_valid, query, query_valid};
+    }
+
+    /// Observability (obs, issue 16): the label values of the metric families, the
+    /// `/metrics` handler, and the event counters other parts of the runtime call.
+    pub mod observe {
+        pub use crate::observe::metrics::Families;
+        pub use crate::observe::{rate_limited, serve_metrics};
     }
 
     /// Entry points for the fuzz targets in `fuzz/` and their seed corpora.

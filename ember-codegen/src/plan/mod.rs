@@ -10,6 +10,8 @@ pub mod caches;
 pub mod input;
 pub mod limits;
 pub mod middleware;
+// observe (obs, issue 16)
+pub mod observe;
 pub mod routes;
 pub mod server;
 pub mod sessions;
@@ -31,6 +33,7 @@ pub use ai::{
 pub use caches::*;
 pub use input::{BodyFormat, BodyPlan, InputPlan};
 pub use limits::*;
+pub use observe::ObservePlan;
 pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
 pub use routes::*;
 pub use server::*;
@@ -59,6 +62,9 @@ pub struct Plan {
     pub cookies: Option<CookieKeysPlan>,
     /// Sessions in spec order (issue 15).
     pub sessions: Vec<SessionPlan>,
+    // observe (obs, issue 16)
+    /// Access log, request ids and the metrics route.
+    pub observe: ObservePlan,
 }
 
 /// Where a route came from, for conflict messages.
@@ -143,6 +149,8 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
     middleware::enter(&mut cx, 0, &spec.middleware);
     add_sections(&mut cx, 0, spec);
     let ai = spec.ai.as_ref().and_then(|a| ai::ai_plan(&mut cx, a));
+    // observe (obs, issue 16): after the spec's routes, so a route on its path conflicts.
+    let observe = observe::observe_plan(&mut cx, spec);
 
     check_conflicts(&mut cx);
     let Builder {
@@ -165,6 +173,7 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
             env_vars: cx.env_read,
             cookies,
             sessions,
+            observe,
         })
     } else {
         Err(Diagnostics::new(cx.files, cx.errors))

@@ -9,6 +9,8 @@ pub mod caches;
 pub mod input;
 pub mod limits;
 pub mod middleware;
+// observe (obs, issue 16)
+pub mod observe;
 pub mod routes;
 pub mod server;
 pub mod sessions;
@@ -58,6 +60,13 @@ pub struct Spec {
     pub cookies: Option<Spanned<CookiesSpec>>,
     /// Named session configurations (issue 15) that routes use with `session: NAME`.
     pub sessions: Option<Spanned<Entries<Spanned<String>, Spanned<SessionSpec>>>>,
+    // observe (obs, issue 16)
+    /// The access log.
+    pub access_log: Option<Spanned<observe::AccessLogSpec>>,
+    /// Request ids.
+    pub request_id: Option<Spanned<observe::RequestIdSpec>>,
+    /// The Prometheus metrics route.
+    pub metrics: Option<Spanned<observe::MetricsSpec>>,
 }
 
 /// `include: file.yaml` or `include: [a.yaml, b.yaml]`.
@@ -145,6 +154,10 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     // cookies & sessions (issue 15)
     "cookies",
     "sessions",
+    // observe (obs, issue 16)
+    "access_log",
+    "request_id",
+    "metrics",
 ];
 
 /// A YAML mapping kept as ordered entries (spans survive, duplicates are visible).
@@ -234,6 +247,10 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(SESSION_KEYS)
                 .chain(SESSION_COOKIE_KEYS)
                 .chain(input::BODY_KEYS)
+                // observe (obs, issue 16)
+                .chain(observe::ACCESS_LOG_KEYS)
+                .chain(observe::REQUEST_ID_KEYS)
+                .chain(observe::METRICS_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

@@ -13,6 +13,8 @@ pub(crate) mod caches;
 pub(crate) mod input;
 pub(crate) mod limits;
 pub(crate) mod middleware;
+// observe (obs, issue 16)
+pub(crate) mod observe;
 pub(crate) mod routes;
 pub(crate) mod server;
 pub(crate) mod sessions;
