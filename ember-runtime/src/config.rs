@@ -1,5 +1,8 @@
 //! Server settings: compiled in from `ember.yaml`, overridable from the environment.
 
+// observe (obs, issue 16): the access-log, request-id and metrics settings.
+pub(crate) mod observe;
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -294,7 +297,7 @@ pub struct ServerConfig {
     pub(crate) reuse_port: bool,
     // observe (obs, issue 16)
     /// Access log, request ids, metrics.
-    pub(crate) observe: crate::observe::config::ObserveConfig,
+    pub(crate) observe: observe::ObserveConfig,
     /// Test-only: behave as if the kernel refused io_uring (to exercise `auto`'s fallback).
     #[cfg(feature = "test-util")]
     pub(crate) simulate_no_uring: bool,

@@ -141,7 +141,7 @@ pub use session::{Session, SessionError};
 // typed input (issue 15): the error answer of bad typed input, which handlers may return too.
 pub use extract::{Problem, ProblemItem};
 // observe (obs, issue 16): the access log and request-id settings of `ServerConfig`.
-pub use observe::config::{AccessLog, AccessLogFormat, AccessLogTarget, RequestIdConfig};
+pub use config::observe::{AccessLog, AccessLogFormat, AccessLogTarget, RequestIdConfig};
 
 /// What generated code needs and applications do not write: not a public API, may change
 /// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);

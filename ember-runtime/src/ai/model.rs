@@ -132,7 +132,9 @@ impl Model {
         match served.answer {
             Answer::Full(body) => serde_json::from_slice(&body)
                 .map(|c: Completion| {
-                    crate::observe::ai_usage(self.spec.name, c.usage.as_ref()); // observe (obs)
+                    if let Some(u) = &c.usage {
+                        crate::observe::ai_usage(self.spec.name, u.prompt_tokens, u.completion_tokens); // observe (obs)
+                    }
                     c
                 })
                 .map_err(|e| AiError::ServerError {

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::config::{AccessLogFormat, AccessLogTarget};
+use crate::config::observe::{AccessLogFormat, AccessLogTarget};
 use crate::http::request::Version;
 
 /// Buffered bytes past which a worker writes its lines at once.

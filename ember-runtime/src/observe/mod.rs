@@ -11,7 +11,6 @@
 //! worker's cells in a thread-local (each worker is one thread).
 
 pub(crate) mod access_log;
-pub(crate) mod config;
 pub(crate) mod metrics;
 pub(crate) mod request_id;
 
@@ -22,7 +21,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use access_log::{Line, Sink, WorkerLog};
-use config::{AccessLogFormat, ObserveConfig, RequestIdConfig};
+use crate::config::observe::{AccessLogFormat, ObserveConfig, RequestIdConfig};
 use metrics::{Cells, Families, Registry};
 pub(crate) use metrics::{AiEvent, CacheEvent};
 pub(crate) use request_id::IdBuf;
@@ -317,11 +316,9 @@ pub(crate) fn ai_named(model: &str, event: AiEvent, n: u64) {
 /// Counts the tokens of a completion of the model named `model` (user AI handlers'
 /// `Model::complete`; the gateway's relayed answers are counted where its tap ends).
 #[cfg(feature = "ai")]
-pub(crate) fn ai_usage(model: &str, usage: Option<&crate::ai::Usage>) {
-    if let Some(u) = usage {
-        ai_named(model, AiEvent::TokensIn, u.prompt_tokens);
-        ai_named(model, AiEvent::TokensOut, u.completion_tokens);
-    }
+pub(crate) fn ai_usage(model: &str, prompt_tokens: u64, completion_tokens: u64) {
+    ai_named(model, AiEvent::TokensIn, prompt_tokens);
+    ai_named(model, AiEvent::TokensOut, completion_tokens);
 }
 
 /// The `/metrics` route's handler: every family in the Prometheus text format, or `404`

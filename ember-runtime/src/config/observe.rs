@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 /// How access-log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
