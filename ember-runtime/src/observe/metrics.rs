@@ -328,14 +328,13 @@ impl prometheus_client::collector::Collector for Scrape {
             if count == 0 {
                 continue;
             }
-            let mut acc = 0;
+            // Per bucket, not cumulative: the encoder accumulates.
             let buckets: Vec<(f64, u64)> = counts
                 .iter()
                 .enumerate()
                 .map(|(b, &n)| {
-                    acc += n;
                     let bound = BOUNDS_US.get(b).map_or(f64::INFINITY, |&us| us as f64 / 1e6);
-                    (bound, acc)
+                    (bound, n)
                 })
                 .collect();
             let secs = sum(l.latency_sum + rt) as f64 / 1e6;
