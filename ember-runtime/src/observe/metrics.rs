@@ -466,7 +466,8 @@ mod tests {
         for want in [
             "ember_http_requests_total{route=\"/a/{id}\",method=\"GET\",status=\"2xx\"} 2",
             "ember_http_requests_total{route=\"/a/{id}\",method=\"GET\",status=\"4xx\"} 1",
-            "ember_http_request_duration_seconds_bucket{le=\"0.0005\",route=\"/a/{id}\"} 0",
+            "ember_http_request_duration_seconds_bucket{route=\"/a/{id}\",le=\"0.0005\"} 0",
+            "ember_http_request_duration_seconds_bucket{route=\"/a/{id}\",le=\"0.001\"} 3",
             "ember_http_request_duration_seconds_count{route=\"/a/{id}\"} 3",
             "ember_http_in_bytes_total{route=\"/a/{id}\"} 30",
             "ember_http_requests_in_flight 0",
