@@ -223,7 +223,12 @@ fn json_access_log_with_request_ids() {
         let path = log_file("json");
         let server = logged(backend, AccessLogFormat::Json, &path, true);
         let addr = server.local_addr();
-        let good = request(addr, "GET", "/plaintext?x=1", "X-Request-Id: client-id-42\r\n");
+        let good = request(
+            addr,
+            "GET",
+            "/plaintext?x=1",
+            "X-Request-Id: client-id-42\r\n",
+        );
         assert_eq!(good.header("x-request-id"), Some("client-id-42"));
         let bad = request(addr, "GET", "/users/9", "X-Request-Id: bad id \"x\"\r\n");
         let generated = bad.header("x-request-id").expect("an id").to_owned();

@@ -214,7 +214,10 @@ fn wrap(c: &mut Code, chain: &[MwPlan], inner: &str) {
             close!(c, "}} else {{");
             // observe (obs, issue 16): the rejection counted under the limiter's id.
             c.indented(|c| {
-                w!(c, "::ember_runtime::__private::observe::rate_limited({id});");
+                w!(
+                    c,
+                    "::ember_runtime::__private::observe::rate_limited({id});"
+                );
                 w!(c, "decision.reject()");
             });
             w!(c, "}}");

@@ -64,7 +64,10 @@ pub(super) fn emit_families(c: &mut Code, plan: &Plan, endpoint_paths: &[&str]) 
         .as_ref()
         .map(|a| a.models.iter().map(|m| m.name.clone()).collect())
         .unwrap_or_default();
-    w!(c, "/// The label values of the metric families (obs, issue 16).");
+    w!(
+        c,
+        "/// The label values of the metric families (obs, issue 16)."
+    );
     open!(
         c,
         "pub static FAMILIES: ::ember_runtime::__private::observe::Families = ::ember_runtime::__private::observe::Families {{"

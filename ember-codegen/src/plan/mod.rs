@@ -33,8 +33,8 @@ pub use ai::{
 pub use caches::*;
 pub use input::{BodyFormat, BodyPlan, InputPlan};
 pub use limits::*;
-pub use observe::ObservePlan;
 pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
+pub use observe::ObservePlan;
 pub use routes::*;
 pub use server::*;
 pub use sessions::{CookieKeysPlan, SessionPlan, SessionStorePlan};

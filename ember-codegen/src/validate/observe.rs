@@ -69,7 +69,10 @@ pub(crate) fn request_id(cx: &mut Ctx<'_, '_>, s: &RequestIdSpec) -> Option<Requ
         let v = cx.text(0, h)?;
         let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
         let reserved = ["content-length", "transfer-encoding", "connection", "host"];
-        if v.is_empty() || !v.bytes().all(token) || reserved.iter().any(|r| r.eq_ignore_ascii_case(&v)) {
+        if v.is_empty()
+            || !v.bytes().all(token)
+            || reserved.iter().any(|r| r.eq_ignore_ascii_case(&v))
+        {
             let span = cx.span(0, h);
             let d = Diagnostic::new(format!("`{v}` cannot be the request-id header"))
                 .at(span, "expected a header name such as `X-Request-Id` (letters, digits, `-`; not a framing header)");
@@ -97,8 +100,10 @@ pub(crate) fn metrics(cx: &mut Ctx<'_, '_>, s: &MetricsSpec) -> Option<(String, 
         }
         _ => {
             let span = cx.span(0, p);
-            let d = Diagnostic::new(format!("`{v}` cannot be the metrics path"))
-                .at(span, "expected a fixed path such as `/metrics` (no parameters)");
+            let d = Diagnostic::new(format!("`{v}` cannot be the metrics path")).at(
+                span,
+                "expected a fixed path such as `/metrics` (no parameters)",
+            );
             cx.error(0, d);
             None
         }

@@ -133,7 +133,11 @@ impl Model {
             Answer::Full(body) => serde_json::from_slice(&body)
                 .map(|c: Completion| {
                     if let Some(u) = &c.usage {
-                        crate::observe::ai_usage(self.spec.name, u.prompt_tokens, u.completion_tokens); // observe (obs)
+                        crate::observe::ai_usage(
+                            self.spec.name,
+                            u.prompt_tokens,
+                            u.completion_tokens,
+                        ); // observe (obs)
                     }
                     c
                 })

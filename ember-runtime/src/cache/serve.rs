@@ -97,7 +97,10 @@ where
                     Err(_) => {
                         reachable = false;
                         // observe (obs): a store error; the request goes on without it.
-                        crate::observe::cache_event(policy.cache, crate::observe::CacheEvent::Error);
+                        crate::observe::cache_event(
+                            policy.cache,
+                            crate::observe::CacheEvent::Error,
+                        );
                         crate::observe::remote_error(true);
                     }
                 }

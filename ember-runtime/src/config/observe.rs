@@ -104,9 +104,7 @@ pub(crate) struct ObserveConfig {
 impl ObserveConfig {
     /// Whether any per-request work is on.
     pub(crate) fn any(&self) -> bool {
-        self.metrics
-            || self.request_id.is_some()
-            || self.access_log.format != AccessLogFormat::Off
+        self.metrics || self.request_id.is_some() || self.access_log.format != AccessLogFormat::Off
     }
 
     /// Applies `EMBER_ACCESS_LOG` (off | common | json), `EMBER_ACCESS_LOG_PATH` and

@@ -37,7 +37,9 @@ pub(crate) static DEFAULT_FAMILIES: Families = Families {
 };
 
 /// Methods as label values, by [`method_index`].
-const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"];
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER",
+];
 /// Status classes as label values.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// Latency bucket bounds in microseconds (the last bucket, `+Inf`, is implicit).
@@ -186,7 +188,10 @@ impl Cells {
             1,
         );
         let us = r.micros;
-        let bucket = BOUNDS_US.iter().position(|&b| us <= b).unwrap_or(BOUNDS_US.len());
+        let bucket = BOUNDS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(BOUNDS_US.len());
         self.add(l.latency + route * BUCKETS + bucket, 1);
         self.add(l.latency_sum + route, us);
         self.add(l.bytes + route * 2, r.bytes_in);
@@ -266,9 +271,7 @@ impl Registry {
 
     /// Every worker's cell `i`, summed.
     fn sum(&self, workers: &[Arc<Cells>], i: usize) -> u64 {
-        workers
-            .iter()
-            .fold(0u64, |a, c| a.wrapping_add(c.get(i)))
+        workers.iter().fold(0u64, |a, c| a.wrapping_add(c.get(i)))
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every family.
@@ -323,7 +326,9 @@ impl prometheus_client::collector::Collector for Scrape {
             MetricType::Histogram,
         )?;
         for rt in 0..l.routes {
-            let counts: Vec<u64> = (0..BUCKETS).map(|b| sum(l.latency + rt * BUCKETS + b)).collect();
+            let counts: Vec<u64> = (0..BUCKETS)
+                .map(|b| sum(l.latency + rt * BUCKETS + b))
+                .collect();
             let count: u64 = counts.iter().sum();
             if count == 0 {
                 continue;
@@ -333,20 +338,31 @@ impl prometheus_client::collector::Collector for Scrape {
                 .iter()
                 .enumerate()
                 .map(|(b, &n)| {
-                    let bound = BOUNDS_US.get(b).map_or(f64::INFINITY, |&us| us as f64 / 1e6);
+                    let bound = BOUNDS_US
+                        .get(b)
+                        .map_or(f64::INFINITY, |&us| us as f64 / 1e6);
                     (bound, n)
                 })
                 .collect();
             let secs = sum(l.latency_sum + rt) as f64 / 1e6;
             let labels = [("route", route(rt))];
-            m.encode_family(&labels)?.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-                secs, count, &buckets, None,
-            )?;
+            m.encode_family(&labels)?
+                .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                    secs, count, &buckets, None,
+                )?;
         }
 
         for (dir, off, help) in [
-            ("in", 0, "Request bytes received (head and body), by route template."),
-            ("out", 1, "Response bytes sent (head and body as encoded; a streamed body's chunks not counted), by route template."),
+            (
+                "in",
+                0,
+                "Request bytes received (head and body), by route template.",
+            ),
+            (
+                "out",
+                1,
+                "Response bytes sent (head and body as encoded; a streamed body's chunks not counted), by route template.",
+            ),
         ] {
             let name = format!("ember_http_{dir}_bytes");
             let mut m = enc.encode_descriptor(&name, help, None, MetricType::Counter)?;
@@ -410,18 +426,42 @@ impl prometheus_client::collector::Collector for Scrape {
             }
         }
         for (off, name, help) in [
-            (0, "ember_remote_store_errors", "Operations on a remote store (Redis, Memcached) that failed."),
-            (1, "ember_remote_store_fail_open", "Requests served without a remote store that failed (fail-open)."),
+            (
+                0,
+                "ember_remote_store_errors",
+                "Operations on a remote store (Redis, Memcached) that failed.",
+            ),
+            (
+                1,
+                "ember_remote_store_fail_open",
+                "Requests served without a remote store that failed (fail-open).",
+            ),
         ] {
             let m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
             ConstCounter::new(sum(l.remote + off)).encode(m)?;
         }
         if !f.models.is_empty() {
             for (e, name, help) in [
-                (0, "ember_ai_prompt_tokens", "Prompt tokens reported by upstreams, by model."),
-                (1, "ember_ai_completion_tokens", "Completion tokens reported by upstreams, by model."),
-                (2, "ember_ai_upstream_errors", "Upstream calls that failed, by model."),
-                (3, "ember_ai_fallbacks", "Calls moved on to a fallback upstream, by model."),
+                (
+                    0,
+                    "ember_ai_prompt_tokens",
+                    "Prompt tokens reported by upstreams, by model.",
+                ),
+                (
+                    1,
+                    "ember_ai_completion_tokens",
+                    "Completion tokens reported by upstreams, by model.",
+                ),
+                (
+                    2,
+                    "ember_ai_upstream_errors",
+                    "Upstream calls that failed, by model.",
+                ),
+                (
+                    3,
+                    "ember_ai_fallbacks",
+                    "Calls moved on to a fallback upstream, by model.",
+                ),
             ] {
                 let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
                 for (mi, model) in f.models.iter().enumerate() {

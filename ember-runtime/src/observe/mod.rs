@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use access_log::{Line, Sink, WorkerLog};
 use crate::config::observe::{AccessLogFormat, ObserveConfig, RequestIdConfig};
-use metrics::{Cells, Families, Registry};
+use access_log::{Line, Sink, WorkerLog};
 pub(crate) use metrics::{AiEvent, CacheEvent};
+use metrics::{Cells, Families, Registry};
 pub(crate) use request_id::IdBuf;
 
 use crate::http::request::{Header, Request};

@@ -18,7 +18,8 @@ pub(crate) fn well_formed(v: &[u8]) -> bool {
     !v.is_empty()
         && v.len() <= MAX_LEN
         && v.iter().all(|&b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=' | b'@')
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=' | b'@')
         })
 }
 
