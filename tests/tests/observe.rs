@@ -317,3 +317,44 @@ fn without_request_ids_nothing_is_echoed() {
         server.shutdown().expect("shutdown");
     }
 }
+
+#[test]
+fn metrics_count_rate_limit_rejections_and_failing_open() {
+    let Some(py) = python("metrics parsed by prometheus_client") else {
+        return;
+    };
+    for backend in BACKENDS {
+        let server = start_with(App, backend, 1, |c| c.metrics(true));
+        let addr = server.local_addr();
+        // A bucket of 3 of our own (limiters are process-wide; the key is unique).
+        let me = unique("client");
+        let statuses: Vec<u16> = (0..4)
+            .map(|_| {
+                request(addr, "GET", "/mw/rl/header", &format!("X-Client: {me}\r\n")).status
+            })
+            .collect();
+        assert_eq!(statuses, [200, 200, 200, 429], "{backend}");
+        // A Redis limiter whose Redis is unreachable lets requests through.
+        assert_eq!(request(addr, "GET", "/mw/rl/redis-down", "").status, 200);
+        assert_eq!(request(addr, "GET", "/mw/rl/redis-down", "").status, 200);
+        let s = parse_metrics(&py, &request(addr, "GET", "/metrics", "").text());
+        let rejected: f64 = s
+            .iter()
+            .filter(|((name, _), _)| name == "ember_rate_limit_rejections_total")
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(rejected, 1.0, "{backend}");
+        assert_eq!(
+            sample(&s, "ember_remote_store_fail_open_total", &[]),
+            2.0,
+            "{backend}"
+        );
+        let limited = sample(
+            &s,
+            "ember_http_requests_total",
+            &[("route", "/mw/rl/header"), ("method", "GET"), ("status", "4xx")],
+        );
+        assert_eq!(limited, 1.0, "{backend}");
+        server.shutdown().expect("shutdown");
+    }
+}
