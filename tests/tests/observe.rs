@@ -29,9 +29,12 @@ fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Reply {
         .unwrap_or_else(|| panic!("no answer to {method} {path}"))
 }
 
+/// Parsed samples: (sample name, sorted labels) → value.
+type Samples = HashMap<(String, Vec<(String, String)>), f64>;
+
 /// The samples of a Prometheus exposition, parsed by `prometheus_client.parser`:
 /// (sample name, labels) → value.
-fn parse_metrics(py: &PathBuf, text: &str) -> HashMap<(String, Vec<(String, String)>), f64> {
+fn parse_metrics(py: &PathBuf, text: &str) -> Samples {
     let script = r#"
 import sys, json
 from prometheus_client.parser import text_string_to_metric_families
@@ -75,11 +78,7 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
 }
 
 /// The value of a sample (0 when absent).
-fn sample(
-    s: &HashMap<(String, Vec<(String, String)>), f64>,
-    name: &str,
-    labels: &[(&str, &str)],
-) -> f64 {
+fn sample(s: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
     let mut l: Vec<(String, String)> = labels
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -329,9 +328,7 @@ fn metrics_count_rate_limit_rejections_and_failing_open() {
         // A bucket of 3 of our own (limiters are process-wide; the key is unique).
         let me = unique("client");
         let statuses: Vec<u16> = (0..4)
-            .map(|_| {
-                request(addr, "GET", "/mw/rl/header", &format!("X-Client: {me}\r\n")).status
-            })
+            .map(|_| request(addr, "GET", "/mw/rl/header", &format!("X-Client: {me}\r\n")).status)
             .collect();
         assert_eq!(statuses, [200, 200, 200, 429], "{backend}");
         // A Redis limiter whose Redis is unreachable lets requests through.
@@ -352,7 +349,11 @@ fn metrics_count_rate_limit_rejections_and_failing_open() {
         let limited = sample(
             &s,
             "ember_http_requests_total",
-            &[("route", "/mw/rl/header"), ("method", "GET"), ("status", "4xx")],
+            &[
+                ("route", "/mw/rl/header"),
+                ("method", "GET"),
+                ("status", "4xx"),
+            ],
         );
         assert_eq!(limited, 1.0, "{backend}");
         server.shutdown().expect("shutdown");

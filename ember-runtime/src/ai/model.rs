@@ -131,15 +131,11 @@ impl Model {
         let name = served.upstream.spec.name;
         match served.answer {
             Answer::Full(body) => serde_json::from_slice(&body)
-                .map(|c: Completion| {
+                .inspect(|c: &Completion| {
                     if let Some(u) = &c.usage {
-                        crate::observe::ai_usage(
-                            self.spec.name,
-                            u.prompt_tokens,
-                            u.completion_tokens,
-                        ); // observe (obs)
+                        let (i, o) = (u.prompt_tokens, u.completion_tokens);
+                        crate::observe::ai_usage(self.spec.name, i, o); // observe (obs)
                     }
-                    c
                 })
                 .map_err(|e| AiError::ServerError {
                     upstream: name,

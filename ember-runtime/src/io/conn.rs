@@ -223,6 +223,9 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         None => timers.disarm(&timer),
                     }
                     let call = service.call(found, &req);
+                    // observe (obs): with request ids, the handler's log lines (at `info` or
+                    // more verbose) carry the id; otherwise an empty span, one check a poll.
+                    let call = tracing::Instrument::instrument(call, observe_span(request_id));
                     let (mut response, keep) = match timed(&timer, CatchUnwind(call)).await {
                         Ok(Ok(r)) => (r, true),
                         Ok(Err(())) => (Response::error(StatusCode::INTERNAL_SERVER_ERROR), false),
@@ -451,4 +454,15 @@ fn recycle<'b>(mut headers: Vec<Header<'_>>) -> Vec<Header<'b>> {
             value: &[],
         })
         .collect()
+}
+
+// observe (obs)
+/// The span a request's handler runs in: `request{id=…}` when it has an id and `info` spans
+/// are enabled, else none.
+#[inline]
+fn observe_span(request_id: Option<&str>) -> tracing::Span {
+    match request_id {
+        Some(id) => tracing::info_span!("request", id),
+        None => tracing::Span::none(),
+    }
 }
