@@ -181,9 +181,7 @@ fn version(v: Version) -> &'static str {
 /// `peer - - [time] "METHOD path?query HTTP/1.1" status bytes "route" request-id ms`.
 fn common(buf: &mut Vec<u8>, l: &Line<'_>, clf: &[u8; 26]) {
     match l.peer {
-        Some(ip) => {
-            let _ = write!(buf, "{ip}");
-        }
+        Some(ip) => peer(buf, ip),
         None => buf.push(b'-'),
     }
     buf.extend_from_slice(b" - - [");
@@ -215,10 +213,19 @@ fn common(buf: &mut Vec<u8>, l: &Line<'_>, clf: &[u8; 26]) {
 fn json(buf: &mut Vec<u8>, l: &Line<'_>, iso: &[u8; 19], ms: u32) {
     buf.extend_from_slice(b"{\"time\":\"");
     buf.extend_from_slice(iso);
-    let _ = write!(buf, ".{ms:03}Z\",\"peer\":");
+    let ms = ms.min(999);
+    buf.extend_from_slice(&[
+        b'.',
+        b'0' + (ms / 100) as u8,
+        b'0' + (ms / 10 % 10) as u8,
+        b'0' + (ms % 10) as u8,
+    ]);
+    buf.extend_from_slice(b"Z\",\"peer\":");
     match l.peer {
         Some(ip) => {
-            let _ = write!(buf, "\"{ip}\"");
+            buf.push(b'"');
+            peer(buf, ip);
+            buf.push(b'"');
         }
         None => buf.extend_from_slice(b"null"),
     }
@@ -244,6 +251,23 @@ fn json(buf: &mut Vec<u8>, l: &Line<'_>, iso: &[u8; 19], ms: u32) {
         None => buf.extend_from_slice(b"null"),
     }
     buf.extend_from_slice(b"}\n");
+}
+
+/// The peer's address (IPv4 without the formatting machinery: most lines have one).
+fn peer(buf: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'.');
+                }
+                buf.extend_from_slice(itoa::Buffer::new().format(*o).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(buf, "{v6}");
+        }
+    }
 }
 
 /// Microseconds as milliseconds with three decimals.
