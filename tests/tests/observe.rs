@@ -359,3 +359,22 @@ fn metrics_count_rate_limit_rejections_and_failing_open() {
         server.shutdown().expect("shutdown");
     }
 }
+
+#[test]
+fn the_tasks_example_serves_metrics_by_default() {
+    for backend in BACKENDS {
+        // The spec's settings as they are (metrics on), on a port of our own.
+        let server = ember_tests::start(tasks::App, backend, 1);
+        let addr = server.local_addr();
+        let _ = request(addr, "GET", "/tasks/not-a-number", "");
+        let r = request(addr, "GET", "/metrics", "");
+        assert_eq!(r.status, 200, "{backend}");
+        let text = r.text();
+        assert!(
+            text.contains("# TYPE ember_http_requests_total counter")
+                && text.contains("route=\"/tasks/{id}\""),
+            "{backend}:\n{text}"
+        );
+        server.shutdown().expect("shutdown");
+    }
+}
