@@ -412,6 +412,10 @@ fn probe(location: &str, key: &str, value: &str) -> Option<String> {
         "ai.routes.*" => format!("ai:\n  routes:\n    POST /x:\n      {kv}\n"),
         // cookies & sessions (issue 15)
         "cookies" => format!("cookies:\n  keys_env: K\n  {kv}\n"),
+        // observe (obs, issue 16)
+        "access_log" => format!("access_log:\n  {kv}\n"),
+        "request_id" => format!("request_id:\n  {kv}\n"),
+        "metrics" => format!("metrics:\n  {kv}\n"),
         "sessions.*" => format!("sessions:\n  s:\n    store: memory\n    {kv}\n"),
         "sessions.*.redis" => format!(
             "sessions:\n  s:\n    store: redis\n    redis:\n      url: redis://h:1\n      {kv}\n"

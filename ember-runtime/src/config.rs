@@ -1,5 +1,8 @@
 //! Server settings: compiled in from `ember.yaml`, overridable from the environment.
 
+// observe (obs, issue 16): the access-log, request-id and metrics settings.
+pub(crate) mod observe;
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -91,7 +94,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(message: String) -> Self {
+    pub(crate) fn new(message: String) -> Self {
         ConfigError { message }
     }
 }
@@ -292,6 +295,9 @@ pub struct ServerConfig {
     pub(crate) io_uring: UringConfig,
     pub(crate) shutdown_grace: Duration,
     pub(crate) reuse_port: bool,
+    // observe (obs, issue 16)
+    /// Access log, request ids, metrics.
+    pub(crate) observe: observe::ObserveConfig,
     /// Test-only: behave as if the kernel refused io_uring (to exercise `auto`'s fallback).
     #[cfg(feature = "test-util")]
     pub(crate) simulate_no_uring: bool,
@@ -307,6 +313,8 @@ impl Default for ServerConfig {
             io_uring: UringConfig::default(),
             shutdown_grace: Duration::from_secs(10),
             reuse_port: false,
+            // observe (obs, issue 16)
+            observe: Default::default(),
             #[cfg(feature = "test-util")]
             simulate_no_uring: false,
         }
@@ -400,8 +408,29 @@ impl ServerConfig {
         self.backend
     }
 
+    // observe (obs, issue 16)
+    /// Sets the access log (the spec's `access_log:`; default off).
+    pub fn access_log(mut self, log: crate::AccessLog) -> Self {
+        self.observe.access_log = log;
+        self
+    }
+
+    /// Sets request ids (the spec's `request_id:`; `None`, the default: off).
+    pub fn request_id(mut self, ids: Option<crate::RequestIdConfig>) -> Self {
+        self.observe.request_id = ids;
+        self
+    }
+
+    /// Turns metrics recording on or off (on when the spec has `metrics:`, whose route
+    /// serves them; off, that route answers 404).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.observe.metrics = on;
+        self
+    }
+
     /// Applies `EMBER_LISTEN`, `EMBER_WORKERS`, `EMBER_BACKEND` and `EMBER_REUSE_PORT` from
-    /// the process environment.
+    /// the process environment (and `EMBER_ACCESS_LOG`, `EMBER_ACCESS_LOG_PATH`,
+    /// `EMBER_METRICS`).
     pub fn apply_env(self) -> Result<Self, ConfigError> {
         self.apply_vars(|k| std::env::var(k).ok())
     }
@@ -434,6 +463,8 @@ impl ServerConfig {
                 }
             };
         }
+        // observe (obs, issue 16)
+        self.observe.apply_vars(&var)?;
         Ok(self)
     }
 }

@@ -111,6 +111,8 @@ mod http;
 mod io;
 pub mod log;
 mod middleware;
+// observe (obs, issue 16): access log, request ids, metrics.
+mod observe;
 mod panic;
 // openapi (issue 16, api): the docs page's bundled renderer.
 mod openapi_docs;
@@ -140,6 +142,8 @@ pub use sse::{Event, Sse};
 pub use session::{Session, SessionError};
 // typed input (issue 15): the error answer of bad typed input, which handlers may return too.
 pub use extract::{Problem, ProblemItem};
+// observe (obs, issue 16): the access log and request-id settings of `ServerConfig`.
+pub use config::observe::{AccessLog, AccessLogFormat, AccessLogTarget, RequestIdConfig};
 
 /// What generated code needs and applications do not write: not a public API, may change
 /// in any release. Generated code names these paths only (`::ember_runtime::__private::…`);
@@ -194,6 +198,13 @@ pub mod __private {
     /// The bundled renderer of the docs page `openapi: { docs }` serves.
     pub mod openapi {
         pub use crate::openapi_docs::RAPIDOC_JS;
+    }
+
+    /// Observability (obs, issue 16): the label values of the metric families, the
+    /// `/metrics` handler, and the event counters other parts of the runtime call.
+    pub mod observe {
+        pub use crate::observe::metrics::Families;
+        pub use crate::observe::{rate_limited, serve_metrics};
     }
 
     /// Entry points for the fuzz targets in `fuzz/` and their seed corpora.

@@ -25,6 +25,7 @@ use crate::http::date;
 use crate::io::backend::{Engine, Tokio, Uring};
 use crate::io::timer::TICK;
 use crate::io::{ConnLimit, WorkerState};
+use crate::observe; // observe (obs)
 use crate::service::Service;
 
 /// A server ready to start: a service and its settings.
@@ -56,6 +57,8 @@ impl<S: Service> Server<S> {
     pub fn start(self) -> io::Result<ServerHandle> {
         self.service.prepare()?;
         let plan = Plan::new(&self.config)?;
+        // observe (obs): the server's access log, request ids and metrics.
+        let observe = observe::Server::new(&self.config.observe, self.service.metric_families())?;
         let (tx, rx) = watch::channel(false);
         let tx = Arc::new(tx);
         let workers = plan.listeners.len();
@@ -66,9 +69,11 @@ impl<S: Service> Server<S> {
             let backend = plan.backend;
             let config = self.config.clone();
             let connections = plan.connections.clone();
+            let observe = observe.clone(); // observe (obs)
             let t = std::thread::Builder::new()
                 .name(format!("ember-worker-{id}"))
                 .spawn(move || {
+                    let connections = (connections, observe);
                     worker_main(listener, backend, &config, connections, service, rx, None)
                 })?;
             threads.push(t);
@@ -88,6 +93,8 @@ impl<S: Service> Server<S> {
     pub fn run(self) -> io::Result<()> {
         self.service.prepare()?;
         let plan = Plan::new(&self.config)?;
+        // observe (obs): the server's access log, request ids and metrics.
+        let observe = observe::Server::new(&self.config.observe, self.service.metric_families())?;
         eprintln!(
             "ember: listening on http://{} backend={} workers={}",
             plan.local_addr,
@@ -106,7 +113,7 @@ impl<S: Service> Server<S> {
             let rx = rx.clone();
             let backend = plan.backend;
             let config = self.config.clone();
-            let connections = plan.connections.clone();
+            let connections = (plan.connections.clone(), observe.clone()); // observe (obs)
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("ember-worker-{}", i + 1))
@@ -119,7 +126,7 @@ impl<S: Service> Server<S> {
             first,
             plan.backend,
             &self.config,
-            plan.connections.clone(),
+            (plan.connections.clone(), observe), // observe (obs)
             self.service,
             rx,
             Some(tx.clone()),
@@ -287,12 +294,16 @@ fn bind(addr: SocketAddr, join: bool) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+// observe (obs): what every worker of a server shares: the connection limit and the
+// observability state.
+type Shared = (Arc<ConnLimit>, Option<Arc<observe::Server>>);
+
 /// One worker on the chosen backend.
 fn worker_main<S: Service>(
     listener: TcpListener,
     backend: Backend,
     config: &ServerConfig,
-    connections: Arc<ConnLimit>,
+    connections: Shared,
     service: S,
     shutdown: watch::Receiver<bool>,
     signals: Option<Arc<watch::Sender<bool>>>,
@@ -312,7 +323,7 @@ fn worker_main<S: Service>(
 fn worker<E: Engine, S: Service>(
     listener: TcpListener,
     config: &ServerConfig,
-    connections: Arc<ConnLimit>,
+    (connections, observe): Shared,
     service: S,
     mut shutdown: watch::Receiver<bool>,
     signals: Option<Arc<watch::Sender<bool>>>,
@@ -323,11 +334,17 @@ fn worker<E: Engine, S: Service>(
     let rt = builder.build()?;
     let local = tokio::task::LocalSet::new();
     let limits = config.limits;
-    let worker = Rc::new(WorkerState::with_limit(connections));
+    let mut worker = WorkerState::with_limit(connections);
+    // observe (obs): this worker's access-log buffer and metric cells.
+    worker.observe = observe.map(|o| Rc::new(o.worker()));
+    let worker = Rc::new(worker);
     let grace = config.shutdown_grace;
 
     let hooks = service.clone();
     let result = local.block_on(&rt, async {
+        if let Some(o) = &worker.observe {
+            o.start(); // observe (obs)
+        }
         hooks.on_worker_start();
         {
             let worker = worker.clone();
@@ -354,6 +371,9 @@ fn worker<E: Engine, S: Service>(
         // Accepting has stopped; give busy connections the grace period to finish.
         let _ = tokio::time::timeout(grace, worker.drained()).await;
         hooks.on_worker_stop();
+        if let Some(o) = &worker.observe {
+            o.stop(); // observe (obs)
+        }
         served
     });
     drop(local);

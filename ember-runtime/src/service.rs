@@ -51,6 +51,23 @@ pub trait Service: Clone + Send + 'static {
     /// `LocalSet`, so it may `spawn_local`). Generated apps connect their remote caches here.
     fn on_worker_start(&self) {}
 
+    // observe (obs, issue 16)
+    /// The label values of the app's metric families (route templates, caches, limiters,
+    /// models), from the spec. Generated apps return theirs; `None`: one route.
+    #[doc(hidden)]
+    fn metric_families(&self) -> Option<&'static crate::observe::metrics::Families> {
+        None
+    }
+
+    /// The index of `route`'s template among [`Service::metric_families`]' routes (0: no
+    /// route matched).
+    #[doc(hidden)]
+    #[inline]
+    fn route_id(&self, route: &Self::Route) -> usize {
+        let _ = route;
+        0
+    }
+
     /// Runs on each worker thread after it has stopped serving. Generated apps close their
     /// remote cache connections here.
     fn on_worker_stop(&self) {}

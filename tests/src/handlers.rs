@@ -817,3 +817,9 @@ pub mod ai_tests {
         Ok(Sse::tokens(model.stream(chat).await?.text()))
     }
 }
+
+// observe (obs, issue 16)
+/// `GET /obs/request-id`: the request's id as the handler sees it (`-` without one).
+pub async fn obs_request_id(req: &Request<'_>) -> String {
+    req.request_id().unwrap_or("-").to_owned()
+}

@@ -212,7 +212,14 @@ fn wrap(c: &mut Code, chain: &[MwPlan], inner: &str) {
             let_resp(c, rest, inner);
             w!(c, "decision.annotate(resp)");
             close!(c, "}} else {{");
-            c.indented(|c| w!(c, "decision.reject()"));
+            // observe (obs, issue 16): the rejection counted under the limiter's id.
+            c.indented(|c| {
+                w!(
+                    c,
+                    "::ember_runtime::__private::observe::rate_limited({id});"
+                );
+                w!(c, "decision.reject()");
+            });
             w!(c, "}}");
             close!(c, "}}");
         }

@@ -13,6 +13,8 @@ mod limits;
 mod middleware;
 // openapi (issue 16, api)
 mod openapi;
+// observe (obs, issue 16)
+mod observe;
 mod router;
 mod routes;
 mod server;
@@ -134,6 +136,13 @@ pub fn emit(plan: &Plan, options: &EmitOptions) -> String {
     }
     close!(c, "];");
     c.blank();
+    // observe (obs, issue 16): the metric families' labels and each request's route id.
+    let paths: Vec<&str> = matcher
+        .endpoints
+        .iter()
+        .map(|e| plan.routes[e.routes[0]].path.as_str())
+        .collect();
+    observe::emit_families(&mut c, plan, &paths);
     let helpers = matcher.write(&mut c);
     if let Some(item) = helpers.use_item() {
         c.blank();
@@ -254,6 +263,8 @@ fn emit_app(c: &mut Code, plan: &Plan) {
     c.indented(|c| {
         c.indented(|c| emit_config(c, plan));
         w!(c, "}}");
+        // observe (obs, issue 16)
+        observe::service_methods(c, plan);
         let (mut start, mut stop) = (Vec::new(), Vec::new());
         if !plan.caches.is_empty() {
             start.push("__ember_router::CACHES.worker_start()".to_owned());

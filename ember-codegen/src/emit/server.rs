@@ -84,5 +84,7 @@ pub(super) fn emit_config(c: &mut Code, plan: &Plan) {
     if let Some(r) = server.reuse_port {
         calls.push(format!(".reuse_port({r})"));
     }
+    // observe (obs, issue 16)
+    super::observe::config_calls(plan, &mut calls);
     c.chain("::ember_runtime::ServerConfig::new()", &calls, "");
 }

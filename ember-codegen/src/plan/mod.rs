@@ -12,6 +12,8 @@ pub mod limits;
 pub mod middleware;
 // openapi (issue 16, api)
 pub mod openapi;
+// observe (obs, issue 16)
+pub mod observe;
 pub mod routes;
 pub mod server;
 pub mod sessions;
@@ -36,6 +38,7 @@ pub use limits::*;
 // openapi (issue 16, api)
 pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
 pub use openapi::OpenApiPlan;
+pub use observe::ObservePlan;
 pub use routes::*;
 pub use server::*;
 pub use sessions::{CookieKeysPlan, SessionPlan, SessionStorePlan};
@@ -67,6 +70,9 @@ pub struct Plan {
     /// `openapi:`: the document's title and version, and where it is served (its routes
     /// are among `routes`).
     pub openapi: Option<OpenApiPlan>,
+    // observe (obs, issue 16)
+    /// Access log, request ids and the metrics route.
+    pub observe: ObservePlan,
 }
 
 /// Where a route came from, for conflict messages.
@@ -156,6 +162,8 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
         .openapi
         .as_ref()
         .map(|o| openapi::openapi_plan(&mut cx, o));
+    // observe (obs, issue 16): after the spec's routes, so a route on its path conflicts.
+    let observe = observe::observe_plan(&mut cx, spec);
 
     check_conflicts(&mut cx);
     let Builder {
@@ -180,6 +188,7 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
             sessions,
             // openapi (issue 16, api)
             openapi,
+            observe,
         })
     } else {
         Err(Diagnostics::new(cx.files, cx.errors))

@@ -9,6 +9,8 @@
 //! accepts any string containing `${` there as well.
 
 mod ai;
+// observe (obs, issue 16)
+mod observe;
 mod sessions;
 
 use ai::{ai, ai_cooldown, ai_retries};
@@ -354,6 +356,8 @@ fn middleware_entry() -> Value {
 
 /// The schema (JSON Schema 2020-12) of the spec language this version accepts.
 pub fn schema() -> Value {
+    // observe (obs, issue 16)
+    let (access_log, request_id, metrics) = observe::observe();
     let handler = rust_path(
         "a handler function path, relative to `handlers` unless it starts with `crate::` or `::`",
     );
@@ -437,7 +441,11 @@ pub fn schema() -> Value {
                     "version": text("info.version (default 0.1.0)"),
                     "schemas": text("a JSON file (relative to this spec) of JSON Schemas by Rust type name (NewTask or crate::handlers::NewTask) for body: and query: types, e.g. written by schemars")
                 }),
-            )
+            ),
+            // observe (obs, issue 16)
+            "access_log": access_log,
+            "request_id": request_id,
+            "metrics": metrics
         },
         "$defs": {
             "routes": {

@@ -11,6 +11,8 @@ pub mod limits;
 pub mod middleware;
 // openapi (issue 16, api)
 pub mod openapi;
+// observe (obs, issue 16)
+pub mod observe;
 pub mod routes;
 pub mod server;
 pub mod sessions;
@@ -63,6 +65,13 @@ pub struct Spec {
     // openapi (issue 16, api)
     /// Where the generated OpenAPI document and its docs page are served.
     pub openapi: Option<Spanned<openapi::OpenApiSpec>>,
+    // observe (obs, issue 16)
+    /// The access log.
+    pub access_log: Option<Spanned<observe::AccessLogSpec>>,
+    /// Request ids.
+    pub request_id: Option<Spanned<observe::RequestIdSpec>>,
+    /// The Prometheus metrics route.
+    pub metrics: Option<Spanned<observe::MetricsSpec>>,
 }
 
 /// `include: file.yaml` or `include: [a.yaml, b.yaml]`.
@@ -152,6 +161,10 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "sessions",
     // openapi (issue 16, api)
     "openapi",
+    // observe (obs, issue 16)
+    "access_log",
+    "request_id",
+    "metrics",
 ];
 
 /// A YAML mapping kept as ordered entries (spans survive, duplicates are visible).
@@ -243,6 +256,10 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(input::BODY_KEYS)
                 // openapi (issue 16, api)
                 .chain(openapi::OPENAPI_KEYS)
+                // observe (obs, issue 16)
+                .chain(observe::ACCESS_LOG_KEYS)
+                .chain(observe::REQUEST_ID_KEYS)
+                .chain(observe::METRICS_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

@@ -15,6 +15,8 @@ pub(crate) mod limits;
 pub(crate) mod middleware;
 // openapi (issue 16, api)
 pub(crate) mod openapi;
+// observe (obs, issue 16)
+pub(crate) mod observe;
 pub(crate) mod routes;
 pub(crate) mod server;
 pub(crate) mod sessions;

@@ -76,6 +76,9 @@ pub(crate) async fn route(
     })?;
     let mut last: Option<Failed> = None;
     for idx in order {
+        if last.is_some() {
+            crate::observe::ai_named(spec.name, crate::observe::AiEvent::Fallback, 1); // observe (obs)
+        }
         let up: &'static Upstream = &upstreams[idx];
         if up.health.cooling(now_ms()).is_some() {
             // Another worker put it in cooldown since the plan was made.
@@ -146,6 +149,7 @@ pub(crate) async fn route(
 /// [`WARN_EVERY`] per upstream and at debug otherwise.
 pub(crate) fn report(model: &ModelSpec, up: &Upstream, e: &AiError, cooled: bool, now: u64) {
     let (m, u) = (model.name, up.spec.name);
+    crate::observe::ai_named(m, crate::observe::AiEvent::UpstreamError, 1); // observe (obs)
     if cooled {
         let secs = model.cooldown.period.as_secs_f64();
         tracing::warn!(model = m, upstream = u, "{e}; cooling down for {secs} s");

@@ -130,11 +130,18 @@ impl Model {
             .map_err(|f: Failed| f.error)?;
         let name = served.upstream.spec.name;
         match served.answer {
-            Answer::Full(body) => serde_json::from_slice(&body).map_err(|e| AiError::ServerError {
-                upstream: name,
-                status: 502,
-                body: Bytes::from(format!("not a chat.completion: {e}")),
-            }),
+            Answer::Full(body) => serde_json::from_slice(&body)
+                .inspect(|c: &Completion| {
+                    if let Some(u) = &c.usage {
+                        let (i, o) = (u.prompt_tokens, u.completion_tokens);
+                        crate::observe::ai_usage(self.spec.name, i, o); // observe (obs)
+                    }
+                })
+                .map_err(|e| AiError::ServerError {
+                    upstream: name,
+                    status: 502,
+                    body: Bytes::from(format!("not a chat.completion: {e}")),
+                }),
             Answer::Stream { .. } => Err(AiError::ServerError {
                 upstream: name,
                 status: 502,

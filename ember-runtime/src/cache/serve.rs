@@ -94,7 +94,15 @@ where
                     Ok((None, t)) => token = t,
                     // Down, slow or skipped after a failure: the answer will not be
                     // stored (the write would be skipped too).
-                    Err(_) => reachable = false,
+                    Err(_) => {
+                        reachable = false;
+                        // observe (obs): a store error; the request goes on without it.
+                        crate::observe::cache_event(
+                            policy.cache,
+                            crate::observe::CacheEvent::Error,
+                        );
+                        crate::observe::remote_error(true);
+                    }
                 }
             }
             let epoch = cache.epoch.load(Ordering::Acquire);
@@ -262,6 +270,7 @@ fn into_entry(r: Response, policy: &Policy) -> Arc<Entry> {
 }
 
 fn answer(e: &Entry, policy: &Policy, what: &'static str) -> Response {
+    crate::observe::cache_answer(policy.cache, what); // observe (obs)
     e.response(policy.header, what)
 }
 

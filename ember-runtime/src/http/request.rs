@@ -62,6 +62,9 @@ pub struct Request<'a> {
     pub(crate) identity: Option<&'a str>,
     /// A value a `hook`'s `extend` function produced for the handler.
     pub(crate) extension: Option<&'a dyn std::any::Any>,
+    // observe (obs, issue 16)
+    /// The request's id (`request_id:` in the spec), accepted or generated.
+    pub(crate) request_id: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
@@ -84,7 +87,22 @@ impl<'a> Request<'a> {
             peer: None,
             identity: None,
             extension: None,
+            request_id: None,
         }
+    }
+
+    // observe (obs, issue 16)
+    /// The request's id when the spec has `request_id:`: the client's `X-Request-Id` (or the
+    /// configured header) when it was well-formed and accepted, else one the server made.
+    /// The same id is echoed on the response and written in the access-log line.
+    pub fn request_id(&self) -> Option<&'a str> {
+        self.request_id
+    }
+
+    /// The same request carrying `id` as its request id (for tests and tools).
+    pub fn with_request_id(mut self, id: &'a str) -> Self {
+        self.request_id = Some(id);
+        self
     }
 
     /// The value of type `T` that a `hook` with `extend` produced for this request (see

@@ -76,6 +76,9 @@ pub(crate) async fn serve<T: Transport, S: Service>(
     // omit it, as llhttp's suite expects; the first HTTP/1.1 request may not).
     let mut host_seen = false;
     let peer = io.peer_ip();
+    // observe (obs): the worker's observability state, and this connection counted open.
+    let obs = worker.observe.as_deref();
+    let _open = obs.map(crate::observe::Worker::connection);
     loop {
         // Read. An idle connection (nothing buffered) also gives way to shutdown.
         if !rbuf.is_empty() && rbuf.capacity() - rbuf.len() < READ_CHUNK {
@@ -199,6 +202,10 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         }
                     };
                     let start = consumed + head.head_len;
+                    // observe (obs): the clock starts, the request gets its id.
+                    let mut id_buf = crate::observe::IdBuf::new();
+                    let begun = obs.map(|o| o.begin(service.route_id(&found)));
+                    let request_id = obs.and_then(|o| o.request_id(&headers, &mut id_buf));
                     let req = Request {
                         method: head.method,
                         path: head.path,
@@ -209,12 +216,16 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                         peer,
                         identity: None,
                         extension: None,
+                        request_id,
                     };
                     match route.handler_timeout.unwrap_or(limits.handler_timeout) {
                         Some(t) => timers.arm(&timer, t),
                         None => timers.disarm(&timer),
                     }
                     let call = service.call(found, &req);
+                    // observe (obs): with request ids, the handler's log lines (at `info` or
+                    // more verbose) carry the id; otherwise an empty span, one check a poll.
+                    let call = tracing::Instrument::instrument(call, observe_span(request_id));
                     let (mut response, keep) = match timed(&timer, CatchUnwind(call)).await {
                         Ok(Ok(r)) => (r, true),
                         Ok(Err(())) => (Response::error(StatusCode::INTERNAL_SERVER_ERROR), false),
@@ -231,6 +242,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                     };
                     let head_only = matches!(head.method, crate::http::method::Method::Head);
                     let chunked = head.version == Version::Http11;
+                    let head_start = wbuf.len(); // observe (obs)
                     response.encode(
                         &mut wbuf,
                         Framing {
@@ -239,6 +251,11 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                             chunked,
                         },
                     );
+                    // observe (obs): echo the id, count, log.
+                    if let (Some(o), Some(b)) = (obs, begun) {
+                        let status = response.status().as_u16();
+                        o.finish(b, &req, status, &mut wbuf, head_start, total);
+                    }
                     consumed += total;
                     answered = true;
                     header_store = recycle(headers);
@@ -437,4 +454,15 @@ fn recycle<'b>(mut headers: Vec<Header<'_>>) -> Vec<Header<'b>> {
             value: &[],
         })
         .collect()
+}
+
+// observe (obs)
+/// The span a request's handler runs in: `request{id=…}` when it has an id and `info` spans
+/// are enabled, else none.
+#[inline]
+fn observe_span(request_id: Option<&str>) -> tracing::Span {
+    match request_id {
+        Some(id) => tracing::info_span!("request", id),
+        None => tracing::Span::none(),
+    }
 }

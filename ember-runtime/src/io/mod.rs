@@ -105,6 +105,9 @@ pub(crate) struct WorkerState {
     pub(crate) timers: timer::Timers,
     /// Read and write buffers not in use.
     pub(crate) pool: pool::BufPool,
+    // observe (obs, issue 16)
+    /// Access log, request ids and metrics of this worker (`None`: all off).
+    pub(crate) observe: Option<std::rc::Rc<crate::observe::Worker>>,
 }
 
 impl WorkerState {

@@ -83,7 +83,10 @@ impl RedisLimiter {
         match self.try_check(key).await {
             Ok(d) => d,
             // Logged by the registry (at most every few seconds per URL).
-            Err(_) => Decision::from_tokens(true, self.burst, self.burst, self.per_sec),
+            Err(_) => {
+                crate::observe::remote_error(true); // observe (obs)
+                Decision::from_tokens(true, self.burst, self.burst, self.per_sec)
+            }
         }
     }
 

@@ -127,6 +127,7 @@ impl Endpoint {
     /// logged recently.
     pub(crate) fn failed(&self, user: &dyn fmt::Display, what: &str, why: &str) -> Failure {
         let now = clock_ms();
+        crate::observe::remote_error(false); // observe (obs)
         self.down_until
             .fetch_max(now + BACKOFF_MS, Ordering::Relaxed);
         self.failing.store(true, Ordering::Relaxed);
