@@ -65,6 +65,8 @@ pub(super) fn emit_statics(c: &mut Code, plan: &Plan) {
         close!(c, "}},");
     }
     close!(c, "],");
+    // ai state (issue 14): conversation context and token limits.
+    super::ai_state::emit_fields(c, ai);
     close!(c, "}};");
     c.blank();
     w!(

@@ -26,6 +26,10 @@ use crate::validate::routes::route_key;
 pub struct AiPlan {
     /// The models clients name, in spec order (AI routes refer to them by index).
     pub models: Vec<ModelPlan>,
+    /// `ai.context` (issue 14).
+    pub context: Option<super::ai_state::ContextPlan>,
+    /// `ai.limits` (issue 14).
+    pub limits: Option<super::ai_state::TokenLimitsPlan>,
 }
 
 /// A model clients name, and how it is routed.
@@ -155,7 +159,19 @@ pub(super) fn ai_plan(cx: &mut Builder<'_, '_>, spec: &Spanned<AiSpec>) -> Optio
             ai_route(cx, key, value, &names);
         }
     }
-    Some(AiPlan { models })
+    let context = ai
+        .context
+        .as_ref()
+        .and_then(|c| super::ai_state::context(cx, c));
+    let limits = ai
+        .limits
+        .as_ref()
+        .and_then(|l| super::ai_state::limits(cx, l));
+    Some(AiPlan {
+        models,
+        context,
+        limits,
+    })
 }
 
 /// Plans one model (its name is filled in by the caller).
