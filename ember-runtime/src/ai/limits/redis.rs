@@ -26,14 +26,14 @@ if v < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') end
 return 1
 ";
 
-fn script(which: &'static str) -> &'static redis::Script {
-    static R: OnceLock<redis::Script> = OnceLock::new();
-    static A: OnceLock<redis::Script> = OnceLock::new();
-    if std::ptr::eq(which, RESERVE) {
-        R.get_or_init(|| redis::Script::new(RESERVE))
-    } else {
-        A.get_or_init(|| redis::Script::new(ADJUST))
-    }
+fn reserve_script() -> &'static redis::Script {
+    static S: OnceLock<redis::Script> = OnceLock::new();
+    S.get_or_init(|| redis::Script::new(RESERVE))
+}
+
+fn adjust_script() -> &'static redis::Script {
+    static S: OnceLock<redis::Script> = OnceLock::new();
+    S.get_or_init(|| redis::Script::new(ADJUST))
 }
 
 fn redis_key(r: &RedisAt, key: &str, window: u64) -> String {
@@ -48,7 +48,7 @@ pub(super) async fn reserve(
     cost: u64,
     limit: u64,
 ) -> Result<Result<u64, u64>, Failure> {
-    let mut inv = script(RESERVE).prepare_invoke();
+    let mut inv = reserve_script().prepare_invoke();
     inv.key(redis_key(r, key, window))
         .arg(cost)
         .arg(limit)
@@ -60,7 +60,7 @@ pub(super) async fn reserve(
 
 /// Adds `delta` to the window's counter, if it still exists.
 pub(super) async fn adjust(r: &RedisAt, key: &str, window: u64, delta: i64) -> Result<(), Failure> {
-    let mut inv = script(ADJUST).prepare_invoke();
+    let mut inv = adjust_script().prepare_invoke();
     inv.key(redis_key(r, key, window)).arg(delta);
     let _: i64 = r.invoke("settle tokens", &inv).await?;
     Ok(())
