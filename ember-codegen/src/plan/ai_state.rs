@@ -260,7 +260,7 @@ pub(crate) fn limits(
             };
             if per.is_none() {
                 let span = cx.span(0, p);
-                unknown(cx, span, "`per`", &name, TOKEN_PER);
+                unknown(cx, span, "budget key (`per`)", &name, TOKEN_PER);
             }
             per
         }
