@@ -347,3 +347,28 @@ def test_after_restart():
         ("assistant", a1),
         ("user", "still there?"),
     ]
+
+
+REMEMBER = os.environ.get("REMEMBER_URL", "")
+
+
+@pytest.mark.skipif(not REMEMBER or PHASE != "", reason="needs the e2e app's /ai/remember")
+def test_a_user_ai_handler_keeps_its_conversation():
+    cid = conv()
+
+    def turn(text):
+        r = requests.post(
+            REMEMBER,
+            json={"messages": [user(text)], "max_tokens": 20},
+            headers={"X-Conversation-Id": cid},
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+        return r.text
+
+    a1 = turn("I like tea")
+    turn("what do I like")
+    assert received() == [("user", "I like tea"), ("assistant", a1), ("user", "what do I like")]
+    assert turn("/clear") == "cleared"
+    turn("fresh start")
+    assert received() == [("user", "fresh start")]

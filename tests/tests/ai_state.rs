@@ -230,6 +230,7 @@ fn context_and_token_limits_in_redis_shared_by_two_instances_and_across_a_restar
         let label = format!("two ai_app_servers (redis) on {backend}");
         let mut penv = base_env(addr1, a_addr, &run);
         penv.push(("GATEWAY_URL_2", format!("http://{addr2}/v1")));
+        penv.push(("REMEMBER_URL", format!("http://{addr1}/ai/remember")));
         pytest(&python, &penv, &label, vec![s1, s2]);
 
         // A conversation stored by one process is there for the next one.

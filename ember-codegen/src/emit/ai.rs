@@ -117,7 +117,11 @@ pub(super) fn chat_args(
     args: &mut Vec<String>,
     arg_types: &mut Vec<String>,
 ) {
-    let Some(AiRoute::Handler { model }) = route.ai else {
+    let Some(AiRoute::Handler {
+        model,
+        conversation,
+    }) = route.ai
+    else {
         return;
     };
     open!(c, "let ai_chat = match {AI}::parse_chat(req) {{");
@@ -128,6 +132,26 @@ pub(super) fn chat_args(
     args.push(format!("AI.get().model({model})"));
     arg_types.push("::ember_runtime::ai::ChatRequest".to_owned());
     arg_types.push("&'static ::ember_runtime::ai::Model".to_owned());
+    if conversation {
+        // ai state (issue 14): the conversation, saved after the handler (`routes.rs`).
+        w!(
+            c,
+            "let mut ai_conv = {AI}::conversation(AI.get(), req, AI.get().model({model})).await;"
+        );
+        args.push("&mut ai_conv".to_owned());
+        arg_types.push("&mut ::ember_runtime::ai::Conversation".to_owned());
+    }
+}
+
+/// Whether a route's handler gets a conversation (saved after it returns).
+pub(super) fn has_conversation(route: &crate::plan::RoutePlan) -> bool {
+    matches!(
+        route.ai,
+        Some(AiRoute::Handler {
+            conversation: true,
+            ..
+        })
+    )
 }
 
 #[cfg(test)]

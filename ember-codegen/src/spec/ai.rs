@@ -289,6 +289,8 @@ pub struct AiRouteSpec {
     pub limits: Option<Spanned<LimitsSpec>>,
     /// Middleware, outermost first, after the top-level list.
     pub middleware: Option<Spanned<MwList>>,
+    /// With `handler`: the handler also gets `&mut Conversation` (issue 14).
+    pub conversation: Option<Spanned<bool>>,
 }
 
 /// The keys of an AI route, for suggestions.
@@ -300,6 +302,7 @@ pub(crate) const AI_ROUTE_KEYS: &[&str] = &[
     "summary",
     "limits",
     "middleware",
+    "conversation",
 ];
 
 /// How a model picks among its healthy upstreams.

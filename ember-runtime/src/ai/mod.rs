@@ -49,6 +49,7 @@ mod tokens;
 mod upstream;
 mod wire;
 
+pub use context::Conversation;
 pub use error::AiError;
 pub use model::{Model, TextStream, TokenStream};
 pub use wire::{
@@ -59,7 +60,7 @@ pub use wire::{
 pub(crate) mod private {
     pub use super::gateway::{MODEL_HEADER, chat_completions, models, parse_chat};
     pub use super::model::{Ai, AiCell};
-    pub use super::context::{ContextSpec, IdSource};
+    pub use super::context::{ContextSpec, IdSource, conversation, save_conversation};
     pub use super::limits::{LimitsSpec, Per};
     pub use super::spec::{AiSpec, Cooldown, ModelSpec, Retries, Strategy, UpstreamSpec};
     pub use super::store::{RedisSpec, StoreSpec};

@@ -22,7 +22,7 @@ use super::wire::{ChatRequest, Message};
 
 /// A BPE encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
+pub(crate) enum Encoding {
     /// `o200k_base` (GPT-4o and later; the default for unknown models).
     O200k,
     /// `cl100k_base` (GPT-4, GPT-3.5).
@@ -32,7 +32,7 @@ pub enum Encoding {
 impl Encoding {
     /// The encoding of model `name` (a provider prefix such as `openai/` is ignored);
     /// unknown names get `o200k_base`.
-    pub fn for_model(name: &str) -> Encoding {
+    pub(crate) fn for_model(name: &str) -> Encoding {
         let name = name.rsplit('/').next().unwrap_or(name);
         const O200K: &[&str] = &[
             "gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4",
@@ -48,7 +48,8 @@ impl Encoding {
     }
 
     /// Its name.
-    pub fn name(self) -> &'static str {
+    #[cfg_attr(not(test), allow(dead_code))] // the benchmark prints it
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Encoding::O200k => "o200k_base",
             Encoding::Cl100k => "cl100k_base",
@@ -70,12 +71,12 @@ impl Encoding {
     }
 
     /// Loads the table now (it takes a moment), so the first request does not wait.
-    pub fn warm(self) {
+    pub(crate) fn warm(self) {
         let _ = self.bpe();
     }
 
     /// Tokens in `text` (special-token text counts as ordinary text).
-    pub fn count(self, text: &str) -> u64 {
+    pub(crate) fn count(self, text: &str) -> u64 {
         if text.is_empty() {
             return 0;
         }
@@ -83,7 +84,7 @@ impl Encoding {
     }
 
     /// Tokens of one message in a chat prompt (its 3-token frame included).
-    pub fn message(self, m: &Message) -> u64 {
+    pub(crate) fn message(self, m: &Message) -> u64 {
         let mut n = 3 + self.count(&m.role);
         match &m.content {
             Some(Value::String(s)) => n += self.count(s),
@@ -111,7 +112,7 @@ impl Encoding {
     }
 
     /// Tokens of a whole chat prompt: its messages, its tools, the reply's priming.
-    pub fn prompt(self, chat: &ChatRequest) -> u64 {
+    pub(crate) fn prompt(self, chat: &ChatRequest) -> u64 {
         let mut n = 3;
         for m in &chat.messages {
             n += self.message(m);

@@ -20,8 +20,11 @@
 //!   Redis (shared by instances; one Lua script appends and trims atomically). A Redis
 //!   failure is a context miss (logged by the registry), never an error to the client.
 
+mod conversation;
 mod memory;
 mod redis;
+
+pub use conversation::{Conversation, conversation, save_conversation};
 
 use std::time::Duration;
 
@@ -177,6 +180,28 @@ impl Context {
                 Some(serde_json::Value::Number(n)) => Some(n.to_string()),
                 _ => None,
             },
+        };
+        id.map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty() && s.len() <= 256)
+    }
+
+    /// The conversation id of a request for a user AI handler (a body field is read
+    /// from the JSON body, which stays as it is).
+    pub(crate) fn id_of(&self, req: &Request<'_>) -> Option<String> {
+        let id = match self.spec.id {
+            IdSource::Header(h) => req.header_str(h).map(str::to_owned),
+            IdSource::Body(f) => {
+                match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(
+                    req.body(),
+                )
+                .ok()?
+                .remove(f)?
+                {
+                    serde_json::Value::String(s) => Some(s),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                }
+            }
         };
         id.map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty() && s.len() <= 256)

@@ -13,6 +13,8 @@
 //! (as the rate limiter does) — an outage of the store never becomes an outage of the
 //! gateway.
 
+#[cfg(test)]
+mod bench;
 mod memory;
 mod redis;
 
