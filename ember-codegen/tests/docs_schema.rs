@@ -411,7 +411,9 @@ fn probe(location: &str, key: &str, value: &str) -> Option<String> {
         // ai state (issue 14)
         "ai.context" => format!("ai:\n  context:\n    {kv}\n"),
         "ai.context.id" => format!("ai:\n  context:\n    id:\n      {kv}\n"),
-        "ai.context.redis" => format!("ai:\n  context:\n    store: redis\n    redis:\n      {kv}\n"),
+        "ai.context.redis" => {
+            format!("ai:\n  context:\n    store: redis\n    redis:\n      {kv}\n")
+        }
         "ai.limits" => format!("ai:\n  limits:\n    {kv}\n"),
         "ai.limits.redis" => format!("ai:\n  limits:\n    store: redis\n    redis:\n      {kv}\n"),
         // cookies & sessions (issue 15)

@@ -101,7 +101,10 @@ fn wait_ready(proc: &mut Proc, addr: SocketAddr) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "{proc:?} never answered on {addr}");
+        assert!(
+            Instant::now() < deadline,
+            "{proc:?} never answered on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -243,7 +246,12 @@ fn context_and_token_limits_in_redis_shared_by_two_instances_and_across_a_restar
             ("CONV_ID", conv.clone()),
             ("STATE_FILE", state.display().to_string()),
         ]);
-        pytest(&python, &penv, &format!("before a restart on {backend}"), vec![]);
+        pytest(
+            &python,
+            &penv,
+            &format!("before a restart on {backend}"),
+            vec![],
+        );
         drop(s1.stop());
         let (s2, addr2) = server(bin, "ai_app_server after", backend, ups, &env);
         let mut penv = base_env(addr2, a_addr, &run);
@@ -252,7 +260,12 @@ fn context_and_token_limits_in_redis_shared_by_two_instances_and_across_a_restar
             ("CONV_ID", conv),
             ("STATE_FILE", state.display().to_string()),
         ]);
-        pytest(&python, &penv, &format!("after a restart on {backend}"), vec![s2]);
+        pytest(
+            &python,
+            &penv,
+            &format!("after a restart on {backend}"),
+            vec![s2],
+        );
         let _ = std::fs::remove_file(state);
         drop((a, b));
     }

@@ -201,6 +201,22 @@ mod tests {
     }
 
     #[test]
+    fn a_handler_with_a_conversation_gets_it_last_and_saves_it_after() {
+        let c = code(&format!(
+            "ai:\n  context: {{ id: {{ header: X-C }} }}\n{}  routes:\n    POST /x: {{ handler: h, model: m, conversation: true }}\n",
+            &MODEL[4..]
+        ));
+        assert!(
+            c.contains("(ai_chat, AI.get().model(0), &mut ai_conv),"),
+            "{c}"
+        );
+        let call = c.find("handlers::h,").expect("calls the handler");
+        let save = c.find("save_conversation(ai_conv).await;").expect("saves");
+        assert!(call < save, "{c}");
+        assert!(c.contains("IdSource::Header(\"X-C\")"), "{c}");
+    }
+
+    #[test]
     fn apps_without_ai_generate_no_ai_items() {
         let c = code("routes:\n  POST /x: h\n");
         assert!(!c.contains("__private::ai"), "{c}");

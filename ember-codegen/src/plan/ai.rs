@@ -300,7 +300,10 @@ fn ai_route(
             if let Some(v) = &r.conversation {
                 let span = cx.key_span(0, v, "conversation");
                 let d = crate::diag::Diagnostic::new("`conversation` is for handler routes")
-                    .at(span, "the gateway keeps conversations through `ai.context` itself")
+                    .at(
+                        span,
+                        "the gateway keeps conversations through `ai.context` itself",
+                    )
                     .help("remove it");
                 cx.error(0, d);
             }
@@ -446,13 +449,19 @@ mod tests {
                     MethodSel::Post,
                     "/s/{id:u64}",
                     "crate::handlers::s",
-                    Some(AiRoute::Handler { model: 1, conversation: false })
+                    Some(AiRoute::Handler {
+                        model: 1,
+                        conversation: false
+                    })
                 ),
                 (
                     MethodSel::Post,
                     "/t",
                     "crate::t",
-                    Some(AiRoute::Handler { model: 0, conversation: false })
+                    Some(AiRoute::Handler {
+                        model: 0,
+                        conversation: false
+                    })
                 ),
             ]
         );

@@ -157,7 +157,9 @@ fn store(
         let span = cx.span(0, url);
         let d = Diagnostic::new(format!("`{written}` is not a Redis URL"))
             .at(span, "expected `redis://HOST:PORT`")
-            .help("write it like `redis://127.0.0.1:6379` or `${REDIS_URL:-redis://127.0.0.1:6379}`");
+            .help(
+                "write it like `redis://127.0.0.1:6379` or `${REDIS_URL:-redis://127.0.0.1:6379}`",
+            );
         cx.error(0, d);
         return None;
     }
@@ -197,7 +199,10 @@ pub(crate) fn context(cx: &mut Ctx<'_, '_>, spec: &Spanned<ContextSpec>) -> Opti
         },
     };
     if let Some(ContextIdPlan::Header(n) | ContextIdPlan::Body(n)) = &id
-        && (n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && (n.is_empty()
+            || !n
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         && let Some(idv) = &c.id
     {
         let span = cx.key_span(0, idv, "id");
@@ -245,8 +250,14 @@ pub(crate) fn limits(
     let tpm = tokens(cx, &l.tokens_per_minute, 0);
     let max_prompt = tokens(cx, &l.max_prompt_tokens, 0);
     let default_max = tokens(cx, &l.default_max_tokens, 1024);
-    let tpm_env = l.tokens_per_minute_env.as_ref().and_then(|v| env_name(cx, v));
-    let max_env = l.max_prompt_tokens_env.as_ref().and_then(|v| env_name(cx, v));
+    let tpm_env = l
+        .tokens_per_minute_env
+        .as_ref()
+        .and_then(|v| env_name(cx, v));
+    let max_env = l
+        .max_prompt_tokens_env
+        .as_ref()
+        .and_then(|v| env_name(cx, v));
     let per = match &l.per {
         None => Some(TokenPer::Ip),
         Some(p) => {

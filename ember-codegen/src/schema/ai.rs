@@ -45,7 +45,8 @@ pub(super) fn ai(handler: &Value) -> Value {
             "name": { "type": "string", "description": "a name for the route: accepted and ignored today" },
             "summary": { "type": "string", "description": "a one-line description: accepted and ignored today" },
             "limits": { "$ref": "#/$defs/route_limits" },
-            "middleware": { "$ref": "#/$defs/middleware" }
+            "middleware": { "$ref": "#/$defs/middleware" },
+            "conversation": { "type": "boolean", "description": "with handler: the handler also gets &mut Conversation (needs ai.context); its changes are saved after it returns (default false)" }
         },
         "oneOf": [{ "required": ["gateway"] }, { "required": ["handler", "model"] }]
     });

@@ -58,10 +58,10 @@ pub use wire::{
 
 /// What generated code needs (`ember_runtime::__private::ai`).
 pub(crate) mod private {
-    pub use super::gateway::{MODEL_HEADER, chat_completions, models, parse_chat};
-    pub use super::model::{Ai, AiCell};
     pub use super::context::{ContextSpec, IdSource, conversation, save_conversation};
+    pub use super::gateway::{MODEL_HEADER, chat_completions, models, parse_chat};
     pub use super::limits::{LimitsSpec, Per};
+    pub use super::model::{Ai, AiCell};
     pub use super::spec::{AiSpec, Cooldown, ModelSpec, Retries, Strategy, UpstreamSpec};
     pub use super::store::{RedisSpec, StoreSpec};
 }

@@ -76,7 +76,13 @@ impl RedisAt {
         let mut m = m.clone();
         match self
             .ep
-            .run(&self.user, what, self.timeout, |_| true, inv.invoke_async(&mut m))
+            .run(
+                &self.user,
+                what,
+                self.timeout,
+                |_| true,
+                inv.invoke_async(&mut m),
+            )
             .await?
         {
             Ok(v) => Ok(v),
@@ -97,7 +103,13 @@ impl RedisAt {
         let mut m = m.clone();
         match self
             .ep
-            .run(&self.user, what, self.timeout, |_| true, pipe.query_async(&mut m))
+            .run(
+                &self.user,
+                what,
+                self.timeout,
+                |_| true,
+                pipe.query_async(&mut m),
+            )
             .await?
         {
             Ok(v) => Ok(v),

@@ -35,7 +35,14 @@ impl Encoding {
     pub(crate) fn for_model(name: &str) -> Encoding {
         let name = name.rsplit('/').next().unwrap_or(name);
         const O200K: &[&str] = &[
-            "gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4",
+            "gpt-4o",
+            "chatgpt-4o",
+            "gpt-4.1",
+            "gpt-4.5",
+            "gpt-5",
+            "o1",
+            "o3",
+            "o4",
         ];
         const CL100K: &[&str] = &["gpt-4", "gpt-3.5", "gpt-35", "text-embedding-"];
         if O200K.iter().any(|p| name.starts_with(p)) {

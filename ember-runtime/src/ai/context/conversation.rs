@@ -66,7 +66,11 @@ impl Conversation {
 }
 
 /// Loads the conversation of `req` for a user AI handler of `model`.
-pub async fn conversation(ai: &'static Ai, req: &Request<'_>, model: &'static Model) -> Conversation {
+pub async fn conversation(
+    ai: &'static Ai,
+    req: &Request<'_>,
+    model: &'static Model,
+) -> Conversation {
     let ctx = ai.context.as_ref();
     let id = ctx.and_then(|c| c.id_of(req));
     let mut history = Vec::new();

@@ -217,7 +217,12 @@ impl Context {
 
     /// Prepends the history of conversation `id` to `chat` when the client sent only new
     /// turns; what to record when the answer ends.
-    pub(crate) async fn prepare(&self, id: String, chat: &mut ChatRequest, enc: Encoding) -> Pending {
+    pub(crate) async fn prepare(
+        &self,
+        id: String,
+        chat: &mut ChatRequest,
+        enc: Encoding,
+    ) -> Pending {
         let stored = self.load(&id).await;
         let msgs = std::mem::take(&mut chat.messages);
         let (forward, turns, system) = merge(&stored, msgs);

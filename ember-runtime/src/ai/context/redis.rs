@@ -50,7 +50,12 @@ fn keys(r: &RedisAt, id: &str) -> [String; 3] {
 pub(super) async fn load(r: &RedisAt, id: &str) -> Result<History, Failure> {
     let [sys, log, _] = keys(r, id);
     let mut p = redis::pipe();
-    p.cmd("GET").arg(&sys).cmd("LRANGE").arg(&log).arg(0).arg(-1);
+    p.cmd("GET")
+        .arg(&sys)
+        .cmd("LRANGE")
+        .arg(&log)
+        .arg(0)
+        .arg(-1);
     let (sys, log): (Option<String>, Vec<String>) = r.query("load conversation", &p).await?;
     Ok(History {
         system: sys.and_then(|s| serde_json::from_str(&s).ok()),

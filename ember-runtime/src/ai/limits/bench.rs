@@ -50,7 +50,10 @@ fn admission_cost() {
     let enc = Encoding::for_model(&chat.model);
     enc.warm();
     let prompt = enc.prompt(&chat);
-    println!("{{\"prompt_tokens\":{prompt},\"encoding\":\"{}\"}}", enc.name());
+    println!(
+        "{{\"prompt_tokens\":{prompt},\"encoding\":\"{}\"}}",
+        enc.name()
+    );
     let n = 20_000;
     let t = Instant::now();
     for _ in 0..n {
@@ -110,7 +113,11 @@ fn admission_cost() {
             .await
             .expect("settled");
         }
-        line("redis reserve + settle, sequential (2 round trips)", n, t.elapsed());
+        line(
+            "redis reserve + settle, sequential (2 round trips)",
+            n,
+            t.elapsed(),
+        );
         let n = 20_000u64;
         let t = Instant::now();
         let mut tasks = Vec::new();
@@ -128,6 +135,10 @@ fn admission_cost() {
         for t in tasks {
             t.await.expect("task");
         }
-        line("redis reserve + settle, 64 in flight (one connection)", n, t.elapsed());
+        line(
+            "redis reserve + settle, 64 in flight (one connection)",
+            n,
+            t.elapsed(),
+        );
     });
 }

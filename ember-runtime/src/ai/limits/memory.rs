@@ -31,7 +31,13 @@ impl Windows {
 
     /// Reserves `cost` in `window` unless that goes over `limit`: `Ok(used after)` or
     /// `Err(used)`.
-    pub(super) fn reserve(&self, key: &str, window: u64, cost: u64, limit: u64) -> Result<u64, u64> {
+    pub(super) fn reserve(
+        &self,
+        key: &str,
+        window: u64,
+        cost: u64,
+        limit: u64,
+    ) -> Result<u64, u64> {
         let mut map = self.shard(key);
         if map.len() >= SWEEP_AT && !map.contains_key(key) {
             map.retain(|_, (w, _)| *w >= window);

@@ -166,7 +166,12 @@ impl Limits {
     }
 
     /// Admits a request of `prompt` tokens that may generate `answer` more, under `key`.
-    pub(crate) async fn admit(&self, key: String, prompt: u64, answer: u64) -> Result<Held, Refusal> {
+    pub(crate) async fn admit(
+        &self,
+        key: String,
+        prompt: u64,
+        answer: u64,
+    ) -> Result<Held, Refusal> {
         if self.max_prompt > 0 && prompt > self.max_prompt {
             return Err(Refusal::PromptTooLong {
                 prompt,
@@ -288,9 +293,14 @@ impl Refusal {
                 reset_ms,
             } => {
                 let message = if cost > limit {
-                    format!("Request too large for tokens per min (TPM): Limit {limit}, Requested {cost}. Please reduce the size of your request.")
+                    format!(
+                        "Request too large for tokens per min (TPM): Limit {limit}, Requested {cost}. Please reduce the size of your request."
+                    )
                 } else {
-                    format!("Rate limit reached for tokens per min (TPM): Limit {limit}, Used {used}, Requested {cost}. Please try again in {}.", reset_text(reset_ms))
+                    format!(
+                        "Rate limit reached for tokens per min (TPM): Limit {limit}, Used {used}, Requested {cost}. Please try again in {}.",
+                        reset_text(reset_ms)
+                    )
                 };
                 let body = serde_json::json!({ "error": {
                     "message": message,
@@ -317,7 +327,6 @@ impl Refusal {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
