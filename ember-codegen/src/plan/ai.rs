@@ -254,7 +254,7 @@ fn conversation(
         let span = cx.key_span(0, v, "conversation");
         let d = crate::diag::Diagnostic::new("`conversation: true` needs `ai.context`")
             .at(span, "the handler would get a conversation kept nowhere")
-            .help("declare `ai:\n  context: { id: { header: X-Conversation-Id } }`");
+            .help("declare `context: { id: { header: X-Conversation-Id } }` under `ai:`");
         cx.error(0, d);
         return false;
     }
