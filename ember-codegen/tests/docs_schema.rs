@@ -410,6 +410,14 @@ fn probe(location: &str, key: &str, value: &str) -> Option<String> {
             format!("ai:\n  models:\n    m:\n      upstreams:\n        - cost:\n            {kv}\n")
         }
         "ai.routes.*" => format!("ai:\n  routes:\n    POST /x:\n      {kv}\n"),
+        // ai state (issue 14)
+        "ai.context" => format!("ai:\n  context:\n    {kv}\n"),
+        "ai.context.id" => format!("ai:\n  context:\n    id:\n      {kv}\n"),
+        "ai.context.redis" => {
+            format!("ai:\n  context:\n    store: redis\n    redis:\n      {kv}\n")
+        }
+        "ai.limits" => format!("ai:\n  limits:\n    {kv}\n"),
+        "ai.limits.redis" => format!("ai:\n  limits:\n    store: redis\n    redis:\n      {kv}\n"),
         // cookies & sessions (issue 15)
         "cookies" => format!("cookies:\n  keys_env: K\n  {kv}\n"),
         // observe (obs, issue 16)

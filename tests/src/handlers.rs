@@ -823,3 +823,32 @@ pub mod ai_tests {
 pub async fn obs_request_id(req: &Request<'_>) -> String {
     req.request_id().unwrap_or("-").to_owned()
 }
+
+// ai state (issue 14): a user AI handler with `&mut Conversation` (tests/tests/ai_state.rs).
+/// `/ai/remember`: answers with the model, keeping the conversation itself.
+pub mod ai_state {
+    use ember_runtime::ai::{AiError, ChatRequest, Conversation, Message, Model};
+
+    /// `POST /ai/remember`: the stored history + the request's messages go to the model;
+    /// the request's messages and the answer are added to the conversation. A request
+    /// whose last message is `/clear` forgets the conversation instead.
+    pub async fn remember(
+        chat: ChatRequest,
+        model: &'static Model,
+        conv: &mut Conversation,
+    ) -> Result<String, AiError> {
+        if chat.messages.last().and_then(Message::text) == Some("/clear") {
+            conv.clear();
+            return Ok("cleared".to_owned());
+        }
+        let mut req = chat.clone();
+        req.messages = conv.history().to_vec();
+        req.messages.extend(chat.messages.iter().cloned());
+        let text = model.complete(req).await?.text().unwrap_or("").to_owned();
+        for m in chat.messages {
+            conv.add_message(m);
+        }
+        conv.add_message(Message::assistant(text.clone()));
+        Ok(text)
+    }
+}

@@ -167,6 +167,8 @@ fn run_suite(python: &Path, gateway: Gateway, backend: ember_runtime::Backend) {
         .env("CHAT_UPSTREAM_A", format!("http://{a_addr}/v1"))
         .env("CHAT_UPSTREAM_B", format!("http://{b_addr}/v1"))
         .env_remove("CHAT_API_KEY")
+        // ai state (issue 14): a budget this suite's many requests from one IP never reach.
+        .env("CHAT_TPM", "1000000000")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut env = vec![

@@ -112,7 +112,7 @@ fn print_routes(plan: &Plan) {
 fn handler_text(plan: &Plan, r: &RoutePlan) -> String {
     match r.ai {
         Some(AiRoute::Gateway(g)) => format!("gateway {}", g.name()),
-        Some(AiRoute::Handler { model }) => {
+        Some(AiRoute::Handler { model, .. }) => {
             let name = plan
                 .ai
                 .as_ref()

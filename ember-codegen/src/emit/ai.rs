@@ -65,6 +65,8 @@ pub(super) fn emit_statics(c: &mut Code, plan: &Plan) {
         close!(c, "}},");
     }
     close!(c, "],");
+    // ai state (issue 14): conversation context and token limits.
+    super::ai_state::emit_fields(c, ai);
     close!(c, "}};");
     c.blank();
     w!(
@@ -115,7 +117,11 @@ pub(super) fn chat_args(
     args: &mut Vec<String>,
     arg_types: &mut Vec<String>,
 ) {
-    let Some(AiRoute::Handler { model }) = route.ai else {
+    let Some(AiRoute::Handler {
+        model,
+        conversation,
+    }) = route.ai
+    else {
         return;
     };
     open!(c, "let ai_chat = match {AI}::parse_chat(req) {{");
@@ -126,6 +132,26 @@ pub(super) fn chat_args(
     args.push(format!("AI.get().model({model})"));
     arg_types.push("::ember_runtime::ai::ChatRequest".to_owned());
     arg_types.push("&'static ::ember_runtime::ai::Model".to_owned());
+    if conversation {
+        // ai state (issue 14): the conversation, saved after the handler (`routes.rs`).
+        w!(
+            c,
+            "let mut ai_conv = {AI}::conversation(AI.get(), req, AI.get().model({model})).await;"
+        );
+        args.push("&mut ai_conv".to_owned());
+        arg_types.push("&mut ::ember_runtime::ai::Conversation".to_owned());
+    }
+}
+
+/// Whether a route's handler gets a conversation (saved after it returns).
+pub(super) fn has_conversation(route: &crate::plan::RoutePlan) -> bool {
+    matches!(
+        route.ai,
+        Some(AiRoute::Handler {
+            conversation: true,
+            ..
+        })
+    )
 }
 
 #[cfg(test)]
@@ -172,6 +198,22 @@ mod tests {
             "{c}"
         );
         assert!(c.contains("(param_n, ai_chat, AI.get().model(0)),"), "{c}");
+    }
+
+    #[test]
+    fn a_handler_with_a_conversation_gets_it_last_and_saves_it_after() {
+        let c = code(&format!(
+            "ai:\n  context: {{ id: {{ header: X-C }} }}\n{}  routes:\n    POST /x: {{ handler: h, model: m, conversation: true }}\n",
+            &MODEL[4..]
+        ));
+        assert!(
+            c.contains("(ai_chat, AI.get().model(0), &mut ai_conv),"),
+            "{c}"
+        );
+        let call = c.find("handlers::h,").expect("calls the handler");
+        let save = c.find("save_conversation(ai_conv).await;").expect("saves");
+        assert!(call < save, "{c}");
+        assert!(c.contains("IdSource::Header(\"X-C\")"), "{c}");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! pretty-printed: see `code.rs`.
 
 mod ai;
+// ai state (issue 14)
+mod ai_state;
 mod caches;
 // typed input (issue 15)
 mod input;

@@ -98,7 +98,9 @@ pub(super) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[Ca
     };
     // ---- cookies & sessions (issue 15): the session handle is the last argument ----
     let session = super::sessions::emit_load(c, route, &mut args, &mut arg_types);
-    let (bind, end) = if session {
+    // ai state (issue 14): a conversation is saved after the handler, too.
+    let conv = super::ai::has_conversation(route);
+    let (bind, end) = if session || conv {
         ("let response = ", ".await;")
     } else {
         ("", ".await")
@@ -114,6 +116,16 @@ pub(super) fn emit_route(c: &mut Code, i: usize, route: &RoutePlan, caches: &[Ca
     w!(c, "{},", tuple(&args));
     close!(c, ")");
     w!(c, "{end}");
+    if conv {
+        // ai state (issue 14): the conversation's changes, saved after the handler.
+        w!(
+            c,
+            "::ember_runtime::__private::ai::save_conversation(ai_conv).await;"
+        );
+        if !session {
+            w!(c, "response");
+        }
+    }
     if session {
         // cookies & sessions (issue 15): saved, and the cookie set, after the handler.
         w!(

@@ -26,6 +26,10 @@ use crate::validate::routes::route_key;
 pub struct AiPlan {
     /// The models clients name, in spec order (AI routes refer to them by index).
     pub models: Vec<ModelPlan>,
+    /// `ai.context` (issue 14).
+    pub context: Option<super::ai_state::ContextPlan>,
+    /// `ai.limits` (issue 14).
+    pub limits: Option<super::ai_state::TokenLimitsPlan>,
 }
 
 /// A model clients name, and how it is routed.
@@ -100,6 +104,8 @@ pub enum AiRoute {
     Handler {
         /// The model's index.
         model: usize,
+        /// The handler also gets `&mut Conversation` (`conversation: true`, issue 14).
+        conversation: bool,
     },
 }
 
@@ -152,10 +158,22 @@ pub(super) fn ai_plan(cx: &mut Builder<'_, '_>, spec: &Spanned<AiSpec>) -> Optio
     }
     if let Some(routes) = &ai.routes {
         for (key, value) in &routes.value.0 {
-            ai_route(cx, key, value, &names);
+            ai_route(cx, key, value, &names, ai.context.is_some());
         }
     }
-    Some(AiPlan { models })
+    let context = ai
+        .context
+        .as_ref()
+        .and_then(|c| super::ai_state::context(cx, c));
+    let limits = ai
+        .limits
+        .as_ref()
+        .and_then(|l| super::ai_state::limits(cx, l));
+    Some(AiPlan {
+        models,
+        context,
+        limits,
+    })
 }
 
 /// Plans one model (its name is filled in by the caller).
@@ -223,12 +241,33 @@ fn model_plan(
     })
 }
 
+/// `conversation: true` on a handler route (issue 14): only with `ai.context` declared.
+fn conversation(
+    cx: &mut Builder<'_, '_>,
+    r: &crate::spec::ai::AiRouteSpec,
+    has_context: bool,
+) -> bool {
+    let Some(v) = &r.conversation else {
+        return false;
+    };
+    if v.value && !has_context {
+        let span = cx.key_span(0, v, "conversation");
+        let d = crate::diag::Diagnostic::new("`conversation: true` needs `ai.context`")
+            .at(span, "the handler would get a conversation kept nowhere")
+            .help("declare `context: { id: { header: X-Conversation-Id } }` under `ai:`");
+        cx.error(0, d);
+        return false;
+    }
+    v.value
+}
+
 /// Plans one AI route and adds it to the app's routes.
 fn ai_route(
     cx: &mut Builder<'_, '_>,
     key: &Spanned<String>,
     value: &Spanned<crate::spec::ai::AiRouteValue>,
     models: &[String],
+    has_context: bool,
 ) {
     let key_span = cx.span(0, key);
     let line = line_col(cx.source(0), key_span.start).0;
@@ -257,8 +296,29 @@ fn ai_route(
         return;
     };
     let (handler, ai) = match target {
-        Target::Gateway(g) => (gateway_fn(g).to_owned(), AiRoute::Gateway(g)),
-        Target::Handler { handler, model } => (handler, AiRoute::Handler { model }),
+        Target::Gateway(g) => {
+            if let Some(v) = &r.conversation {
+                let span = cx.key_span(0, v, "conversation");
+                let d = crate::diag::Diagnostic::new("`conversation` is for handler routes")
+                    .at(
+                        span,
+                        "the gateway keeps conversations through `ai.context` itself",
+                    )
+                    .help("remove it");
+                cx.error(0, d);
+            }
+            (gateway_fn(g).to_owned(), AiRoute::Gateway(g))
+        }
+        Target::Handler { handler, model } => {
+            let conversation = conversation(cx, r, has_context);
+            (
+                handler,
+                AiRoute::Handler {
+                    model,
+                    conversation,
+                },
+            )
+        }
     };
     let file = cx.files[0].name.clone();
     cx.routes.push(RoutePlan {
@@ -389,13 +449,19 @@ mod tests {
                     MethodSel::Post,
                     "/s/{id:u64}",
                     "crate::handlers::s",
-                    Some(AiRoute::Handler { model: 1 })
+                    Some(AiRoute::Handler {
+                        model: 1,
+                        conversation: false
+                    })
                 ),
                 (
                     MethodSel::Post,
                     "/t",
                     "crate::t",
-                    Some(AiRoute::Handler { model: 0 })
+                    Some(AiRoute::Handler {
+                        model: 0,
+                        conversation: false
+                    })
                 ),
             ]
         );

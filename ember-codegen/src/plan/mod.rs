@@ -5,6 +5,8 @@
 //! middleware chain, and the models and AI routes of `ai:`.
 
 pub mod ai;
+/// ai state (issue 14): `ai.context`, `ai.limits`.
+pub mod ai_state;
 pub mod caches;
 // typed input (issue 15)
 pub mod input;
@@ -32,6 +34,7 @@ use server::server_plan;
 pub use ai::{
     AiPlan, AiRoute, CooldownPlan, Gateway, ModelPlan, RetriesPlan, Strategy, UpstreamPlan,
 };
+pub use ai_state::{AiStorePlan, ContextIdPlan, ContextPlan, TokenLimitsPlan, TokenPer};
 pub use caches::*;
 pub use input::{BodyFormat, BodyPlan, InputPlan};
 pub use limits::*;

@@ -45,7 +45,8 @@ pub(super) fn ai(handler: &Value) -> Value {
             "name": { "type": "string", "description": "a name for the route: accepted and ignored today" },
             "summary": { "type": "string", "description": "a one-line description: accepted and ignored today" },
             "limits": { "$ref": "#/$defs/route_limits" },
-            "middleware": { "$ref": "#/$defs/middleware" }
+            "middleware": { "$ref": "#/$defs/middleware" },
+            "conversation": { "type": "boolean", "description": "with handler: the handler also gets &mut Conversation (needs ai.context); its changes are saved after it returns (default false)" }
         },
         "oneOf": [{ "required": ["gateway"] }, { "required": ["handler", "model"] }]
     });
@@ -71,6 +72,8 @@ pub(super) fn ai(handler: &Value) -> Value {
                     "upstreams": { "type": "array", "minItems": 1, "description": "in fallback order", "items": upstream }
                 }))
             },
+            "context": context(),
+            "limits": token_limits(),
             "routes": {
                 "type": "object",
                 "description": "`METHOD /path: { gateway: … }` or `{ handler: …, model: … }`",
@@ -110,6 +113,58 @@ pub(super) fn ai_cooldown() -> Value {
         json!({
             "failures": int(0, Some(1000), "consecutive failures (default 3; 0: never cool down)"),
             "for": duration("how long it is skipped (default 30s)")
+        }),
+    )
+}
+
+/// `redis:` of an AI store (issue 14).
+fn ai_redis(prefix: &str) -> Value {
+    object(
+        "the Redis holding this state (with store: redis)",
+        json!({
+            "url": { "type": "string", "pattern": "^(rediss?://|\\$\\{)", "description": "redis://HOST:PORT; ${VAR:-default} is read at run time (required)" },
+            "prefix": text(&format!("key prefix; ${{VAR}} is read at run time (default {prefix})")),
+            "timeout": duration("each operation's timeout, then it fails open (default 100ms)")
+        }),
+    )
+}
+
+fn store() -> Value {
+    json!({ "enum": ["memory", "redis"], "description": "memory (this process, shared by its workers; default) or redis (shared by every instance)" })
+}
+
+/// `ai.context` (issue 14).
+fn context() -> Value {
+    object(
+        "conversation context of the gateway: stored turns prepended when a client sends only its new turn",
+        json!({
+            "id": object("where the conversation id is read: exactly one of header and body", json!({
+                "header": text("a request header (default X-Conversation-Id)"),
+                "body": text("a top-level field of the JSON body, removed before forwarding")
+            })),
+            "store": store(),
+            "redis": ai_redis("ember:conv:"),
+            "ttl": duration("how long a conversation lives after its last update (default 1h)"),
+            "max_messages": int(1, Some(10_000), "the most turns kept, oldest dropped first; the system prompt is kept (default 50)"),
+            "max_tokens": int(1, Some(10_000_000), "the most tokens of turns kept, oldest dropped first (default 8000)")
+        }),
+    )
+}
+
+/// `ai.limits` (issue 14).
+fn token_limits() -> Value {
+    let env_name = |what: &str| json!({ "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": what });
+    object(
+        "token limits enforced at admission, before the upstream call",
+        json!({
+            "tokens_per_minute": int(1, Some(1_000_000_000_000), "tokens per fixed one-minute window per `per` key: prompt + max_tokens reserved at admission, settled against the usage (default: no budget)"),
+            "tokens_per_minute_env": env_name("environment variable overriding tokens_per_minute at run time when set"),
+            "per": { "enum": ["ip", "api_key", "identity", "global"], "description": "what a budget belongs to: ip (default), api_key (the bearer key, hashed), identity, global" },
+            "max_prompt_tokens": int(1, Some(1_000_000_000_000), "the longest prompt, counted locally; longer: 400 context_length_exceeded before any upstream call (default: no cap)"),
+            "max_prompt_tokens_env": env_name("environment variable overriding max_prompt_tokens at run time when set"),
+            "default_max_tokens": int(1, Some(1_000_000_000_000), "tokens reserved for an answer when the request names no max_tokens / max_completion_tokens (default 1024)"),
+            "store": store(),
+            "redis": ai_redis("ember:tpm:")
         }),
     )
 }

@@ -20,10 +20,94 @@ pub struct AiSpec {
     pub models: Option<Spanned<Entries<Spanned<String>, Spanned<ModelSpec>>>>,
     /// `METHOD /path: { gateway: … }` or `{ handler: …, model: … }`, in order.
     pub routes: Option<Spanned<Entries<Spanned<String>, Spanned<AiRouteValue>>>>,
+    /// Conversation context of the gateway (issue 14).
+    pub context: Option<Spanned<ContextSpec>>,
+    /// Token limits of the gateway (issue 14).
+    pub limits: Option<Spanned<TokenLimitsSpec>>,
 }
 
 /// The keys of `ai`, for suggestions.
-pub(crate) const AI_KEYS: &[&str] = &["router", "models", "routes"];
+pub(crate) const AI_KEYS: &[&str] = &["router", "models", "routes", "context", "limits"];
+
+/// `ai.context`: the gateway's conversation memory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSpec {
+    /// `{ header: NAME }` or `{ body: FIELD }`.
+    pub id: Option<Spanned<ContextIdSpec>>,
+    /// `memory` or `redis`.
+    pub store: Option<Spanned<String>>,
+    /// With `store: redis`.
+    pub redis: Option<Spanned<AiRedisSpec>>,
+    /// How long a conversation lives after its last update.
+    pub ttl: Option<Spanned<Scalar>>,
+    /// The most turns kept.
+    pub max_messages: Option<Spanned<Scalar>>,
+    /// The most tokens of turns kept.
+    pub max_tokens: Option<Spanned<Scalar>>,
+}
+
+/// The keys of `ai.context`, for suggestions.
+pub(crate) const CONTEXT_KEYS: &[&str] =
+    &["id", "store", "redis", "ttl", "max_messages", "max_tokens"];
+
+/// `ai.context.id`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextIdSpec {
+    /// A request header.
+    pub header: Option<Spanned<String>>,
+    /// A top-level body field.
+    pub body: Option<Spanned<String>>,
+}
+
+/// `redis:` of an AI store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiRedisSpec {
+    /// `redis://…` (`${VAR:-default}` read at run time).
+    pub url: Option<Spanned<String>>,
+    /// The key prefix.
+    pub prefix: Option<Spanned<String>>,
+    /// Each operation's timeout.
+    pub timeout: Option<Spanned<Scalar>>,
+}
+
+/// `ai.limits`: token limits enforced at admission.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenLimitsSpec {
+    /// The budget per minute.
+    pub tokens_per_minute: Option<Spanned<Scalar>>,
+    /// Its run-time override.
+    #[serde(default, deserialize_with = "present")]
+    pub tokens_per_minute_env: Option<Spanned<Option<String>>>,
+    /// `ip`, `api_key`, `identity` or `global`.
+    pub per: Option<Spanned<String>>,
+    /// The longest prompt.
+    pub max_prompt_tokens: Option<Spanned<Scalar>>,
+    /// Its run-time override.
+    #[serde(default, deserialize_with = "present")]
+    pub max_prompt_tokens_env: Option<Spanned<Option<String>>>,
+    /// Reserved when a request names no `max_tokens`.
+    pub default_max_tokens: Option<Spanned<Scalar>>,
+    /// `memory` or `redis`.
+    pub store: Option<Spanned<String>>,
+    /// With `store: redis`.
+    pub redis: Option<Spanned<AiRedisSpec>>,
+}
+
+/// The keys of `ai.limits`, for suggestions.
+pub(crate) const TOKEN_LIMITS_KEYS: &[&str] = &[
+    "tokens_per_minute",
+    "tokens_per_minute_env",
+    "per",
+    "max_prompt_tokens",
+    "max_prompt_tokens_env",
+    "default_max_tokens",
+    "store",
+    "redis",
+];
 
 /// `ai.router`: how every model routes unless it says otherwise.
 #[derive(Debug, Deserialize)]
@@ -205,6 +289,8 @@ pub struct AiRouteSpec {
     pub limits: Option<Spanned<LimitsSpec>>,
     /// Middleware, outermost first, after the top-level list.
     pub middleware: Option<Spanned<MwList>>,
+    /// With `handler`: the handler also gets `&mut Conversation` (issue 14).
+    pub conversation: Option<Spanned<bool>>,
 }
 
 /// The keys of an AI route, for suggestions.
@@ -216,6 +302,7 @@ pub(crate) const AI_ROUTE_KEYS: &[&str] = &[
     "summary",
     "limits",
     "middleware",
+    "conversation",
 ];
 
 /// How a model picks among its healthy upstreams.

@@ -29,6 +29,8 @@ use ai::{
     AI_KEYS, AI_ROUTE_KEYS, COOLDOWN_KEYS, COST_KEYS, MODEL_KEYS, RETRY_KEYS, ROUTER_KEYS,
     UPSTREAM_KEYS,
 };
+// ai state (issue 14): ai.context and ai.limits.
+use ai::{CONTEXT_KEYS, TOKEN_LIMITS_KEYS};
 pub use caches::*;
 pub use limits::*;
 pub use middleware::{MwEntry, MwList, MwValue};
@@ -250,6 +252,8 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(UPSTREAM_KEYS)
                 .chain(COST_KEYS)
                 .chain(AI_ROUTE_KEYS)
+                .chain(CONTEXT_KEYS)
+                .chain(TOKEN_LIMITS_KEYS)
                 .chain(COOKIES_KEYS)
                 .chain(SESSION_KEYS)
                 .chain(SESSION_COOKIE_KEYS)

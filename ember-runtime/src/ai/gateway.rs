@@ -1,9 +1,11 @@
 //! The built-in OpenAI-compatible gateway: `POST /v1/chat/completions` and `GET /v1/models`.
 //!
-//! A request goes through small steps — parse → admit → route (+ call) → relay → settle —
-//! so that conversation context, token admission and a semantic cache can be inserted
-//! between them. `settle` is a [`Tap`] on the relayed answer: its sinks get the answer's
-//! text and usage once it ended.
+//! A request goes through small steps — parse → context (the stored history prepended,
+//! `ai.context`) → admit (`max_prompt_tokens`, then prompt + `max_tokens` reserved,
+//! `ai.limits`) → route (+ call) → relay → settle — so that a semantic cache can be
+//! inserted between them too. `settle` is a [`Tap`] on the relayed answer: its sinks get
+//! the answer's text and usage once it ended, record it in the conversation and settle the
+//! reservation against the usage (or, without one, the answer's text counted locally).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -39,11 +41,32 @@ pub async fn chat_completions(ai: &'static Ai, req: &Request<'_>) -> Response {
         let model = std::mem::take(&mut chat.model);
         return AiError::ModelNotFound { model }.into_response();
     };
-    // admit: (issue 14) token admission and conversation context go here.
+    // context: prepend the stored history when the client sent only its new turn
+    let pending = match &ai.context {
+        Some(ctx) => match ctx.id(req, &mut chat) {
+            Some(id) => Some(ctx.prepare(id, &mut chat, model.enc).await),
+            None => None,
+        },
+        None => None,
+    };
+    // admit: max_prompt_tokens, then reserve prompt + max_tokens in the token budget
+    let mut held = None;
+    let mut prompt = 0;
+    if let Some(limits) = &ai.limits {
+        prompt = model.enc.prompt(&chat);
+        let answer = limits.answer_budget(chat.max_completion_tokens.or(chat.max_tokens));
+        match limits.admit(limits.key(req), prompt, answer).await {
+            Ok(h) => held = Some(h),
+            Err(refusal) => return refusal.into_response(),
+        }
+    }
     // route + call
     let served = match call::route(model.spec, model.upstreams, &mut chat).await {
         Ok(s) => s,
         Err(Failed { upstream, error }) => {
+            if let (Some(limits), Some(h)) = (&ai.limits, held) {
+                limits.settle(h, 0);
+            }
             let resp = error.into_response();
             return match upstream {
                 Some(name) => resp.header(MODEL_HEADER, name),
@@ -51,10 +74,29 @@ pub async fn chat_completions(ai: &'static Ai, req: &Request<'_>) -> Response {
             };
         }
     };
-    // relay; settle (issue 14: usage accounting, cache fill) through the tap's sinks, once
-    // the answer is known
-    let tap = Tap::new(chat.stream);
-    relay(model.spec, served, tap)
+    // relay; settle through the tap's sinks, once the answer is known: the answer
+    // recorded in the conversation, the tokens settled against the usage
+    let mut tap = Tap::new(chat.stream);
+    if let (Some(ctx), Some(p)) = (&ai.context, pending) {
+        tap.on_finish(move |f| ctx.record(p, &f.content, f.partial));
+    }
+    if let (Some(limits), Some(h)) = (&ai.limits, held.clone())
+        && h.reserved > 0
+    {
+        let enc = model.enc;
+        tap.on_finish(move |f| {
+            let used = match &f.usage {
+                Some(u) if u.total_tokens > 0 => u.total_tokens,
+                _ => prompt + enc.count(&f.content),
+            };
+            limits.settle(h, used);
+        });
+    }
+    let resp = relay(model.spec, served, tap);
+    match &held {
+        Some(h) => h.annotate(resp),
+        None => resp,
+    }
 }
 
 /// The answer of the upstream that served, as the client's response; `tap` sees it (a

@@ -26,23 +26,30 @@
 //! Inside: `wire` (serde types), `events` (sans-IO SSE splitting), `health` (shared
 //! per-upstream state), `router` (strategies), `client` + `upstream` (one attempt over
 //! hyper), `call` (retries and fallback), `model` (handles and streams), `gateway` (the
-//! built-in routes), `tap` (what a relayed answer said, for whoever settles it), `error`.
+//! built-in routes), `tap` (what a relayed answer said, for whoever settles it), `context`
+//! (conversation memory), `limits` (token admission), `tokens` (prompt counting), `store`
+//! (memory or Redis), `error`.
 
 mod call;
 mod client;
+mod context;
 mod error;
 mod events;
 mod gateway;
 mod health;
+mod limits;
 mod model;
 mod router;
 mod spec;
+mod store;
 mod tap;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod upstream;
 mod wire;
 
+pub use context::Conversation;
 pub use error::AiError;
 pub use model::{Model, TextStream, TokenStream};
 pub use wire::{
@@ -51,7 +58,10 @@ pub use wire::{
 
 /// What generated code needs (`ember_runtime::__private::ai`).
 pub(crate) mod private {
+    pub use super::context::{ContextSpec, IdSource, conversation, save_conversation};
     pub use super::gateway::{MODEL_HEADER, chat_completions, models, parse_chat};
+    pub use super::limits::{LimitsSpec, Per};
     pub use super::model::{Ai, AiCell};
     pub use super::spec::{AiSpec, Cooldown, ModelSpec, Retries, Strategy, UpstreamSpec};
+    pub use super::store::{RedisSpec, StoreSpec};
 }

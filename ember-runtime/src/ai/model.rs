@@ -44,6 +44,10 @@ impl AiCell {
 #[derive(Debug)]
 pub struct Ai {
     models: Box<[Model]>,
+    /// Conversation context (`ai.context`).
+    pub(crate) context: Option<super::context::Context>,
+    /// Token limits (`ai.limits`).
+    pub(crate) limits: Option<super::limits::Limits>,
     /// The body of `GET /v1/models`, built once.
     list: Bytes,
 }
@@ -61,8 +65,18 @@ impl Ai {
             .collect();
         let list = serde_json::to_vec(&serde_json::json!({ "object": "list", "data": data }))
             .unwrap_or_default();
+        let context = spec.context.map(super::context::Context::resolve);
+        let limits = spec.limits.map(super::limits::Limits::resolve);
+        if context.is_some() || limits.is_some() {
+            // Load the BPE tables now, not on the first request.
+            for m in models.iter() {
+                m.enc.warm();
+            }
+        }
         Ai {
             models,
+            context,
+            limits,
             list: Bytes::from(list),
         }
     }
@@ -105,6 +119,8 @@ pub struct Model {
     /// Leaked once per process (a model lives as long as its `static AI`), so streams can
     /// hold `&'static` references to their upstream.
     pub(crate) upstreams: &'static [Upstream],
+    /// The encoding prompts are counted with (its first upstream's model's).
+    pub(crate) enc: super::tokens::Encoding,
 }
 
 impl Model {
@@ -112,6 +128,9 @@ impl Model {
         Model {
             spec,
             upstreams: Box::leak(spec.upstreams.iter().map(Upstream::resolve).collect()),
+            enc: super::tokens::Encoding::for_model(
+                spec.upstreams.first().map_or(spec.name, |u| u.model),
+            ),
         }
     }
 

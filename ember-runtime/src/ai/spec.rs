@@ -9,6 +9,10 @@ use std::time::Duration;
 pub struct AiSpec {
     /// The models clients can name, in spec order.
     pub models: &'static [ModelSpec],
+    /// Conversation context of the gateway (`ai.context`), if declared.
+    pub context: Option<&'static super::context::ContextSpec>,
+    /// Token limits of the gateway (`ai.limits`), if declared.
+    pub limits: Option<&'static super::limits::LimitsSpec>,
 }
 
 /// One client-facing model (a key of `ai.models`) with its router settings, the router's

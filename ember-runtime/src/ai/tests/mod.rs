@@ -60,7 +60,11 @@ fn ai(strategy: Strategy, retries: Retries, cooldown: Cooldown, ups: Vec<Up>) ->
         latency_window: Duration::from_secs(60),
         upstreams: Box::leak(upstreams.into_boxed_slice()),
     }]));
-    let spec = Box::leak(Box::new(AiSpec { models }));
+    let spec = Box::leak(Box::new(AiSpec {
+        models,
+        context: None,
+        limits: None,
+    }));
     Box::leak(Box::new(AiCell::new(spec))).get()
 }
 
