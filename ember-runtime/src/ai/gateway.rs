@@ -40,6 +40,11 @@ pub async fn chat_completions(ai: &'static Ai, req: &Request<'_>) -> Response {
         return AiError::ModelNotFound { model }.into_response();
     };
     // admit: (issue 14) token admission and conversation context go here.
+    // semantic cache (semcache): a hit is answered here, without an upstream call
+    let semantic = match super::semantic::lookup(ai.semantic.as_ref(), model.name(), &chat).await {
+        super::semantic::Lookup::Hit(resp) => return resp,
+        other => other,
+    };
     // route + call
     let served = match call::route(model.spec, model.upstreams, &mut chat).await {
         Ok(s) => s,
@@ -53,8 +58,10 @@ pub async fn chat_completions(ai: &'static Ai, req: &Request<'_>) -> Response {
     };
     // relay; settle (issue 14: usage accounting, cache fill) through the tap's sinks, once
     // the answer is known
-    let tap = Tap::new(chat.stream);
-    relay(model.spec, served, tap)
+    let mut tap = Tap::new(chat.stream);
+    // semantic cache (semcache): a complete answer fills the cache; a miss says so
+    let semantic = semantic.fill_on(&mut tap);
+    semantic.mark(relay(model.spec, served, tap))
 }
 
 /// The answer of the upstream that served, as the client's response; `tap` sees it (a

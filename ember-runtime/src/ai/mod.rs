@@ -36,6 +36,8 @@ mod gateway;
 mod health;
 mod model;
 mod router;
+// semantic cache (semcache, issue 14)
+pub(crate) mod semantic;
 mod spec;
 mod tap;
 #[cfg(test)]
@@ -54,4 +56,6 @@ pub(crate) mod private {
     pub use super::gateway::{MODEL_HEADER, chat_completions, models, parse_chat};
     pub use super::model::{Ai, AiCell};
     pub use super::spec::{AiSpec, Cooldown, ModelSpec, Retries, Strategy, UpstreamSpec};
+    // semantic cache (semcache, issue 14)
+    pub use super::semantic::{EmbedderSpec, ModelCache, SemanticSpec, StoreSpec};
 }

@@ -46,6 +46,9 @@ pub struct Ai {
     models: Box<[Model]>,
     /// The body of `GET /v1/models`, built once.
     list: Bytes,
+    // semantic cache (semcache, issue 14)
+    /// The semantic cache, when the spec has one.
+    pub(crate) semantic: Option<super::semantic::Cache>,
 }
 
 impl Ai {
@@ -64,6 +67,8 @@ impl Ai {
         Ai {
             models,
             list: Bytes::from(list),
+            // semantic cache (semcache, issue 14)
+            semantic: spec.semantic_cache.map(super::semantic::Cache::new),
         }
     }
 

@@ -9,6 +9,9 @@ use std::time::Duration;
 pub struct AiSpec {
     /// The models clients can name, in spec order.
     pub models: &'static [ModelSpec],
+    // semantic cache (semcache, issue 14)
+    /// `ai.semantic_cache`, when the spec has one.
+    pub semantic_cache: Option<&'static super::semantic::SemanticSpec>,
 }
 
 /// One client-facing model (a key of `ai.models`) with its router settings, the router's

@@ -289,7 +289,10 @@ fn the_upstream_gets_the_key_from_env_and_a_pooled_connection() {
         latency_window: Duration::from_secs(60),
         upstreams: ups,
     }]));
-    let spec = Box::leak(Box::new(AiSpec { models }));
+    let spec = Box::leak(Box::new(AiSpec {
+        models,
+        semantic_cache: None, // semantic cache (semcache)
+    }));
     let ai = Box::leak(Box::new(AiCell::new(spec))).get();
     let server = serve(ai, Backend::Tokio, 1);
     let asks = [false, true, true, true, true, false, true];

@@ -60,7 +60,10 @@ fn ai(strategy: Strategy, retries: Retries, cooldown: Cooldown, ups: Vec<Up>) ->
         latency_window: Duration::from_secs(60),
         upstreams: Box::leak(upstreams.into_boxed_slice()),
     }]));
-    let spec = Box::leak(Box::new(AiSpec { models }));
+    let spec = Box::leak(Box::new(AiSpec {
+        models,
+        semantic_cache: None, // semantic cache (semcache)
+    }));
     Box::leak(Box::new(AiCell::new(spec))).get()
 }
 
