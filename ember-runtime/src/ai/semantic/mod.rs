@@ -15,6 +15,8 @@
 //! The gateway looks up after admission and before routing ([`lookup`]); a miss adds a
 //! sink to the answer's tap that stores a complete answer ([`Lookup::fill_on`]).
 
+#[cfg(test)]
+mod bench;
 pub(crate) mod embed;
 pub(crate) mod index;
 pub(crate) mod remote;
