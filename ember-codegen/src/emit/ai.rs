@@ -65,7 +65,15 @@ pub(super) fn emit_statics(c: &mut Code, plan: &Plan) {
         close!(c, "}},");
     }
     close!(c, "],");
+    // semantic cache (semcache, issue 14)
+    let semantic = ai.semantic_cache.as_ref();
+    w!(
+        c,
+        "semantic_cache: {},",
+        super::ai_semantic::field(semantic)
+    );
     close!(c, "}};");
+    super::ai_semantic::emit_static(c, semantic);
     c.blank();
     w!(
         c,

@@ -6,6 +6,8 @@
 //! pretty-printed: see `code.rs`.
 
 mod ai;
+// semantic cache (semcache, issue 14)
+mod ai_semantic;
 mod caches;
 // typed input (issue 15)
 mod input;

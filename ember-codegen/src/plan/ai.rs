@@ -26,6 +26,9 @@ use crate::validate::routes::route_key;
 pub struct AiPlan {
     /// The models clients name, in spec order (AI routes refer to them by index).
     pub models: Vec<ModelPlan>,
+    // semantic cache (semcache, issue 14)
+    /// The gateway's semantic cache, when some model uses it.
+    pub semantic_cache: Option<super::ai_semantic::SemanticPlan>,
 }
 
 /// A model clients name, and how it is routed.
@@ -155,7 +158,12 @@ pub(super) fn ai_plan(cx: &mut Builder<'_, '_>, spec: &Spanned<AiSpec>) -> Optio
             ai_route(cx, key, value, &names);
         }
     }
-    Some(AiPlan { models })
+    // semantic cache (semcache, issue 14)
+    let semantic_cache = super::ai_semantic::semantic_plan(cx, spec);
+    Some(AiPlan {
+        models,
+        semantic_cache,
+    })
 }
 
 /// Plans one model (its name is filled in by the caller).

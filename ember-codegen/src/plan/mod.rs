@@ -5,6 +5,8 @@
 //! middleware chain, and the models and AI routes of `ai:`.
 
 pub mod ai;
+// semantic cache (semcache, issue 14)
+pub mod ai_semantic;
 pub mod caches;
 // typed input (issue 15)
 pub mod input;

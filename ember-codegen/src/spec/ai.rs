@@ -20,10 +20,18 @@ pub struct AiSpec {
     pub models: Option<Spanned<Entries<Spanned<String>, Spanned<ModelSpec>>>>,
     /// `METHOD /path: { gateway: … }` or `{ handler: …, model: … }`, in order.
     pub routes: Option<Spanned<Entries<Spanned<String>, Spanned<AiRouteValue>>>>,
+    // semantic cache (semcache, issue 14)
+    /// The gateway's semantic cache.
+    pub semantic_cache: Option<Spanned<super::ai_semantic::SemanticCacheSpec>>,
 }
 
 /// The keys of `ai`, for suggestions.
-pub(crate) const AI_KEYS: &[&str] = &["router", "models", "routes"];
+pub(crate) const AI_KEYS: &[&str] = &[
+    "router",
+    "models",
+    "routes",
+    "semantic_cache", // semantic cache (semcache)
+];
 
 /// `ai.router`: how every model routes unless it says otherwise.
 #[derive(Debug, Deserialize)]
@@ -56,6 +64,9 @@ pub struct ModelSpec {
     pub latency_window: Option<Spanned<Scalar>>,
     /// The upstreams serving it, in fallback order.
     pub upstreams: Option<Spanned<Vec<Spanned<UpstreamSpec>>>>,
+    // semantic cache (semcache, issue 14)
+    /// Whether (and how) the gateway's semantic cache serves this model.
+    pub semantic_cache: Option<Spanned<super::ai_semantic::ModelCacheValue>>,
 }
 
 /// The keys of a model, for suggestions.
@@ -65,6 +76,7 @@ pub(crate) const MODEL_KEYS: &[&str] = &[
     "cooldown",
     "latency_window",
     "upstreams",
+    "semantic_cache", // semantic cache (semcache)
 ];
 
 /// `retries:` under `ai.router` or a model.

@@ -4,6 +4,8 @@
 //! [`crate::plan::Plan`].
 
 pub mod ai;
+// semantic cache (semcache, issue 14)
+pub mod ai_semantic;
 pub mod caches;
 // typed input (issue 15)
 pub mod input;
@@ -234,6 +236,10 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(SESSION_KEYS)
                 .chain(SESSION_COOKIE_KEYS)
                 .chain(input::BODY_KEYS)
+                // semantic cache (semcache, issue 14)
+                .chain(ai_semantic::SEMANTIC_KEYS)
+                .chain(ai_semantic::EMBEDDER_KEYS)
+                .chain(ai_semantic::MODEL_CACHE_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

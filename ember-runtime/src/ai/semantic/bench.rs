@@ -20,8 +20,8 @@ const WORDS: &[&str] = &[
     "engine", "battery", "planet", "orbit", "tax", "invoice", "garden", "tomato", "violin",
     "chess", "opening", "kernel", "thread", "mutex", "cloud", "storage", "recipe", "soup",
     "history", "empire", "market", "bond", "yield", "vector", "matrix", "protein", "enzyme",
-    "weather", "storm", "mountain", "trail", "camera", "lens", "poem", "sonnet", "train",
-    "ticket", "museum", "painting", "bicycle",
+    "weather", "storm", "mountain", "trail", "camera", "lens", "poem", "sonnet", "train", "ticket",
+    "museum", "painting", "bicycle",
 ];
 
 /// A distinct synthetic prompt for `i` (six words picked from `i`'s digits in base 50).

@@ -314,7 +314,11 @@ mod tests {
             let ((qa, na), (qc, nc)) = (quantize(&a), quantize(&c));
             let approx = dot(&qa, &qc) as f32 / (na * nc);
             assert!((approx - exact).abs() < 0.005, "{approx} vs {exact}");
-            let plain: i32 = qa.iter().zip(&qc).map(|(x, y)| i32::from(*x) * i32::from(*y)).sum();
+            let plain: i32 = qa
+                .iter()
+                .zip(&qc)
+                .map(|(x, y)| i32::from(*x) * i32::from(*y))
+                .sum();
             assert_eq!(dot(&qa, &qc), plain);
         }
     }
