@@ -177,6 +177,7 @@ fn semantic_cache_of_the_chat_example_on_both_backends() {
             &python,
             &env,
             &format!("chat_server on {backend}"),
+            "8 passed, 2 skipped",
             vec![gw],
         );
         drop((a, b));

@@ -43,7 +43,7 @@ pub enum EmbedderValue {
     /// A built-in embedder's name.
     Name(String),
     /// An OpenAI-compatible `/v1/embeddings` upstream.
-    Upstream(EmbedderSpec),
+    Upstream(Box<EmbedderSpec>),
 }
 
 /// `embedder: { base_url, base_url_env, model, api_key_env, timeout }`.
@@ -116,7 +116,7 @@ impl<'de> Deserialize<'de> for EmbedderValue {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EmbedderValue, A::Error> {
                 EmbedderSpec::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(EmbedderValue::Upstream)
+                    .map(|u| EmbedderValue::Upstream(Box::new(u)))
             }
         }
         d.deserialize_any(V)
