@@ -418,6 +418,17 @@ fn probe(location: &str, key: &str, value: &str) -> Option<String> {
         }
         "ai.limits" => format!("ai:\n  limits:\n    {kv}\n"),
         "ai.limits.redis" => format!("ai:\n  limits:\n    store: redis\n    redis:\n      {kv}\n"),
+        // semantic cache (semcache, issue 14)
+        "ai.semantic_cache" => format!("ai:\n  semantic_cache:\n    {kv}\n"),
+        "ai.semantic_cache.embedder" => {
+            format!("ai:\n  semantic_cache:\n    embedder:\n      {kv}\n")
+        }
+        "ai.semantic_cache.redis" => {
+            format!("ai:\n  semantic_cache:\n    store: redis\n    redis:\n      {kv}\n")
+        }
+        "ai.models.*.semantic_cache" => {
+            format!("ai:\n  models:\n    m:\n      semantic_cache:\n        {kv}\n")
+        }
         // cookies & sessions (issue 15)
         "cookies" => format!("cookies:\n  keys_env: K\n  {kv}\n"),
         // observe (obs, issue 16)

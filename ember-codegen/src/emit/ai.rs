@@ -67,7 +67,15 @@ pub(super) fn emit_statics(c: &mut Code, plan: &Plan) {
     close!(c, "],");
     // ai state (issue 14): conversation context and token limits.
     super::ai_state::emit_fields(c, ai);
+    // semantic cache (semcache, issue 14)
+    let semantic = ai.semantic_cache.as_ref();
+    w!(
+        c,
+        "semantic_cache: {},",
+        super::ai_semantic::field(semantic)
+    );
     close!(c, "}};");
+    super::ai_semantic::emit_static(c, semantic);
     c.blank();
     w!(
         c,

@@ -8,6 +8,8 @@
 mod ai;
 // ai state (issue 14)
 mod ai_state;
+// semantic cache (semcache, issue 14)
+mod ai_semantic;
 mod caches;
 // typed input (issue 15)
 mod input;

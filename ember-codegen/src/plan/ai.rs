@@ -30,6 +30,9 @@ pub struct AiPlan {
     pub context: Option<super::ai_state::ContextPlan>,
     /// `ai.limits` (issue 14).
     pub limits: Option<super::ai_state::TokenLimitsPlan>,
+    // semantic cache (semcache, issue 14)
+    /// The gateway's semantic cache, when some model uses it.
+    pub semantic_cache: Option<super::ai_semantic::SemanticPlan>,
 }
 
 /// A model clients name, and how it is routed.
@@ -169,10 +172,13 @@ pub(super) fn ai_plan(cx: &mut Builder<'_, '_>, spec: &Spanned<AiSpec>) -> Optio
         .limits
         .as_ref()
         .and_then(|l| super::ai_state::limits(cx, l));
+    // semantic cache (semcache, issue 14)
+    let semantic_cache = super::ai_semantic::semantic_plan(cx, spec);
     Some(AiPlan {
         models,
         context,
         limits,
+        semantic_cache,
     })
 }
 

@@ -7,6 +7,8 @@
 pub mod ai;
 /// ai state (issue 14): `ai.context`, `ai.limits`.
 pub mod ai_state;
+// semantic cache (semcache, issue 14)
+pub mod ai_semantic;
 pub mod caches;
 // typed input (issue 15)
 pub mod input;

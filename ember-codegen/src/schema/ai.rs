@@ -69,7 +69,9 @@ pub(super) fn ai(handler: &Value) -> Value {
                     "retries": { "$ref": "#/$defs/ai_retries" },
                     "cooldown": { "$ref": "#/$defs/ai_cooldown" },
                     "latency_window": duration("overrides ai.router.latency_window"),
-                    "upstreams": { "type": "array", "minItems": 1, "description": "in fallback order", "items": upstream }
+                    "upstreams": { "type": "array", "minItems": 1, "description": "in fallback order", "items": upstream },
+                    // semantic cache (semcache, issue 14)
+                    "semantic_cache": model_semantic_cache()
                 }))
             },
             "context": context(),
@@ -79,7 +81,9 @@ pub(super) fn ai(handler: &Value) -> Value {
                 "description": "`METHOD /path: { gateway: … }` or `{ handler: …, model: … }`",
                 "propertyNames": { "pattern": "^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|ANY)[ \t]+/" },
                 "additionalProperties": route
-            }
+            },
+            // semantic cache (semcache, issue 14)
+            "semantic_cache": semantic_cache()
         }),
     )
 }
@@ -167,4 +171,61 @@ fn token_limits() -> Value {
             "redis": ai_redis("ember:tpm:")
         }),
     )
+}
+// semantic cache (semcache, issue 14)
+
+/// `ai.semantic_cache`: the gateway's semantic cache.
+fn semantic_cache() -> Value {
+    let env_name = |what: &str| json!({ "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": what });
+    let upstream = required(
+        object(
+            "an OpenAI-compatible /v1/embeddings upstream",
+            json!({
+                "base_url": { "type": "string", "pattern": "^(https?://[^/?#\\s]+|\\$\\{)", "description": "base URL up to /v1 (the part before /embeddings)" },
+                "base_url_env": env_name("environment variable that overrides base_url at run time when it is set"),
+                "model": text("the embedding model's name (required)"),
+                "api_key_env": env_name("environment variable holding the API key, read at run time (a literal api_key is refused)"),
+                "timeout": duration("how long one embedding call may take; then the request goes upstream uncached (default 5s)")
+            }),
+        ),
+        &["model"],
+    );
+    object(
+        "the gateway's semantic cache: answers to prompts close to an earlier one, in the same scope, are replayed",
+        json!({
+            "embedder": {
+                "description": "embedded (built-in lexical embedding: no download, no service; default) or an embeddings upstream",
+                "anyOf": [{ "enum": ["embedded"] }, upstream]
+            },
+            "threshold": {
+                "description": "the least cosine similarity that is a hit (default 0.92)",
+                "anyOf": [{ "type": "number", "exclusiveMinimum": 0, "maximum": 1 }, env()]
+            },
+            "ttl": duration("how long an entry is kept (default 1h)"),
+            "max_entries": int(1, Some(10_000_000), "the most entries kept; the oldest go first (default 10000)"),
+            "store": described(env_or(json!({ "enum": ["memory", "redis"] })), "memory (this process, default) or redis (entries shared by instances; each keeps a local index in sync)"),
+            "redis": required(object("the Redis store (with store: redis)", json!({
+                "url": text("redis://host:port[/db] (or rediss://, unix://); ${VAR:-default} is read again at start-up"),
+                "prefix": text("prefix of the cache's Redis key (default ember:sem:)"),
+                "timeout": duration("how long one Redis call may take before the cache carries on without it (default 100ms)")
+            })), &["url"])
+        }),
+    )
+}
+
+/// A model's `semantic_cache:`.
+fn model_semantic_cache() -> Value {
+    json!({
+        "description": "true: the gateway's semantic cache serves this model (requests with temperature 0); or its settings",
+        "anyOf": [
+            { "type": "boolean" },
+            object("the semantic cache's settings for this model", json!({
+                "threshold": {
+                    "description": "overrides ai.semantic_cache.threshold",
+                    "anyOf": [{ "type": "number", "exclusiveMinimum": 0, "maximum": 1 }, env()]
+                },
+                "any_temperature": boolean("cache requests whatever their temperature (default false: only temperature 0)")
+            }))
+        ]
+    })
 }

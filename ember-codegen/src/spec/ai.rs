@@ -24,10 +24,20 @@ pub struct AiSpec {
     pub context: Option<Spanned<ContextSpec>>,
     /// Token limits of the gateway (issue 14).
     pub limits: Option<Spanned<TokenLimitsSpec>>,
+    // semantic cache (semcache, issue 14)
+    /// The gateway's semantic cache.
+    pub semantic_cache: Option<Spanned<super::ai_semantic::SemanticCacheSpec>>,
 }
 
 /// The keys of `ai`, for suggestions.
-pub(crate) const AI_KEYS: &[&str] = &["router", "models", "routes", "context", "limits"];
+pub(crate) const AI_KEYS: &[&str] = &[
+    "router",
+    "models",
+    "routes",
+    "context",
+    "limits",
+    "semantic_cache", // semantic cache (semcache)
+];
 
 /// `ai.context`: the gateway's conversation memory.
 #[derive(Debug, Deserialize)]
@@ -140,6 +150,9 @@ pub struct ModelSpec {
     pub latency_window: Option<Spanned<Scalar>>,
     /// The upstreams serving it, in fallback order.
     pub upstreams: Option<Spanned<Vec<Spanned<UpstreamSpec>>>>,
+    // semantic cache (semcache, issue 14)
+    /// Whether (and how) the gateway's semantic cache serves this model.
+    pub semantic_cache: Option<Spanned<super::ai_semantic::ModelCacheValue>>,
 }
 
 /// The keys of a model, for suggestions.
@@ -149,6 +162,7 @@ pub(crate) const MODEL_KEYS: &[&str] = &[
     "cooldown",
     "latency_window",
     "upstreams",
+    "semantic_cache", // semantic cache (semcache)
 ];
 
 /// `retries:` under `ai.router` or a model.

@@ -4,6 +4,8 @@
 //! [`crate::plan::Plan`].
 
 pub mod ai;
+// semantic cache (semcache, issue 14)
+pub mod ai_semantic;
 pub mod caches;
 // typed input (issue 15)
 pub mod input;
@@ -264,6 +266,10 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(observe::ACCESS_LOG_KEYS)
                 .chain(observe::REQUEST_ID_KEYS)
                 .chain(observe::METRICS_KEYS)
+                // semantic cache (semcache, issue 14)
+                .chain(ai_semantic::SEMANTIC_KEYS)
+                .chain(ai_semantic::EMBEDDER_KEYS)
+                .chain(ai_semantic::MODEL_CACHE_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

@@ -8,6 +8,8 @@
 //! table of cases beside it.
 
 pub(crate) mod ai;
+// semantic cache (semcache, issue 14)
+pub(crate) mod ai_semantic;
 pub(crate) mod caches;
 // typed input (issue 15)
 pub(crate) mod input;

@@ -60,6 +60,23 @@ pub async fn chat_completions(ai: &'static Ai, req: &Request<'_>) -> Response {
             Err(refusal) => return refusal.into_response(),
         }
     }
+    // semantic cache (semcache): a hit is answered here, without an upstream call; what
+    // it reserved is released and the conversation records the replayed answer
+    let semantic = match super::semantic::lookup(ai.semantic.as_ref(), model.name(), &chat).await {
+        super::semantic::Lookup::Hit(resp, answer) => {
+            if let (Some(limits), Some(h)) = (&ai.limits, held.clone()) {
+                limits.settle(h, 0);
+            }
+            if let (Some(ctx), Some(p)) = (&ai.context, pending) {
+                ctx.record(p, &answer.content, false);
+            }
+            return match &held {
+                Some(h) => h.annotate(resp),
+                None => resp,
+            };
+        }
+        other => other,
+    };
     // route + call
     let served = match call::route(model.spec, model.upstreams, &mut chat).await {
         Ok(s) => s,
@@ -92,7 +109,18 @@ pub async fn chat_completions(ai: &'static Ai, req: &Request<'_>) -> Response {
             limits.settle(h, used);
         });
     }
-    let resp = relay(model.spec, served, tap);
+    // observe (obs): tokens in/out per model, as the upstream reported them
+    if crate::observe::metrics_on() {
+        let name = model.spec.name;
+        tap.on_finish(move |f| {
+            if let Some(u) = &f.usage {
+                crate::observe::ai_usage(name, u.prompt_tokens, u.completion_tokens);
+            }
+        });
+    }
+    // semantic cache (semcache): a complete answer fills the cache; a miss says so
+    let semantic = semantic.fill_on(&mut tap);
+    let resp = semantic.mark(relay(model.spec, served, tap));
     match &held {
         Some(h) => h.annotate(resp),
         None => resp,

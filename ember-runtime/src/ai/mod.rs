@@ -40,6 +40,8 @@ mod health;
 mod limits;
 mod model;
 mod router;
+// semantic cache (semcache, issue 14)
+pub(crate) mod semantic;
 mod spec;
 mod store;
 mod tap;
@@ -64,4 +66,6 @@ pub(crate) mod private {
     pub use super::model::{Ai, AiCell};
     pub use super::spec::{AiSpec, Cooldown, ModelSpec, Retries, Strategy, UpstreamSpec};
     pub use super::store::{RedisSpec, StoreSpec};
+    // semantic cache (semcache, issue 14)
+    pub use super::semantic::{EmbedderSpec, ModelCache, SemanticSpec, StoreSpec as SemanticStoreSpec};
 }

@@ -50,6 +50,9 @@ pub struct Ai {
     pub(crate) limits: Option<super::limits::Limits>,
     /// The body of `GET /v1/models`, built once.
     list: Bytes,
+    // semantic cache (semcache, issue 14)
+    /// The semantic cache, when the spec has one.
+    pub(crate) semantic: Option<super::semantic::Cache>,
 }
 
 impl Ai {
@@ -78,6 +81,8 @@ impl Ai {
             context,
             limits,
             list: Bytes::from(list),
+            // semantic cache (semcache, issue 14)
+            semantic: spec.semantic_cache.map(super::semantic::Cache::new),
         }
     }
 

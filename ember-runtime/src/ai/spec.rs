@@ -13,6 +13,9 @@ pub struct AiSpec {
     pub context: Option<&'static super::context::ContextSpec>,
     /// Token limits of the gateway (`ai.limits`), if declared.
     pub limits: Option<&'static super::limits::LimitsSpec>,
+    // semantic cache (semcache, issue 14)
+    /// `ai.semantic_cache`, when the spec has one.
+    pub semantic_cache: Option<&'static super::semantic::SemanticSpec>,
 }
 
 /// One client-facing model (a key of `ai.models`) with its router settings, the router's

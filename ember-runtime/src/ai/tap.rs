@@ -112,7 +112,6 @@ impl Tap {
     }
 
     /// Adds a sink: it is called once, when the answer ends.
-    #[cfg_attr(not(test), allow(dead_code))] // the sinks arrive with issue 14
     pub(crate) fn on_finish(&mut self, sink: impl FnOnce(&Finished) + 'static) {
         self.sinks.push(Box::new(sink));
     }

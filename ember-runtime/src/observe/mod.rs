@@ -313,6 +313,13 @@ pub(crate) fn ai_named(model: &str, event: AiEvent, n: u64) {
     });
 }
 
+/// Whether this worker records metrics (so that the AI gateway reads an answer's usage
+/// only when someone counts it).
+#[cfg(feature = "ai")]
+pub(crate) fn metrics_on() -> bool {
+    CELLS.with(|c| c.borrow().is_some())
+}
+
 /// Counts the tokens of a completion of the model named `model` (user AI handlers'
 /// `Model::complete`; the gateway's relayed answers are counted where its tap ends).
 #[cfg(feature = "ai")]

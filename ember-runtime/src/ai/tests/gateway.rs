@@ -293,6 +293,7 @@ fn the_upstream_gets_the_key_from_env_and_a_pooled_connection() {
         models,
         context: None,
         limits: None,
+        semantic_cache: None, // semantic cache (semcache)
     }));
     let ai = Box::leak(Box::new(AiCell::new(spec))).get();
     let server = serve(ai, Backend::Tokio, 1);

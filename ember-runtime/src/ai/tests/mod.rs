@@ -64,6 +64,7 @@ fn ai(strategy: Strategy, retries: Retries, cooldown: Cooldown, ups: Vec<Up>) ->
         models,
         context: None,
         limits: None,
+        semantic_cache: None, // semantic cache (semcache)
     }));
     Box::leak(Box::new(AiCell::new(spec))).get()
 }
