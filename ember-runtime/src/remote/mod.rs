@@ -14,6 +14,10 @@
 //!   line when it answers again.
 
 pub(crate) mod memcached;
+// scale (issue 18): one Redis server or a Redis Cluster behind one connection type.
+pub(crate) mod redis_conn;
+
+pub(crate) use redis_conn::RedisConn;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -189,8 +193,8 @@ impl Endpoint {
 
 /// A worker's connection to an endpoint.
 pub(crate) enum Conn {
-    /// A Redis connection (reconnects by itself).
-    Redis(redis::aio::ConnectionManager),
+    /// A Redis connection, to one server or a cluster (reconnects by itself).
+    Redis(RedisConn),
     /// A Memcached connection (its driver reconnects by itself).
     Memcached(memcached::Client),
     /// Not usable (a bad URL): always skipped.
@@ -236,11 +240,33 @@ pub(crate) fn close(ep: &'static Endpoint) {
 }
 
 fn open_redis(ep: &Endpoint) -> Conn {
+    let conn = match redis_conn::cluster_nodes(&ep.target) {
+        Some(nodes) => match redis_conn::open_cluster(&nodes, CONNECT_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("Redis Cluster `{}`: {e}; it is never used", ep.target);
+                return Conn::Missing(format!("Redis Cluster: {e}"));
+            }
+        },
+        None => match open_single(ep) {
+            Ok(c) => c,
+            Err(missing) => return missing,
+        },
+    };
+    // Connect now rather than on the first request.
+    let mut ping = conn.clone();
+    tokio::task::spawn_local(async move {
+        let _: Result<String, _> = redis::cmd("PING").query_async(&mut ping).await;
+    });
+    Conn::Redis(conn)
+}
+
+fn open_single(ep: &Endpoint) -> Result<RedisConn, Conn> {
     let client = match redis::Client::open(ep.target.as_str()) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("bad Redis URL `{}`: {e}; it is never used", ep.target);
-            return Conn::Missing(format!("bad Redis URL: {e}"));
+            return Err(Conn::Missing(format!("bad Redis URL: {e}")));
         }
     };
     // Timeouts of operations are the callers'; these bound the connection's own waits.
@@ -251,17 +277,10 @@ fn open_redis(ep: &Endpoint) -> Conn {
         .set_min_delay(Duration::from_millis(50))
         .set_max_delay(Duration::from_secs(1));
     match redis::aio::ConnectionManager::new_lazy_with_config(client, config) {
-        Ok(m) => {
-            // Connect now rather than on the first request.
-            let mut ping = m.clone();
-            tokio::task::spawn_local(async move {
-                let _: Result<String, _> = redis::cmd("PING").query_async(&mut ping).await;
-            });
-            Conn::Redis(m)
-        }
+        Ok(m) => Ok(RedisConn::Single(m)),
         Err(e) => {
             tracing::error!("Redis client for `{}`: {e}; it is never used", ep.target);
-            Conn::Missing(format!("Redis client: {e}"))
+            Err(Conn::Missing(format!("Redis client: {e}")))
         }
     }
 }
