@@ -113,6 +113,8 @@ pub mod log;
 mod middleware;
 mod panic;
 mod params;
+// probes and drain (scale, issues 16.3 and 18.3)
+mod probe;
 mod remote;
 mod router_support;
 mod server;
@@ -161,6 +163,12 @@ pub mod __private {
     /// authentication, rate limits).
     pub mod middleware {
         pub use crate::middleware::*;
+    }
+
+    /// Health probes (scale, issue 16.3): `/livez`, `/readyz`, the backends readiness
+    /// requires, and the shared Redis's pool size.
+    pub mod probe {
+        pub use crate::probe::{livez, readyz, redis_pool_size, require_redis};
     }
 
     /// Path-parameter decoding and parsing.

@@ -84,5 +84,9 @@ pub(super) fn emit_config(c: &mut Code, plan: &Plan) {
     if let Some(r) = server.reuse_port {
         calls.push(format!(".reuse_port({r})"));
     }
+    // scale (issue 18.3)
+    if let Some(d) = server.drain {
+        calls.push(format!(".drain({})", Millis(d)));
+    }
     c.chain("::ember_runtime::ServerConfig::new()", &calls, "");
 }

@@ -13,6 +13,8 @@ pub mod middleware;
 pub mod routes;
 pub mod server;
 pub mod sessions;
+// scale (issues 16.3, 18): `redis:` and `probes:`
+pub mod scale;
 
 use std::ops::{Deref, DerefMut};
 
@@ -33,6 +35,7 @@ pub use input::{BodyFormat, BodyPlan, InputPlan};
 pub use limits::*;
 pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
 pub use routes::*;
+pub use scale::RedisPlan;
 pub use server::*;
 pub use sessions::{CookieKeysPlan, SessionPlan, SessionStorePlan};
 
@@ -59,6 +62,8 @@ pub struct Plan {
     pub cookies: Option<CookieKeysPlan>,
     /// Sessions in spec order (issue 15).
     pub sessions: Vec<SessionPlan>,
+    /// The top-level `redis:` (scale, issue 18).
+    pub redis: Option<RedisPlan>,
 }
 
 /// Where a route came from, for conflict messages.
@@ -122,6 +127,8 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
         sessions: Vec::new(),
         bad_sessions: Vec::new(),
     };
+    // scale (issue 18): the shared `redis:` first, features without a `url` use it.
+    let redis = scale::redis_plan(&mut cx, spec);
     if let Some(c) = &spec.caches {
         caches_plan(&mut cx, &c.value);
     }
@@ -142,6 +149,8 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
     };
     middleware::enter(&mut cx, 0, &spec.middleware);
     add_sections(&mut cx, 0, spec);
+    // scale (issue 16.3): the generated probe routes.
+    scale::add_probes(&mut cx, spec);
     let ai = spec.ai.as_ref().and_then(|a| ai::ai_plan(&mut cx, a));
 
     check_conflicts(&mut cx);
@@ -165,6 +174,7 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
             env_vars: cx.env_read,
             cookies,
             sessions,
+            redis,
         })
     } else {
         Err(Diagnostics::new(cx.files, cx.errors))

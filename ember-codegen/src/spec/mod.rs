@@ -12,6 +12,8 @@ pub mod middleware;
 pub mod routes;
 pub mod server;
 pub mod sessions;
+// scale (issues 16.3, 18): the shared `redis:` connection and `probes:`
+pub mod scale;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -58,6 +60,10 @@ pub struct Spec {
     pub cookies: Option<Spanned<CookiesSpec>>,
     /// Named session configurations (issue 15) that routes use with `session: NAME`.
     pub sessions: Option<Spanned<Entries<Spanned<String>, Spanned<SessionSpec>>>>,
+    /// The Redis connection shared by Redis-backed features (scale, issue 18).
+    pub redis: Option<Spanned<scale::RedisSpec>>,
+    /// Generated health probes (scale, issue 16.3).
+    pub probes: Option<Spanned<scale::ProbesSpec>>,
 }
 
 /// `include: file.yaml` or `include: [a.yaml, b.yaml]`.
@@ -145,6 +151,9 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     // cookies & sessions (issue 15)
     "cookies",
     "sessions",
+    // scale (issues 16.3, 18)
+    "redis",
+    "probes",
 ];
 
 /// A YAML mapping kept as ordered entries (spans survive, duplicates are visible).
@@ -234,6 +243,8 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(SESSION_KEYS)
                 .chain(SESSION_COOKIE_KEYS)
                 .chain(input::BODY_KEYS)
+                .chain(scale::REDIS_KEYS)
+                .chain(scale::PROBES_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

@@ -16,6 +16,8 @@ pub(crate) mod middleware;
 pub(crate) mod routes;
 pub(crate) mod server;
 pub(crate) mod sessions;
+// scale (issues 16.3, 18): `redis:` and `probes:`
+pub(crate) mod scale;
 
 use std::time::Duration;
 

@@ -25,7 +25,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long an endpoint that failed is skipped by everyone in the process.
@@ -66,6 +66,8 @@ pub(crate) struct Endpoint {
     warnings: AtomicU64,
     /// Failed since it last answered.
     failing: AtomicBool,
+    /// Connections per worker (scale: `redis.pool_size`; 1 unless set).
+    pool: AtomicUsize,
 }
 
 /// Milliseconds on a process-wide monotonic clock, from 1.
@@ -91,6 +93,7 @@ pub(crate) fn endpoint(proto: Proto, target: &str) -> &'static Endpoint {
         warned_at: AtomicU64::new(0),
         warnings: AtomicU64::new(0),
         failing: AtomicBool::new(false),
+        pool: AtomicUsize::new(1),
     }));
     all.push(e);
     e
@@ -204,16 +207,38 @@ pub(crate) enum Conn {
 thread_local! {
     /// This worker's connections.
     static CONNS: RefCell<Vec<(&'static Endpoint, Rc<Conn>)>> = const { RefCell::new(Vec::new()) };
+    /// Whose turn it is in a pool (scale).
+    static NEXT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// This worker's connection to `ep`, made now if there is none; `None` off an Ember
 /// worker (connections need the worker's runtime and `LocalSet`).
 pub(crate) fn conn(ep: &'static Endpoint) -> Option<Rc<Conn>> {
-    let found = CONNS.with_borrow(|c| {
-        c.iter()
-            .find(|(e, _)| std::ptr::eq(*e, ep))
-            .map(|(_, c)| c.clone())
-    });
+    let pool = ep.pool.load(Ordering::Relaxed);
+    let found = if pool <= 1 {
+        CONNS.with_borrow(|c| {
+            c.iter()
+                .find(|(e, _)| std::ptr::eq(*e, ep))
+                .map(|(_, c)| c.clone())
+        })
+    } else {
+        // scale: a pool, used in turn once full.
+        CONNS.with_borrow(|c| {
+            let mine = c.iter().filter(|(e, _)| std::ptr::eq(*e, ep)).count();
+            if mine < pool {
+                return None;
+            }
+            let turn = NEXT.with(|n| {
+                let t = n.get();
+                n.set(t.wrapping_add(1));
+                t
+            });
+            c.iter()
+                .filter(|(e, _)| std::ptr::eq(*e, ep))
+                .nth(turn % mine)
+                .map(|(_, c)| c.clone())
+        })
+    };
     if found.is_some() {
         return found;
     }
@@ -228,15 +253,22 @@ pub(crate) fn conn(ep: &'static Endpoint) -> Option<Rc<Conn>> {
     Some(conn)
 }
 
-/// Closes this worker's connection to `ep`, if it has one.
+/// Closes this worker's connections to `ep`, if it has any.
 pub(crate) fn close(ep: &'static Endpoint) {
     // Dropped outside the borrow: a connection's drop may wake its driver.
-    let gone = CONNS.with_borrow_mut(|c| {
-        c.iter()
-            .position(|(e, _)| std::ptr::eq(*e, ep))
-            .map(|i| c.swap_remove(i))
+    let gone: Vec<_> = CONNS.with_borrow_mut(|c| {
+        let mut gone = Vec::new();
+        while let Some(i) = c.iter().position(|(e, _)| std::ptr::eq(*e, ep)) {
+            gone.push(c.swap_remove(i));
+        }
+        gone
     });
     drop(gone);
+}
+
+/// Sets how many connections each worker keeps to `ep` (scale: `redis.pool_size`).
+pub(crate) fn set_pool(ep: &'static Endpoint, n: usize) {
+    ep.pool.store(n.max(1), Ordering::Relaxed);
 }
 
 fn open_redis(ep: &Endpoint) -> Conn {
