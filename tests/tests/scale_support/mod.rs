@@ -338,6 +338,18 @@ impl OwnCluster {
             String::from_utf8_lossy(&out.stdout)
         );
         assert!(cluster.wait_ok(Duration::from_secs(20)), "cluster not ok");
+        // A replica only takes over once it has synced with its master.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for p in &cluster.ports {
+            loop {
+                let info = Self::cli(*p, &["info", "replication"]);
+                if info.contains("role:master") || info.contains("master_link_status:up") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "replica {p} never synced");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         cluster
     }
 
