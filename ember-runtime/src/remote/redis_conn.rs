@@ -88,14 +88,14 @@ impl RedisConn {
 }
 
 /// Walks one node's keyspace (`node`: a cluster master's address; `None`: the server).
-async fn scan_node<C: ConnectionLike>(
+async fn scan_node<C>(
     c: &mut C,
     pattern: &[u8],
     node: Option<(String, u16)>,
     found: &mut Vec<Vec<u8>>,
 ) -> RedisResult<()>
 where
-    C: ClusterRoute,
+    C: ConnectionLike + ClusterRoute,
 {
     let mut cursor: u64 = 0;
     loop {

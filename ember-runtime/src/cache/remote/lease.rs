@@ -58,7 +58,7 @@ pub(crate) async fn poll(
     cmd.arg(entry_key)
         .arg(version_key)
         .arg(lease_key(cache, key, cluster));
-    let (value, version, held): (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>) =
+    let [value, version, held]: [Option<Vec<u8>>; 3] =
         redis_op(cache, ep, "poll", cmd.query_async(&mut m)).await?;
     let e = value.and_then(|v| Entry::decode(Bytes::from(v)));
     Ok((e, Token::Version(version), held.is_some()))
