@@ -220,7 +220,7 @@ fn a_rolling_restart_under_load_fails_no_request() {
     std::thread::sleep(Duration::from_secs(1));
     for i in instances.iter_mut() {
         i.term();
-        // Not ready at once; HAProxy notices within a check (200 ms), the instance keeps
+        // Not ready at once; HAProxy notices within two checks (400 ms), the instance keeps
         // serving for its 1.5 s drain, then closes.
         assert!(
             i.wait_exit(Duration::from_secs(15)),

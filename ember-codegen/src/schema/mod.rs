@@ -436,7 +436,7 @@ pub fn schema() -> Value {
                 "nodes": { "description": "a Redis Cluster's seed nodes, redis://host:port each (a variable may hold several, comma-separated); MOVED/ASK and failover are followed by the client", "type": "array", "minItems": 1, "items": text("a seed node") },
                 "timeout": duration("default timeout of one operation for the features on it (default 100ms)"),
                 "pool_size": int(1, Some(64), "connections per worker (default 1)"),
-                "required": boolean("true: /readyz answers 503 while this Redis does not answer (default false)")
+                "required": boolean("true: /readyz answers 503 while this Redis does not answer a PING within timeout, at least 1s (default false)")
             })),
             "probes": object("generated health probes (GET, no middleware)", json!({
                 "livez": text("liveness path (default /livez): 200 while the process serves"),

@@ -3,7 +3,7 @@
 //! * `livez`: the process is up and its workers answer — always `200 ok`.
 //! * `readyz`: `200 ready`, or `503` while the server drains after SIGTERM, or while a
 //!   backend declared `required` (the top-level `redis:` with `required: true`) does not
-//!   answer a `PING` within its timeout (or failed less than a backoff ago).
+//!   answer a `PING` within its timeout (at least 1 s).
 //!
 //! The probes are generated routes (`probes: { livez: /livez, readyz: /readyz }`): they
 //! skip the spec's middleware (a load balancer needs no credentials) and cost nothing
@@ -82,12 +82,18 @@ fn not_ready(why: &str) -> Response {
         .header("Retry-After", "1")
 }
 
-/// One `PING` on this worker's connection to `ep`.
+/// The least time a readiness `PING` may take: readiness says "down", not "slow", so a
+/// loaded instance whose operations time out is not taken out of rotation for it.
+const PING_AT_LEAST: Duration = Duration::from_secs(1);
+
+/// One `PING` on this worker's connection to `ep`, sent even while the endpoint is in
+/// backoff (one timed-out request must not make every instance unready at once).
 async fn ping(ep: &'static Endpoint, timeout: Duration) -> Result<(), String> {
-    let conn = remote::usable(ep, &"readiness").map_err(|f| f.to_string())?;
+    let conn = remote::conn(ep).ok_or("not on an Ember worker")?;
     let Conn::Redis(m) = &*conn else {
         return Err("not a Redis connection".into());
     };
+    let timeout = timeout.max(PING_AT_LEAST);
     let mut m = m.clone();
     let cmd = redis::cmd("PING");
     let ping = cmd.query_async::<String>(&mut m);

@@ -187,7 +187,7 @@ impl Haproxy {
              retry-on conn-failure empty-response response-timeout\n  option http-server-close\n\
              frontend fe\n  bind 127.0.0.1:{port}\n  default_backend be\n\
              backend be\n  balance roundrobin\n  option httpchk GET {check}\n  http-check expect status 200\n  \
-             default-server inter 200ms fall 1 rise 2\n"
+             default-server inter 200ms fall 2 rise 2\n"
         );
         for (i, p) in servers.iter().enumerate() {
             cfg.push_str(&format!("  server s{i} 127.0.0.1:{p} check\n"));
