@@ -46,6 +46,9 @@ pub(crate) struct Ctx<'a, 'l> {
     pub(crate) env_read: Vec<String>,
     /// Reads an included file.
     pub(crate) load: &'a mut Loader<'l>,
+    /// scale (issue 18): the top-level `redis:`, which Redis-backed features without their
+    /// own `url` use (checked before them).
+    pub(crate) redis: Option<TopRedis>,
 }
 
 impl<'a, 'l> Ctx<'a, 'l> {
@@ -66,6 +69,7 @@ impl<'a, 'l> Ctx<'a, 'l> {
             env,
             env_read: Vec::new(),
             load,
+            redis: None,
         }
     }
 }
@@ -134,4 +138,18 @@ impl Ctx<'_, '_> {
             }
         }
     }
+}
+
+/// A checked top-level `redis:` (scale, issue 18), which the rules of Redis-backed
+/// features read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopRedis {
+    /// The registry target as written (`${VAR}` read again at start-up): a URL, or
+    /// `cluster:` and the seed nodes separated by commas.
+    pub(crate) template: String,
+    /// Its value at build time.
+    pub(crate) value: String,
+    pub(crate) timeout: std::time::Duration,
+    pub(crate) pool_size: u64,
+    pub(crate) required: bool,
 }

@@ -442,6 +442,9 @@ fn probe(location: &str, key: &str, value: &str) -> Option<String> {
         "sessions.*.cookie" => {
             format!("sessions:\n  s:\n    store: memory\n    cookie:\n      {kv}\n")
         }
+        // scale (issues 16.3, 18)
+        "redis" => format!("redis:\n  {kv}\n"),
+        "probes" => format!("probes:\n  {kv}\n"),
         other => {
             let kind = other.strip_prefix("middleware[].")?;
             format!("middleware:\n  - {kind}: {{ {kv} }}\n")

@@ -298,6 +298,9 @@ pub struct ServerConfig {
     // observe (obs, issue 16)
     /// Access log, request ids, metrics.
     pub(crate) observe: observe::ObserveConfig,
+    /// scale (issue 16.3/18.3): how long, after SIGTERM, the server reports not-ready
+    /// while it keeps serving, before it closes its listener (zero: no drain).
+    pub(crate) drain: Duration,
     /// Test-only: behave as if the kernel refused io_uring (to exercise `auto`'s fallback).
     #[cfg(feature = "test-util")]
     pub(crate) simulate_no_uring: bool,
@@ -315,6 +318,7 @@ impl Default for ServerConfig {
             reuse_port: false,
             // observe (obs, issue 16)
             observe: Default::default(),
+            drain: Duration::ZERO,
             #[cfg(feature = "test-util")]
             simulate_no_uring: false,
         }
@@ -361,6 +365,15 @@ impl ServerConfig {
     /// Sets how long in-flight requests may run once shutdown begins.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// After SIGTERM, reports not-ready (`/readyz` answers `503`) for `drain` while
+    /// serving as usual, so a load balancer stops sending new requests; then shuts down
+    /// as without it (the listener closes, in-flight requests get the shutdown grace).
+    /// Default: no drain. `EMBER_DRAIN_MS` overrides it.
+    pub fn drain(mut self, drain: Duration) -> Self {
+        self.drain = drain;
         self
     }
 
@@ -451,6 +464,13 @@ impl ServerConfig {
             self.backend = b
                 .parse()
                 .map_err(|e: ConfigError| ConfigError::new(format!("EMBER_BACKEND: {e}")))?;
+        }
+        // scale: the drain period, in milliseconds.
+        if let Some(d) = var("EMBER_DRAIN_MS").filter(|v| !v.is_empty()) {
+            let ms: u64 = d.parse().map_err(|_| {
+                ConfigError::new(format!("EMBER_DRAIN_MS: expected milliseconds, got `{d}`"))
+            })?;
+            self.drain = Duration::from_millis(ms);
         }
         if let Some(r) = var("EMBER_REUSE_PORT").filter(|v| !v.is_empty()) {
             self.reuse_port = match r.as_str() {

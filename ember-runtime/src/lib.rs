@@ -117,6 +117,8 @@ mod panic;
 // openapi (issue 16, api): the docs page's bundled renderer.
 mod openapi_docs;
 mod params;
+// probes and drain (scale, issues 16.3 and 18.3)
+mod probe;
 mod remote;
 mod router_support;
 mod server;
@@ -167,6 +169,12 @@ pub mod __private {
     /// authentication, rate limits).
     pub mod middleware {
         pub use crate::middleware::*;
+    }
+
+    /// Health probes (scale, issue 16.3): `/livez`, `/readyz`, the backends readiness
+    /// requires, and the shared Redis's pool size.
+    pub mod probe {
+        pub use crate::probe::{livez, readyz, redis_pool_size, require_redis};
     }
 
     /// Path-parameter decoding and parsing.

@@ -16,6 +16,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
@@ -339,6 +340,7 @@ fn worker<E: Engine, S: Service>(
     worker.observe = observe.map(|o| Rc::new(o.worker()));
     let worker = Rc::new(worker);
     let grace = config.shutdown_grace;
+    let drain = config.drain;
 
     let hooks = service.clone();
     let result = local.block_on(&rt, async {
@@ -361,7 +363,7 @@ fn worker<E: Engine, S: Service>(
         {
             let worker = worker.clone();
             tokio::task::spawn_local(async move {
-                wait_for_shutdown(&mut shutdown, signals).await;
+                wait_for_shutdown(&mut shutdown, signals, drain).await;
                 worker.begin_shutdown();
             });
         }
@@ -386,6 +388,7 @@ fn worker<E: Engine, S: Service>(
 async fn wait_for_shutdown(
     shutdown: &mut watch::Receiver<bool>,
     signals: Option<Arc<watch::Sender<bool>>>,
+    drain: Duration,
 ) {
     let Some(tx) = signals else {
         let _ = shutdown.wait_for(|&stop| stop).await;
@@ -404,14 +407,32 @@ async fn wait_for_shutdown(
                 return;
             }
         };
-        tokio::select! {
-            _ = shutdown.wait_for(|&stop| stop) => {}
-            _ = term.recv() => eprintln!("ember: SIGTERM, shutting down"),
-            _ = int.recv() => eprintln!("ember: SIGINT, shutting down"),
+        let term_seen = tokio::select! {
+            _ = shutdown.wait_for(|&stop| stop) => false,
+            _ = term.recv() => true,
+            _ = int.recv() => {
+                eprintln!("ember: SIGINT, shutting down");
+                false
+            }
+        };
+        if term_seen {
+            // scale: not ready at once, serving for the drain period, then closing.
+            crate::probe::begin_drain();
+            if drain.is_zero() {
+                eprintln!("ember: SIGTERM, shutting down");
+            } else {
+                eprintln!("ember: SIGTERM, draining for {drain:?} (not ready), then shutting down");
+                tokio::select! {
+                    _ = shutdown.wait_for(|&stop| stop) => {}
+                    _ = tokio::time::sleep(drain) => {}
+                    _ = int.recv() => {}
+                }
+            }
         }
     }
     #[cfg(not(unix))]
     {
+        let _ = drain;
         tokio::select! {
             _ = shutdown.wait_for(|&stop| stop) => {}
             _ = tokio::signal::ctrl_c() => {}

@@ -23,6 +23,8 @@ mod router;
 mod routes;
 mod server;
 mod sessions;
+// scale (issues 16.3, 18): the shared `redis:` connection
+mod scale;
 
 /// How the generated router dispatches among static routes. The default is what measured
 /// fastest (`bench/router/RESULTS.md`); the others exist for that benchmark. (Segment
@@ -270,6 +272,8 @@ fn emit_app(c: &mut Code, plan: &Plan) {
         // observe (obs, issue 16)
         observe::service_methods(c, plan);
         let (mut start, mut stop) = (Vec::new(), Vec::new());
+        // scale (issue 18): the shared Redis's pool and readiness, before any connection.
+        start.extend(scale::worker_start(plan));
         if !plan.caches.is_empty() {
             start.push("__ember_router::CACHES.worker_start()".to_owned());
             stop.push("__ember_router::CACHES.worker_stop()".to_owned());

@@ -179,6 +179,14 @@ pub(super) fn emit_cached_route(
         let st: Vec<String> = plan.statuses.iter().map(u16::to_string).collect();
         calls.push(format!(".statuses(&[{}])", st.join(", ")));
     }
+    // scale (issue 18): a wait for another instance's answer never outlasts the route's
+    // handler timeout (the runtime's default lease is 5 s).
+    if matches!(plan.kind, crate::plan::CacheKind::Redis(_))
+        && let Some(Some(t)) = route.limits.handler_timeout
+        && t < std::time::Duration::from_secs(5)
+    {
+        calls.push(format!(".lease({})", Millis(t)));
+    }
     match &plan.header {
         Some(h) if h == "X-Cache" => {}
         Some(h) => calls.push(format!(".header(Some({}))", Str(h))),

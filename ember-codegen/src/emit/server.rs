@@ -86,5 +86,9 @@ pub(super) fn emit_config(c: &mut Code, plan: &Plan) {
     }
     // observe (obs, issue 16)
     super::observe::config_calls(plan, &mut calls);
+    // scale (issue 18.3)
+    if let Some(d) = server.drain {
+        calls.push(format!(".drain({})", Millis(d)));
+    }
     c.chain("::ember_runtime::ServerConfig::new()", &calls, "");
 }

@@ -21,6 +21,8 @@ pub mod observe;
 pub mod routes;
 pub mod server;
 pub mod sessions;
+// scale (issues 16.3, 18): `redis:` and `probes:`
+pub mod scale;
 
 use std::ops::{Deref, DerefMut};
 
@@ -45,6 +47,7 @@ pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
 pub use openapi::OpenApiPlan;
 pub use observe::ObservePlan;
 pub use routes::*;
+pub use scale::RedisPlan;
 pub use server::*;
 pub use sessions::{CookieKeysPlan, SessionPlan, SessionStorePlan};
 
@@ -78,6 +81,8 @@ pub struct Plan {
     // observe (obs, issue 16)
     /// Access log, request ids and the metrics route.
     pub observe: ObservePlan,
+    /// The top-level `redis:` (scale, issue 18).
+    pub redis: Option<RedisPlan>,
 }
 
 /// Where a route came from, for conflict messages.
@@ -141,6 +146,8 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
         sessions: Vec::new(),
         bad_sessions: Vec::new(),
     };
+    // scale (issue 18): the shared `redis:` first, features without a `url` use it.
+    let redis = scale::redis_plan(&mut cx, spec);
     if let Some(c) = &spec.caches {
         caches_plan(&mut cx, &c.value);
     }
@@ -161,6 +168,8 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
     };
     middleware::enter(&mut cx, 0, &spec.middleware);
     add_sections(&mut cx, 0, spec);
+    // scale (issue 16.3): the generated probe routes.
+    scale::add_probes(&mut cx, spec);
     let ai = spec.ai.as_ref().and_then(|a| ai::ai_plan(&mut cx, a));
     // openapi (issue 16, api): its routes join before the conflict check.
     let openapi = spec
@@ -194,6 +203,7 @@ pub(crate) fn plan(cx: Ctx<'_, '_>, spec: &Spec) -> Result<Plan, Diagnostics> {
             // openapi (issue 16, api)
             openapi,
             observe,
+            redis,
         })
     } else {
         Err(Diagnostics::new(cx.files, cx.errors))

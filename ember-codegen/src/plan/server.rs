@@ -36,6 +36,8 @@ pub struct ServerPlan {
     pub shutdown_grace: Option<Duration>,
     /// `reuse_port`.
     pub reuse_port: Option<bool>,
+    /// `drain` (scale).
+    pub drain: Option<Duration>,
 }
 
 impl From<Uring> for UringPlan {
@@ -59,6 +61,7 @@ impl From<Server> for ServerPlan {
             io_uring: s.io_uring.into(),
             shutdown_grace: s.shutdown_grace,
             reuse_port: s.reuse_port,
+            drain: s.drain,
         }
     }
 }

@@ -165,12 +165,14 @@ fn limits(server: bool) -> Value {
 
 /// `caches.NAME`.
 fn cache() -> Value {
+    // scale (issue 18): a Redis backend may leave `url` to the top-level `redis:`.
     let remote = |addr: &str, what: &str, description: &str| {
+        let need: &[&str] = if addr == "url" { &[] } else { &[addr] };
         json!({
             "type": "object",
             "description": description,
             "additionalProperties": false,
-            "required": [addr],
+            "required": need,
             "properties": {
                 addr: text(what),
                 "prefix": text("prefix of every key in the backend (default none)"),
@@ -187,7 +189,7 @@ fn cache() -> Value {
                 "description": "computed once, kept until purged (in process only; no ttl)",
                 "anyOf": [{ "type": "boolean" }, { "enum": ["true", "false", "on", "off", "yes", "no"] }]
             },
-            "redis": remote("url", "redis://host:port[/db] (or rediss://, unix://); ${VAR:-default} is read again at start-up", "keep entries in Redis"),
+            "redis": remote("url", "redis://host:port[/db] (or rediss://, unix://); ${VAR:-default} is read again at start-up; default: the top-level redis", "keep entries in Redis"),
             "memcached": remote("addr", "host:port; ${VAR:-default} is read again at start-up", "keep entries in Memcached"),
             "max_entries": int(1, Some(1 << 32), "most entries held (in-process caches; default 10000 when max_bytes is not set either)"),
             "max_bytes": size("most bytes of keys, headers and bodies held (in-process caches; 1KiB to 1TiB)"),
@@ -303,7 +305,7 @@ fn middleware_entry() -> Value {
             },
             "trusted_proxies": list(text("an IP address"), "with key client_ip: peers whose X-Forwarded-For is believed"),
             "store": described(env_or(json!({ "enum": ["memory", "redis"] })), "where buckets live (default memory)"),
-            "redis_url": text("with store: redis (default redis://127.0.0.1:6379)"),
+            "redis_url": text("with store: redis (default: the top-level redis, else redis://127.0.0.1:6379)"),
             "prefix": text("Redis key prefix (default ember:rl:NAME)"),
             "max_keys": int(1, None, "most buckets kept in memory (default 100000)"),
             "timeout": duration("with store: redis: how long a check may wait for Redis before the request is allowed (default 100ms)")
@@ -407,6 +409,7 @@ pub fn schema() -> Value {
                 })),
                 "limits": limits(true),
                 "shutdown_grace": duration("how long in-flight requests may run after SIGTERM/SIGINT (default 10s)"),
+                "drain": duration("after SIGTERM, how long /readyz answers 503 while the server keeps serving, before it closes its listener and the shutdown grace begins (default: no drain; env EMBER_DRAIN_MS overrides at run time)"),
                 "reuse_port": boolean("join an address another process already listens on with SO_REUSEPORT, e.g. a same-port handover during a restart (default false: an address in use is an error; env EMBER_REUSE_PORT overrides at run time)")
             })),
             "routes": { "$ref": "#/$defs/routes" },
@@ -445,7 +448,19 @@ pub fn schema() -> Value {
             // observe (obs, issue 16)
             "access_log": access_log,
             "request_id": request_id,
-            "metrics": metrics
+            "metrics": metrics,
+            // scale (issues 16.3, 18)
+            "redis": object("the Redis connection shared by Redis-backed features that do not give their own url: one of url, nodes", json!({
+                "url": text("one server: redis://host:port[/db] (or rediss://, unix://); ${VAR:-default} is read again at start-up"),
+                "nodes": { "description": "a Redis Cluster's seed nodes, redis://host:port each (a variable may hold several, comma-separated); MOVED/ASK and failover are followed by the client", "type": "array", "minItems": 1, "items": text("a seed node") },
+                "timeout": duration("default timeout of one operation for the features on it (default 100ms)"),
+                "pool_size": int(1, Some(64), "connections per worker (default 1)"),
+                "required": boolean("true: /readyz answers 503 while this Redis does not answer a PING within timeout, at least 1s (default false)")
+            })),
+            "probes": object("generated health probes (GET, no middleware)", json!({
+                "livez": text("liveness path (default /livez): 200 while the process serves"),
+                "readyz": text("readiness path (default /readyz): 503 while draining or while a required backend is down")
+            }))
         },
         "$defs": {
             "routes": {

@@ -23,10 +23,10 @@ pub(super) fn cookies_and_session() -> (Value, Value) {
             json!({
                 "store": described(env_or(json!({ "enum": ["cookie", "memory", "redis"] })), "where the data lives: cookie (encrypted in the cookie; needs `cookies:`), memory (this process), redis (shared by instances)"),
                 "redis": required(object("the Redis store (with store: redis)", json!({
-                    "url": text("redis://host:port[/db] (or rediss://, unix://); ${VAR:-default} is read again at start-up"),
+                    "url": text("redis://host:port[/db] (or rediss://, unix://); ${VAR:-default} is read again at start-up; default: the top-level redis"),
                     "prefix": text("prefix of every session key (default ember:session:NAME:); ${VAR:-default} is read again at start-up"),
                     "timeout": duration("how long one Redis operation may take (default 100ms)")
-                })), &["url"]),
+                })), &[]),
                 "cookie": object("the session cookie's name and attributes", json!({
                     "name": text("the cookie's name (default NAME_session)"),
                     "path": text("Path (default /)"),

@@ -18,6 +18,8 @@ pub mod observe;
 pub mod routes;
 pub mod server;
 pub mod sessions;
+// scale (issues 16.3, 18): the shared `redis:` connection and `probes:`
+pub mod scale;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -76,6 +78,10 @@ pub struct Spec {
     pub request_id: Option<Spanned<observe::RequestIdSpec>>,
     /// The Prometheus metrics route.
     pub metrics: Option<Spanned<observe::MetricsSpec>>,
+    /// The Redis connection shared by Redis-backed features (scale, issue 18).
+    pub redis: Option<Spanned<scale::RedisSpec>>,
+    /// Generated health probes (scale, issue 16.3).
+    pub probes: Option<Spanned<scale::ProbesSpec>>,
 }
 
 /// `include: file.yaml` or `include: [a.yaml, b.yaml]`.
@@ -169,6 +175,9 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "access_log",
     "request_id",
     "metrics",
+    // scale (issues 16.3, 18)
+    "redis",
+    "probes",
 ];
 
 /// A YAML mapping kept as ordered entries (spans survive, duplicates are visible).
@@ -270,6 +279,8 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, source: &str) -> Diagnostic {
                 .chain(ai_semantic::SEMANTIC_KEYS)
                 .chain(ai_semantic::EMBEDDER_KEYS)
                 .chain(ai_semantic::MODEL_CACHE_KEYS)
+                .chain(scale::REDIS_KEYS)
+                .chain(scale::PROBES_KEYS)
                 .copied()
                 .filter(|c| message.contains(c))
                 .collect();

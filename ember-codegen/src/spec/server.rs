@@ -23,6 +23,8 @@ pub struct ServerSpec {
     pub shutdown_grace: Option<Spanned<Scalar>>,
     /// Allow joining a port another process already listens on (`SO_REUSEPORT`).
     pub reuse_port: Option<Spanned<Scalar>>,
+    /// scale (issue 18.3): after SIGTERM, how long to report not-ready while serving.
+    pub drain: Option<Spanned<Scalar>>,
 }
 
 /// The keys of `server:`, for suggestions.
@@ -34,6 +36,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "limits",
     "shutdown_grace",
     "reuse_port",
+    "drain",
 ];
 
 /// `server.io_uring`.

@@ -420,6 +420,26 @@ pub(crate) fn remote(cx: &mut Ctx<'_, '_>, r: &Spanned<RemoteSpec>, which: &str)
         cx.error(0, d);
         return None;
     }
+    // scale (issue 18): without its own `url`, a Redis backend uses the top-level `redis:`.
+    if given.is_none()
+        && which == "redis"
+        && let Some(top) = cx.redis.clone()
+    {
+        let prefix = match &r.value.prefix {
+            Some(p) => cx.text(0, p)?,
+            None => String::new(),
+        };
+        let timeout = match &r.value.timeout {
+            Some(t) => duration(cx, 0, t, false).flatten()?,
+            None => top.timeout,
+        };
+        return Some(Remote {
+            template: top.template,
+            value: top.value,
+            prefix,
+            timeout,
+        });
+    }
     let Some(t) = given else {
         let span = cx.key_span(0, r, which);
         let example = if which == "redis" {
@@ -429,7 +449,7 @@ pub(crate) fn remote(cx: &mut Ctx<'_, '_>, r: &Spanned<RemoteSpec>, which: &str)
         };
         let d = Diagnostic::new(format!("`{which}` needs `{want}`"))
             .at(span, "here")
-            .help(format!("add `{example}`"));
+            .help(format!("add `{example}` (or a top-level `redis:`)"));
         cx.error(0, d);
         return None;
     };

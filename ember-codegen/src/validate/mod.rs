@@ -22,6 +22,8 @@ pub(crate) mod observe;
 pub(crate) mod routes;
 pub(crate) mod server;
 pub(crate) mod sessions;
+// scale (issues 16.3, 18): `redis:` and `probes:`
+pub(crate) mod scale;
 
 use std::time::Duration;
 

@@ -31,6 +31,8 @@ pub(crate) struct Server {
     pub(crate) io_uring: Uring,
     pub(crate) shutdown_grace: Option<Duration>,
     pub(crate) reuse_port: Option<bool>,
+    /// scale: the drain after SIGTERM.
+    pub(crate) drain: Option<Duration>,
 }
 
 /// Checks `server:` (always in the root file).
@@ -88,6 +90,10 @@ pub(crate) fn server(cx: &mut Ctx<'_, '_>, s: &ServerSpec) -> Server {
     }
     if let Some(r) = &s.reuse_port {
         out.reuse_port = flag(cx, r);
+    }
+    // scale (issue 18.3)
+    if let Some(d) = &s.drain {
+        out.drain = duration(cx, 0, d, false).flatten();
     }
     out
 }

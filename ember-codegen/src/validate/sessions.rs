@@ -169,6 +169,18 @@ pub(crate) fn session(
                 };
                 Some(Store::Redis(remote, prefix))
             }
+            // scale (issue 18): the top-level `redis:` serves sessions without their own.
+            None if cx.redis.is_some() => {
+                let top = cx.redis.clone()?;
+                let prefix = format!("ember:session:{name}:");
+                let remote = Remote {
+                    template: top.template,
+                    value: top.value,
+                    prefix: prefix.clone(),
+                    timeout: top.timeout,
+                };
+                Some(Store::Redis(remote, prefix))
+            }
             None => {
                 let span = s
                     .store

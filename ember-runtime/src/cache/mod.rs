@@ -352,6 +352,11 @@ impl Cache {
         matches!(self.kind, Kind::Redis(_) | Kind::Memcached(_))
     }
 
+    /// Whether the cache is kept in Redis (scale: single-flight across instances).
+    fn is_redis(&self) -> bool {
+        matches!(self.kind, Kind::Redis(_))
+    }
+
     fn remote_config(&self) -> Option<&RemoteConfig> {
         match &self.kind {
             Kind::Redis(r) | Kind::Memcached(r) => Some(r),

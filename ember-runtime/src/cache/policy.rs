@@ -17,7 +17,13 @@ pub struct Policy {
     pub(super) vary: &'static [&'static str],
     pub(super) statuses: &'static [u16],
     pub(super) header: Option<&'static str>,
+    /// scale (issue 18): how long a Redis miss's single-flight lease lasts, which is also
+    /// the longest another instance waits for its answer.
+    pub(super) lease_ms: u64,
 }
+
+/// The default single-flight lease (below the default handler timeout).
+pub(super) const LEASE_MS: u64 = 5000;
 
 #[derive(Debug, Clone, Copy)]
 enum Jitter {
@@ -47,6 +53,7 @@ impl Policy {
             vary: &[],
             statuses: &[200],
             header: Some("X-Cache"),
+            lease_ms: LEASE_MS,
         }
     }
 
@@ -107,6 +114,14 @@ impl Policy {
     /// The name of the header that says `HIT`, `MISS`, `STALE` or `BYPASS`; `None` for none.
     pub const fn header(mut self, name: Option<&'static str>) -> Self {
         self.header = name;
+        self
+    }
+
+    /// How long a Redis miss's cross-instance single-flight lease lasts, and so the
+    /// longest another instance waits for the answer before running the handler itself
+    /// (default 5 s; the generator sets it to the route's handler timeout when shorter).
+    pub const fn lease(mut self, lease: Duration) -> Self {
+        self.lease_ms = lease.as_millis() as u64;
         self
     }
 

@@ -105,6 +105,17 @@ where
                     }
                 }
             }
+            // scale (issue 18): one instance computes a Redis miss; the others wait.
+            let mut lease = None;
+            if reachable && cache.is_redis() {
+                match across_instances(cache, policy, &lead.key, &mut token).await {
+                    Across::Found(e) => {
+                        lead.finish(Ok(e.clone()), None);
+                        return answer(&e, policy, "HIT");
+                    }
+                    Across::Compute(held) => lease = held,
+                }
+            }
             let epoch = cache.epoch.load(Ordering::Acquire);
             let response = handler().await;
             let cacheable = cacheable(&response, policy);
@@ -125,14 +136,73 @@ where
                     // makes it a no-op.
                     let _ = remote::set(cache, &key, &stored, token).await;
                     cache.store.finish(&key, &flight, None);
+                    if let Some(t) = lease {
+                        remote::release(cache, &key, t).await;
+                    }
                 });
             } else {
+                if let Some(t) = lease {
+                    let key = lead.key.clone();
+                    tokio::task::spawn_local(async move { remote::release(cache, &key, t).await });
+                }
                 // A remote cache keeps nothing here: the flight ends with this request,
                 // and the next one asks the backend (or the handler) again.
                 let keep = store && !cache.is_remote();
                 lead.finish(Ok(e.clone()), keep.then(|| e.clone()));
             }
             answer(&e, policy, "MISS")
+        }
+    }
+}
+
+/// What a Redis miss does about the other instances (scale, issue 18).
+enum Across {
+    /// Another instance computed the answer meanwhile.
+    Found(Arc<Entry>),
+    /// Run the handler: with this lease token when this instance holds the lease, without
+    /// one when the wait ran out or Redis stopped answering.
+    Compute(Option<u64>),
+}
+
+/// Takes the key's lease (`SET NX PX`), or waits for the instance that holds it: polls
+/// with a growing pause (2 ms doubling up to 50 ms) until its answer is stored, or the
+/// lease is gone (its holder died or its answer was not cacheable: take it over), or the
+/// policy's lease time has passed (then compute without it). `token` is updated to what
+/// the last lookup saw.
+async fn across_instances(
+    cache: &Cache,
+    policy: &Policy,
+    key: &[u8],
+    token: &mut remote::Token,
+) -> Across {
+    let start = std::time::Instant::now();
+    let limit = std::time::Duration::from_millis(policy.lease_ms);
+    loop {
+        match remote::lease(cache, key, policy.lease_ms).await {
+            Ok(Some(t)) => return Across::Compute(Some(t)),
+            Ok(None) => {}
+            Err(_) => return Across::Compute(None),
+        }
+        let mut pause = std::time::Duration::from_millis(2);
+        loop {
+            let left = limit.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Across::Compute(None);
+            }
+            tokio::time::sleep(pause.min(left)).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            match remote::poll(cache, key).await {
+                Ok((Some(e), _, _)) if e.freshness(now_ms()) != Freshness::Expired => {
+                    return Across::Found(Arc::new(e));
+                }
+                Ok((_, t, held)) => {
+                    *token = t;
+                    if !held {
+                        break;
+                    }
+                }
+                Err(_) => return Across::Compute(None),
+            }
         }
     }
 }

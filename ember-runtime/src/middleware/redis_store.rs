@@ -52,7 +52,8 @@ pub struct RedisLimiter {
 }
 
 impl RedisLimiter {
-    /// A limiter at `url` with keys under `prefix`, refilling `per_sec` tokens a second
+    /// A limiter at `url` (a Redis URL, a `cluster:` seed list, `${VAR:-default}` read on
+    /// first use) with keys under `prefix`, refilling `per_sec` tokens a second
     /// into buckets of `burst`.
     pub fn new(url: &'static str, prefix: &'static str, per_sec: f64, burst: u32) -> Self {
         RedisLimiter {
@@ -91,9 +92,12 @@ impl RedisLimiter {
     }
 
     async fn try_check(&self, key: RateKey<'_>) -> Result<Decision, Failure> {
-        let ep = *self
-            .endpoint
-            .get_or_init(|| remote::endpoint(Proto::Redis, self.url));
+        let ep = *self.endpoint.get_or_init(|| {
+            // A `${VAR:-default}` URL (the top-level `redis:`) is read as it is first used.
+            let url = crate::cache::env::resolve(self.url, &|k| std::env::var(k).ok())
+                .unwrap_or_else(|| self.url.to_owned());
+            remote::endpoint(Proto::Redis, &url)
+        });
         let conn = remote::usable(ep, &"rate_limit")?;
         let Conn::Redis(m) = &*conn else {
             return Err(Failure::Unusable("not a Redis connection".into()));

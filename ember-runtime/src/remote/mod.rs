@@ -14,6 +14,10 @@
 //!   line when it answers again.
 
 pub(crate) mod memcached;
+// scale (issue 18): one Redis server or a Redis Cluster behind one connection type.
+pub(crate) mod redis_conn;
+
+pub(crate) use redis_conn::RedisConn;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -21,7 +25,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long an endpoint that failed is skipped by everyone in the process.
@@ -62,6 +66,8 @@ pub(crate) struct Endpoint {
     warnings: AtomicU64,
     /// Failed since it last answered.
     failing: AtomicBool,
+    /// Connections per worker (scale: `redis.pool_size`; 1 unless set).
+    pool: AtomicUsize,
 }
 
 /// Milliseconds on a process-wide monotonic clock, from 1.
@@ -87,6 +93,7 @@ pub(crate) fn endpoint(proto: Proto, target: &str) -> &'static Endpoint {
         warned_at: AtomicU64::new(0),
         warnings: AtomicU64::new(0),
         failing: AtomicBool::new(false),
+        pool: AtomicUsize::new(1),
     }));
     all.push(e);
     e
@@ -190,8 +197,8 @@ impl Endpoint {
 
 /// A worker's connection to an endpoint.
 pub(crate) enum Conn {
-    /// A Redis connection (reconnects by itself).
-    Redis(redis::aio::ConnectionManager),
+    /// A Redis connection, to one server or a cluster (reconnects by itself).
+    Redis(RedisConn),
     /// A Memcached connection (its driver reconnects by itself).
     Memcached(memcached::Client),
     /// Not usable (a bad URL): always skipped.
@@ -201,16 +208,38 @@ pub(crate) enum Conn {
 thread_local! {
     /// This worker's connections.
     static CONNS: RefCell<Vec<(&'static Endpoint, Rc<Conn>)>> = const { RefCell::new(Vec::new()) };
+    /// Whose turn it is in a pool (scale).
+    static NEXT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// This worker's connection to `ep`, made now if there is none; `None` off an Ember
 /// worker (connections need the worker's runtime and `LocalSet`).
 pub(crate) fn conn(ep: &'static Endpoint) -> Option<Rc<Conn>> {
-    let found = CONNS.with_borrow(|c| {
-        c.iter()
-            .find(|(e, _)| std::ptr::eq(*e, ep))
-            .map(|(_, c)| c.clone())
-    });
+    let pool = ep.pool.load(Ordering::Relaxed);
+    let found = if pool <= 1 {
+        CONNS.with_borrow(|c| {
+            c.iter()
+                .find(|(e, _)| std::ptr::eq(*e, ep))
+                .map(|(_, c)| c.clone())
+        })
+    } else {
+        // scale: a pool, used in turn once full.
+        CONNS.with_borrow(|c| {
+            let mine = c.iter().filter(|(e, _)| std::ptr::eq(*e, ep)).count();
+            if mine < pool {
+                return None;
+            }
+            let turn = NEXT.with(|n| {
+                let t = n.get();
+                n.set(t.wrapping_add(1));
+                t
+            });
+            c.iter()
+                .filter(|(e, _)| std::ptr::eq(*e, ep))
+                .nth(turn % mine)
+                .map(|(_, c)| c.clone())
+        })
+    };
     if found.is_some() {
         return found;
     }
@@ -225,23 +254,52 @@ pub(crate) fn conn(ep: &'static Endpoint) -> Option<Rc<Conn>> {
     Some(conn)
 }
 
-/// Closes this worker's connection to `ep`, if it has one.
+/// Closes this worker's connections to `ep`, if it has any.
 pub(crate) fn close(ep: &'static Endpoint) {
     // Dropped outside the borrow: a connection's drop may wake its driver.
-    let gone = CONNS.with_borrow_mut(|c| {
-        c.iter()
-            .position(|(e, _)| std::ptr::eq(*e, ep))
-            .map(|i| c.swap_remove(i))
+    let gone: Vec<_> = CONNS.with_borrow_mut(|c| {
+        let mut gone = Vec::new();
+        while let Some(i) = c.iter().position(|(e, _)| std::ptr::eq(*e, ep)) {
+            gone.push(c.swap_remove(i));
+        }
+        gone
     });
     drop(gone);
 }
 
+/// Sets how many connections each worker keeps to `ep` (scale: `redis.pool_size`).
+pub(crate) fn set_pool(ep: &'static Endpoint, n: usize) {
+    ep.pool.store(n.max(1), Ordering::Relaxed);
+}
+
 fn open_redis(ep: &Endpoint) -> Conn {
+    let conn = match redis_conn::cluster_nodes(&ep.target) {
+        Some(nodes) => match redis_conn::open_cluster(&nodes, CONNECT_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("Redis Cluster `{}`: {e}; it is never used", ep.target);
+                return Conn::Missing(format!("Redis Cluster: {e}"));
+            }
+        },
+        None => match open_single(ep) {
+            Ok(c) => c,
+            Err(missing) => return missing,
+        },
+    };
+    // Connect now rather than on the first request.
+    let mut ping = conn.clone();
+    tokio::task::spawn_local(async move {
+        let _: Result<String, _> = redis::cmd("PING").query_async(&mut ping).await;
+    });
+    Conn::Redis(conn)
+}
+
+fn open_single(ep: &Endpoint) -> Result<RedisConn, Conn> {
     let client = match redis::Client::open(ep.target.as_str()) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("bad Redis URL `{}`: {e}; it is never used", ep.target);
-            return Conn::Missing(format!("bad Redis URL: {e}"));
+            return Err(Conn::Missing(format!("bad Redis URL: {e}")));
         }
     };
     // Timeouts of operations are the callers'; these bound the connection's own waits.
@@ -252,17 +310,10 @@ fn open_redis(ep: &Endpoint) -> Conn {
         .set_min_delay(Duration::from_millis(50))
         .set_max_delay(Duration::from_secs(1));
     match redis::aio::ConnectionManager::new_lazy_with_config(client, config) {
-        Ok(m) => {
-            // Connect now rather than on the first request.
-            let mut ping = m.clone();
-            tokio::task::spawn_local(async move {
-                let _: Result<String, _> = redis::cmd("PING").query_async(&mut ping).await;
-            });
-            Conn::Redis(m)
-        }
+        Ok(m) => Ok(RedisConn::Single(m)),
         Err(e) => {
             tracing::error!("Redis client for `{}`: {e}; it is never used", ep.target);
-            Conn::Missing(format!("Redis client: {e}"))
+            Err(Conn::Missing(format!("Redis client: {e}")))
         }
     }
 }

@@ -390,10 +390,14 @@ pub(crate) fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -
     let store = o.text("store").unwrap_or_else(|| "memory".to_owned());
     let redis = match store.as_str() {
         "memory" => None,
-        "redis" => Some(
-            o.text("redis_url")
-                .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
-        ),
+        "redis" => Some(match o.text("redis_url") {
+            Some(url) => url,
+            // scale (issue 18): the top-level `redis:` (read at start-up), else the default.
+            None => match &o.cx.redis {
+                Some(top) => top.template.clone(),
+                None => "redis://127.0.0.1:6379".to_owned(),
+            },
+        }),
         other => {
             let span = o
                 .get("store")
@@ -418,6 +422,10 @@ pub(crate) fn rate(o: &mut Opts<'_, '_, '_, '_>, at: Range<usize>, name: &str) -
         ok = false;
     }
     let timeout_ms = match o.text("timeout") {
+        // scale: a limiter on the top-level `redis:` takes its timeout.
+        None if redis.is_some() && o.get("redis_url").is_none() => {
+            o.cx.redis.as_ref().map(|t| t.timeout.as_millis() as u64)
+        }
         None => None,
         Some(t) => {
             let span = o

@@ -46,6 +46,7 @@ use sha2::{Digest, Sha256};
 use super::entry::{Entry, now_ms};
 use super::{Cache, CacheError, ErrorKind, Kind};
 use crate::remote::memcached::{self, CallError, Reply, codec};
+use crate::remote::redis_conn::tagged;
 use crate::remote::{self as registry, Conn, Endpoint, Failure, Proto};
 
 /// How long a Memcached tombstone (left by a purge) lives.
@@ -81,11 +82,17 @@ end
 return 1
 "#;
 
-/// Bumps the version (`KEYS[2]`), then deletes `KEYS[1]`: how many were deleted.
+/// Bumps the version (`KEYS[2]`; kept `ARGV[1]` ms unless '0'), then deletes `KEYS[1]`:
+/// how many were deleted.
 const PURGE_SCRIPT: &str = r#"
 redis.call('INCR', KEYS[2])
+if ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
 return redis.call('DEL', KEYS[1])
 "#;
+
+/// How long a per-key version (cluster layout) outlives its purge: longer than any write
+/// may come after its lookup.
+const VERSION_KEEP_MS: u64 = 3_600_000;
 
 static WRITE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(WRITE_SCRIPT));
 static PURGE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(PURGE_SCRIPT));
@@ -168,7 +175,7 @@ fn user(cache: &Cache) -> User<'_> {
     User(cache)
 }
 
-/// The Redis key of `key`.
+/// The Redis key of `key` on one server: `<prefix><key>`.
 fn redis_key(cache: &Cache, key: &[u8]) -> Vec<u8> {
     let prefix = prefix(cache);
     let mut k = Vec::with_capacity(prefix.len() + key.len());
@@ -177,9 +184,35 @@ fn redis_key(cache: &Cache, key: &[u8]) -> Vec<u8> {
     k
 }
 
-/// The Redis key of the cache's version.
+/// The Redis key of the cache's version on one server.
 fn version_key(cache: &Cache) -> Vec<u8> {
     redis_key(cache, b"\xFFepoch")
+}
+
+/// The Redis keys of `key`'s entry and of the version its writes are conditional on.
+///
+/// * One server: `<prefix><key>` and the cache's version `<prefix>\xFFepoch`.
+/// * A cluster (scale, issue 18): `<prefix>{<key>}` and a version per key,
+///   `<prefix>{<key>}\xFFv`, in the same hash slot (scripts touch one slot); entries of
+///   different keys spread over the masters.
+fn entry_keys(cache: &Cache, key: &[u8], cluster: bool) -> (Vec<u8>, Vec<u8>) {
+    if cluster {
+        let p = prefix(cache);
+        (tagged(p, key, b""), tagged(p, key, b"\xFFv"))
+    } else {
+        (redis_key(cache, key), version_key(cache))
+    }
+}
+
+/// The key of `key`'s single-flight lease (in the entry's slot).
+fn lease_key(cache: &Cache, key: &[u8], cluster: bool) -> Vec<u8> {
+    if cluster {
+        tagged(prefix(cache), key, b"\xFFlease")
+    } else {
+        let mut k = redis_key(cache, key);
+        k.extend_from_slice(b"\xFFlease");
+        k
+    }
 }
 
 /// The Memcached key of `key`: `<prefix><key>` when it fits, else hashed (see the module
@@ -294,8 +327,9 @@ pub(crate) async fn get(cache: &Cache, key: &[u8]) -> Result<(Option<Entry>, Tok
     match &*conn {
         Conn::Redis(m) => {
             let mut m = m.clone();
+            let (entry_key, version_key) = entry_keys(cache, key, m.is_cluster());
             let mut cmd = redis::cmd("MGET");
-            cmd.arg(redis_key(cache, key)).arg(version_key(cache));
+            cmd.arg(entry_key).arg(version_key);
             let (value, version): (Option<Vec<u8>>, Option<Vec<u8>>) =
                 redis_op(cache, ep, "get", cmd.query_async(&mut m)).await?;
             let e = value.and_then(|v| Entry::decode(Bytes::from(v)));
@@ -334,12 +368,12 @@ pub(crate) async fn set(
     match &*conn {
         Conn::Redis(m) => {
             let mut m = m.clone();
-            let k = redis_key(cache, key);
+            let (k, version_key) = entry_keys(cache, key, m.is_cluster());
             match token {
                 Token::Version(version) => {
                     let mut inv = WRITE.prepare_invoke();
                     inv.key(k)
-                        .key(version_key(cache))
+                        .key(version_key)
                         .arg(value)
                         .arg(version.unwrap_or_default())
                         .arg(keep.unwrap_or(0));
@@ -415,8 +449,13 @@ pub(crate) async fn delete(cache: &Cache, key: &[u8]) -> Result<bool, CacheError
     match &*conn {
         Conn::Redis(m) => {
             let mut m = m.clone();
+            let (entry_key, version_key) = entry_keys(cache, key, m.is_cluster());
             let mut inv = PURGE.prepare_invoke();
-            inv.key(redis_key(cache, key)).key(version_key(cache));
+            inv.key(entry_key).key(version_key).arg(if m.is_cluster() {
+                VERSION_KEEP_MS
+            } else {
+                0
+            });
             let n: u64 = redis_op(cache, ep, "purge", inv.invoke_async(&mut m)).await?;
             Ok(n > 0)
         }
@@ -441,8 +480,12 @@ pub(crate) async fn delete(cache: &Cache, key: &[u8]) -> Result<bool, CacheError
     }
 }
 
-/// Purges every key starting with `prefix` (Redis: the version first, then `SCAN MATCH`
-/// + `UNLINK`); how many.
+/// Purges every key starting with `prefix`; how many.
+///
+/// * One server: the cache's version first, then `SCAN MATCH` + `UNLINK`.
+/// * A cluster: `SCAN MATCH` on every master, then each entry found is purged as by
+///   [`delete`] (its version bumped in its slot). A write whose lookup found no entry
+///   before the purge is not fenced there (documented in docs/spec.md).
 pub(crate) async fn delete_prefix(cache: &Cache, key_prefix: &[u8]) -> Result<usize, CacheError> {
     let (ep, conn) = usable(cache)?;
     let Conn::Redis(m) = &*conn else {
@@ -451,12 +494,24 @@ pub(crate) async fn delete_prefix(cache: &Cache, key_prefix: &[u8]) -> Result<us
         });
     };
     let mut m = m.clone();
+    let cluster = m.is_cluster();
     let version = version_key(cache);
-    let mut incr = redis::cmd("INCR");
-    incr.arg(&version);
-    redis_op(cache, ep, "purge", incr.query_async::<i64>(&mut m)).await?;
+    if !cluster {
+        let mut incr = redis::cmd("INCR");
+        incr.arg(&version);
+        redis_op(cache, ep, "purge", incr.query_async::<i64>(&mut m)).await?;
+    }
+    let start = if cluster {
+        // A prefix of the key inside the tag: `<prefix>{<key prefix>`.
+        let mut k = prefix(cache).to_vec();
+        k.push(b'{');
+        k.extend_from_slice(key_prefix);
+        k
+    } else {
+        redis_key(cache, key_prefix)
+    };
     let mut pattern = Vec::new();
-    for &b in redis_key(cache, key_prefix).iter() {
+    for &b in start.iter() {
         if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
             pattern.push(b'\\');
         }
@@ -464,33 +519,38 @@ pub(crate) async fn delete_prefix(cache: &Cache, key_prefix: &[u8]) -> Result<us
     }
     pattern.push(b'*');
     let work = async {
-        let mut cursor: u64 = 0;
-        let mut n = 0usize;
-        loop {
-            let (next, mut keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut m)
-                .await?;
+        let mut keys = m.scan(&pattern).await?;
+        if !cluster {
             // The version stays (deleting it would revive writes it refused).
             keys.retain(|k| *k != version);
-            if !keys.is_empty() {
-                let removed: usize = redis::cmd("UNLINK").arg(&keys).query_async(&mut m).await?;
+            let mut n = 0usize;
+            for chunk in keys.chunks(1000) {
+                let removed: usize = redis::cmd("UNLINK").arg(chunk).query_async(&mut m).await?;
                 n += removed;
             }
-            if next == 0 {
-                return Ok::<usize, redis::RedisError>(n);
-            }
-            cursor = next;
+            return Ok::<usize, redis::RedisError>(n);
         }
+        // Entries only: versions and leases carry `\xFF` after the tag.
+        keys.retain(|k| !k.contains(&0xFF));
+        let mut n = 0usize;
+        for entry in keys {
+            let mut v = entry.clone();
+            v.extend_from_slice(b"\xFFv");
+            let mut inv = PURGE.prepare_invoke();
+            inv.key(entry).key(v).arg(VERSION_KEEP_MS);
+            let removed: usize = inv.invoke_async(&mut m).await?;
+            n += removed;
+        }
+        Ok(n)
     };
     // A scan walks the whole keyspace: allow it more than one request's timeout.
     let limit = timeout(cache) * 20 + Duration::from_secs(1);
     redis_op_within(cache, ep, "purge", limit, work).await
 }
+
+// scale (issue 18): single-flight across instances
+mod lease;
+pub(crate) use lease::{lease, poll, release};
 
 #[cfg(all(test, feature = "redis"))]
 mod tests;
