@@ -114,10 +114,15 @@ impl Document {
     }
 }
 
-/// Whether `openapi:` added the route (the document does not list itself).
+/// Whether `openapi:` or another built-in feature added the route (the document lists the
+/// app's API, not itself nor the operational routes).
 fn served_by_openapi(r: &RoutePlan) -> bool {
-    SERVED_HANDLERS.contains(&r.handler.as_str())
+    SERVED_HANDLERS.contains(&r.handler.as_str()) || r.handler.starts_with(BUILT_IN)
 }
+
+/// Handlers of the operational routes Ember adds itself (`metrics:`, `probes:`): like the
+/// document's own routes, they are not part of the API the document describes.
+const BUILT_IN: &str = "::ember_runtime::__private::";
 
 /// `/users/{id:u64}/files/{*rest}` → `/users/{id}/files/{rest}`.
 pub fn openapi_path(path: &str) -> String {

@@ -44,8 +44,8 @@ pub use input::{BodyFormat, BodyPlan, InputPlan};
 pub use limits::*;
 // openapi (issue 16, api)
 pub use middleware::{AuthPlan, CorsPlan, MwKind, MwPlan, RateKeyPlan, RatePlan};
-pub use openapi::OpenApiPlan;
 pub use observe::ObservePlan;
+pub use openapi::OpenApiPlan;
 pub use routes::*;
 pub use scale::RedisPlan;
 pub use server::*;

@@ -67,5 +67,7 @@ pub(crate) mod private {
     pub use super::spec::{AiSpec, Cooldown, ModelSpec, Retries, Strategy, UpstreamSpec};
     pub use super::store::{RedisSpec, StoreSpec};
     // semantic cache (semcache, issue 14)
-    pub use super::semantic::{EmbedderSpec, ModelCache, SemanticSpec, StoreSpec as SemanticStoreSpec};
+    pub use super::semantic::{
+        EmbedderSpec, ModelCache, SemanticSpec, StoreSpec as SemanticStoreSpec,
+    };
 }
