@@ -3,10 +3,10 @@
 //! dev loop; editing a handler serves the new answer on the same port; a bad spec prints
 //! its located diagnostic while the old server keeps answering; fixing it reloads.
 //!
-//! Ignored by default (it builds an app: about 3 to 6 minutes on a 2-core machine the
-//! first time, under a minute per rebuild after, as its target directory under this
-//! workspace's `target/` is kept); `.ci/run` runs it:
-//! `cargo test -p ember-codegen --test dev_loop -- --ignored`.
+//! Part of the whole suite (`cargo test --workspace`): it builds an app, about 3 to 6
+//! minutes on a 2-core machine the first time, under a minute per rebuild after, as its
+//! target directory under this workspace's `target/` is kept. Alone:
+//! `cargo test -p ember-codegen --test dev_loop`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -95,7 +95,6 @@ impl Drop for Dev {
 }
 
 #[test]
-#[ignore = "builds an app (minutes the first time): run by .ci/run with --ignored"]
 fn dev_rebuilds_restarts_on_the_same_port_and_keeps_serving_through_errors() {
     let base = target_dir().join("ember-dev-test");
     let app = base.join(format!("app-{}", std::process::id()));

@@ -205,8 +205,9 @@ fn semantic_cache_shared_through_redis_on_both_backends() {
         let (a, a_addr) = upstream("A");
         let (b, b_addr) = upstream("B");
         let ups = (a_addr, b_addr);
+        // The app's semantic cache uses its top-level `redis:` (EMBER_SCALE_REDIS).
         let shared = [
-            ("REDIS_URL", format!("redis://{redis}")),
+            ("EMBER_SCALE_REDIS", format!("redis://{redis}")),
             ("EMBER_TEST_SEM_PREFIX", prefix.clone()),
         ];
         let (one, addr1) = server(bin, "ai_app_server #1", backend, ups, &shared);
@@ -214,7 +215,7 @@ fn semantic_cache_shared_through_redis_on_both_backends() {
         // Redis unreachable (a port nothing listens on): the cache must work locally.
         let closed = format!("redis://127.0.0.1:{}", free_port());
         let down_env = [
-            ("REDIS_URL", closed),
+            ("EMBER_SCALE_REDIS", closed),
             ("EMBER_TEST_SEM_PREFIX", prefix.clone()),
         ];
         let (down, addr3) = server(bin, "ai_app_server (Redis down)", backend, ups, &down_env);

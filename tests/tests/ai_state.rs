@@ -227,6 +227,11 @@ fn context_and_token_limits_in_redis_shared_by_two_instances_and_across_a_restar
             ("EMBER_TEST_AI_TPM", TPM.to_owned()),
             ("EMBER_TEST_AI_MAX_PROMPT", MAX_PROMPT.to_owned()),
             ("EMBER_TEST_AI_PREFIX", format!("ember:test:aistate:{run}:")),
+            // The app's AI stores use its top-level `redis:`.
+            (
+                "EMBER_SCALE_REDIS",
+                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            ),
         ];
         let (s1, addr1) = server(bin, "ai_app_server 1", backend, ups, &env);
         let (s2, addr2) = server(bin, "ai_app_server 2", backend, ups, &env);

@@ -361,7 +361,7 @@ fn metrics_count_rate_limit_rejections_and_failing_open() {
 }
 
 #[test]
-fn the_tasks_example_serves_metrics_by_default() {
+fn the_tasks_example_serves_metrics_and_probes_by_default() {
     for backend in BACKENDS {
         // The spec's settings as they are (metrics on), on a port of our own.
         let server = ember_tests::start(tasks::App, backend, 1);
@@ -375,6 +375,11 @@ fn the_tasks_example_serves_metrics_by_default() {
                 && text.contains("route=\"/tasks/{id}\""),
             "{backend}:\n{text}"
         );
+        // ... and its probes (issue 16, point 6).
+        for probe in ["/livez", "/readyz"] {
+            let r = request(addr, "GET", probe, "");
+            assert_eq!(r.status, 200, "{backend} {probe}: {}", r.text());
+        }
         server.shutdown().expect("shutdown");
     }
 }

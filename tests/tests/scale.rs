@@ -296,3 +296,138 @@ fn probes_follow_the_required_redis_and_the_drain() {
         );
     }
 }
+
+/// The AI state (issue 14) on the cluster, through HAProxy: a conversation continued on
+/// whichever instance gets each turn reaches the upstream whole, and a burst spread over the
+/// three instances is admitted within one shared token budget.
+#[test]
+fn conversations_and_token_budgets_follow_a_client_across_instances() {
+    let (Some(cluster), Some(haproxy)) = (shared_cluster(), haproxy_bin()) else {
+        return;
+    };
+    let _g = lock();
+    let up = AiUpstream::start();
+    // Every request through HAProxy comes from 127.0.0.1: one per-IP budget of 2,000
+    // tokens a minute, shared by the three instances through the cluster.
+    let env = [
+        ("CHAT_UPSTREAM_A", format!("http://{}/v1", up.addr)),
+        ("CHAT_UPSTREAM_B", format!("http://{}/v1", up.addr)),
+        ("EMBER_TEST_AI_PREFIX", format!("{}:", unique("ai"))),
+        ("EMBER_TEST_AI_TPM", "2000".to_owned()),
+    ];
+    let instances: Vec<Instance> = (0..3)
+        .map(|_| Instance::start_with(Backend::IoUring, &cluster, 0, &env))
+        .collect();
+    let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();
+    let lb = Haproxy::start(&haproxy, &ports, "/readyz");
+    // The budget's window is a fixed minute: keep the test inside one.
+    let left = 60
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() % 60);
+    if left < 25 {
+        std::thread::sleep(Duration::from_secs(left + 1));
+    }
+
+    // Three turns, one message each, each on a new connection (round robin: another
+    // instance each time): the upstream receives the whole history on the third.
+    let conv = unique("conv");
+    for turn in 1..=3 {
+        let body = format!(
+            r#"{{"model":"ember-chat","max_tokens":20,"messages":[{{"role":"user","content":"turn {turn} of {conv}"}}]}}"#
+        );
+        let r = post_json(
+            lb.addr(),
+            "/v1/chat/completions",
+            &[("x-conversation-id", &conv)],
+            &body,
+        )
+        .expect("reply");
+        assert_eq!(r.status, 200, "turn {turn}: {}", r.text());
+    }
+    let last = &up.stats()["last_request"]["messages"];
+    let got: Vec<(String, String)> = last
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap_or("").to_owned(),
+                m["content"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let roles: Vec<&str> = got.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        roles,
+        ["user", "assistant", "user", "assistant", "user"],
+        "{got:?}"
+    );
+    for (i, turn) in [(0, 1), (2, 2), (4, 3)] {
+        assert_eq!(got[i].1, format!("turn {turn} of {conv}"), "{got:?}");
+    }
+
+    // The semantic cache's entries are shared through the cluster: an answer stored by
+    // the instance that served the first request is a hit on every instance.
+    let q = format!(
+        r#"{{"model":"ember-chat","temperature":0,"max_tokens":20,"messages":[{{"role":"user","content":"what is the capital of {conv}"}}]}}"#
+    );
+    let calls = up.stats()["requests"].as_u64().unwrap_or(0);
+    let first = post_json(lb.addr(), "/v1/chat/completions", &[], &q).expect("reply");
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("x-ember-cache"), Some("miss"));
+    // The entry goes to Redis in the background, right after the answer.
+    std::thread::sleep(Duration::from_millis(500));
+    for i in &instances {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let r = post_json(i.addr(), "/v1/chat/completions", &[], &q).expect("reply");
+            assert_eq!(r.status, 200, "{}", r.text());
+            if r.header("x-ember-cache") == Some("semantic-hit") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no hit on port {}", i.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert_eq!(
+        up.stats()["requests"].as_u64().unwrap_or(0),
+        calls + 1,
+        "one upstream call for the question"
+    );
+
+    // 45 concurrent requests, each reserving its prompt + 100 tokens and holding it for
+    // 2 s (the upstream answers late), spread over the three instances: together they are
+    // admitted within the one budget (at most 2000 / 100 = 20; per-instance budgets would
+    // admit about three times as many).
+    let before = up.stats()["requests"].as_u64().unwrap_or(0);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(45));
+    let addr = lb.addr();
+    let threads: Vec<_> = (0..45)
+        .map(|i| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let body = format!(
+                    r#"{{"model":"ember-chat","max_tokens":100,"messages":[{{"role":"user","content":"burst {i} #ttft_ms=2000"}}]}}"#
+                );
+                barrier.wait();
+                post_json(addr, "/v1/chat/completions", &[], &body).map(|r| r.status)
+            })
+        })
+        .collect();
+    let codes: Vec<Option<u16>> = threads
+        .into_iter()
+        .map(|t| t.join().expect("client"))
+        .collect();
+    let ok = codes.iter().filter(|c| **c == Some(200)).count();
+    let limited = codes.iter().filter(|c| **c == Some(429)).count();
+    assert_eq!(ok + limited, 45, "{codes:?}");
+    assert!((1..=20).contains(&ok), "{ok} admitted: {codes:?}");
+    let after = up.stats()["requests"].as_u64().unwrap_or(0);
+    assert_eq!(
+        after - before,
+        ok as u64,
+        "refused requests made no upstream call"
+    );
+    drop(instances);
+}

@@ -4,7 +4,8 @@
 //! Defaults: context id from header `X-Conversation-Id`, memory store, ttl 1h, 50
 //! messages, 8000 tokens; limits per client IP, no per-minute budget and no prompt cap
 //! unless set, 1024 tokens reserved for an answer without `max_tokens`, memory store.
-//! Redis: `prefix` `ember:conv:` / `ember:tpm:`, `timeout` 100ms; `url` required.
+//! Redis: `prefix` `ember:conv:` / `ember:tpm:`, `timeout` 100ms; `url` required unless the
+//! spec has a top-level `redis:` (then that one, with its timeout, is the default).
 
 use std::ops::Range;
 use std::time::Duration;
@@ -134,10 +135,29 @@ fn store(
         }
         return Some(AiStorePlan::Memory);
     }
+    // scale (issue 18): without a `url` of its own, the store uses the top-level `redis:`.
+    let own_url = redis.as_ref().and_then(|r| r.value.url.as_ref());
+    if own_url.is_none()
+        && let Some(top) = cx.redis.clone()
+    {
+        let prefix = redis
+            .as_ref()
+            .and_then(|r| r.value.prefix.as_ref())
+            .map_or_else(|| default_prefix.to_owned(), |p| p.value.clone());
+        let timeout = match redis.as_ref().and_then(|r| r.value.timeout.as_ref()) {
+            Some(t) => duration(cx, 0, t, false)??,
+            None => top.timeout,
+        };
+        return Some(AiStorePlan::Redis {
+            url: top.template,
+            prefix,
+            timeout,
+        });
+    }
     let Some(r) = redis else {
         let d = Diagnostic::new("`store: redis` needs `redis: { url: … }`")
             .at(at, "no `redis` here")
-            .help("add `redis: { url: \"${REDIS_URL:-redis://127.0.0.1:6379}\" }`");
+            .help("add `redis: { url: \"${REDIS_URL:-redis://127.0.0.1:6379}\" }`, or a top-level `redis:` that Redis stores share");
         cx.error(0, d);
         return None;
     };

@@ -82,11 +82,23 @@ pub(crate) struct Instance {
     backend: Backend,
     redis: String,
     drain_ms: u64,
+    /// More environment variables of the process.
+    env: Vec<(String, String)>,
 }
 
 impl Instance {
     /// Starts an instance on a free port and waits until `/livez` answers.
     pub(crate) fn start(backend: Backend, redis: &str, drain_ms: u64) -> Instance {
+        Instance::start_with(backend, redis, drain_ms, &[])
+    }
+
+    /// [`Instance::start`] with more environment variables.
+    pub(crate) fn start_with(
+        backend: Backend,
+        redis: &str,
+        drain_ms: u64,
+        env: &[(&str, String)],
+    ) -> Instance {
         let port = free_port().expect("a free port");
         let mut i = Instance {
             port,
@@ -94,6 +106,10 @@ impl Instance {
             backend,
             redis: redis.to_owned(),
             drain_ms,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         };
         i.spawn();
         i
@@ -106,6 +122,7 @@ impl Instance {
             .env("EMBER_BACKEND", self.backend.as_str())
             .env("EMBER_DRAIN_MS", self.drain_ms.to_string())
             .env("EMBER_SCALE_REDIS", &self.redis)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -252,6 +269,74 @@ pub(crate) fn request(
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     parse_reply(&buf, false).map(|(r, _)| r)
+}
+
+/// A JSON POST on a fresh connection (`Connection: close`); `None` if it failed.
+pub(crate) fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<Reply> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    parse_reply(&buf, false).map(|(r, _)| r)
+}
+
+/// The OpenAI-compatible test upstream (`ai_upstream`) on a free port, killed when dropped.
+pub(crate) struct AiUpstream {
+    child: Child,
+    pub(crate) addr: SocketAddr,
+}
+
+impl AiUpstream {
+    pub(crate) fn start() -> AiUpstream {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ai_upstream"))
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ai_upstream");
+        let mut out = child.stdout.take().expect("piped stdout");
+        // The first line is `listening on ADDR`.
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).is_ok_and(|n| n == 1) && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        let line = String::from_utf8_lossy(&line).into_owned();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("ai_upstream printed {line:?}"));
+        AiUpstream { child, addr }
+    }
+
+    /// Its `/control/stats` (requests, `last_request`, …).
+    pub(crate) fn stats(&self) -> serde_json::Value {
+        let r = get(self.addr, "/control/stats", &[]).expect("stats");
+        serde_json::from_slice(&r.body).expect("stats JSON")
+    }
+}
+
+impl Drop for AiUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A GET on a fresh connection.
