@@ -304,4 +304,48 @@ mod tests {
         assert_eq!(p.server.listen.as_deref(), Some("127.0.0.1:2"));
         assert_eq!(p.env_vars, ["ADDR"]);
     }
+
+    #[test]
+    fn ai_stores_without_a_url_use_the_top_level_redis() {
+        let models = "  models:\n    m:\n      upstreams: [ { base_url: http://127.0.0.1:9/v1, model: x } ]\n";
+        let p = plan(&format!(
+            "redis:\n  nodes: [redis://127.0.0.1:7001, redis://127.0.0.1:7002]\n  timeout: 250ms\n\
+             ai:\n  context: {{ store: redis }}\n  \
+             limits: {{ tokens_per_minute: 10, store: redis, redis: {{ prefix: 'p:', timeout: 50ms }} }}\n{models}"
+        ));
+        let ai = p.ai.expect("ai");
+        let top = "cluster:redis://127.0.0.1:7001,redis://127.0.0.1:7002";
+        match &ai.context.expect("context").store {
+            AiStorePlan::Redis {
+                url,
+                prefix,
+                timeout,
+            } => {
+                assert_eq!(url, top);
+                assert_eq!(prefix, "ember:conv:");
+                assert_eq!(*timeout, std::time::Duration::from_millis(250));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &ai.limits.expect("limits").store {
+            AiStorePlan::Redis {
+                url,
+                prefix,
+                timeout,
+            } => {
+                assert_eq!((url.as_str(), prefix.as_str()), (top, "p:"));
+                assert_eq!(*timeout, std::time::Duration::from_millis(50));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without a top-level `redis:`, the url is required.
+        let err = crate::compile(
+            &format!("ai:\n  context: {{ store: redis }}\n{models}"),
+            "t.yaml",
+            &mut |_| unreachable!(),
+            &|_| None,
+        )
+        .expect_err("no url");
+        assert!(err.to_string().contains("needs `redis"), "{err}");
+    }
 }
