@@ -217,6 +217,7 @@ pub struct UringConfig {
     pub(crate) num_bufs: u16,
     pub(crate) buf_size: u32,
     pub(crate) provided_buffers: bool,
+    pub(crate) defer_taskrun: bool,
 }
 
 impl Default for UringConfig {
@@ -226,6 +227,7 @@ impl Default for UringConfig {
             num_bufs: 512,
             buf_size: 1024,
             provided_buffers: true,
+            defer_taskrun: true,
         }
     }
 }
@@ -261,6 +263,15 @@ impl UringConfig {
     /// one submission per read.
     pub fn provided_buffers(mut self, on: bool) -> Self {
         self.provided_buffers = on;
+        self
+    }
+
+    /// Whether each worker's ring is set up with `DEFER_TASKRUN` (the default, where the
+    /// kernel has it: Linux 6.1+): completions are posted in one batch when the worker asks
+    /// for them, never by interrupting it, and an eventfd wakes the worker's reactor. `false`
+    /// (or `EMBER_IO_URING_DEFER=0`) keeps `COOP_TASKRUN` and the ring's own descriptor.
+    pub fn defer_taskrun(mut self, on: bool) -> Self {
+        self.defer_taskrun = on;
         self
     }
 }
@@ -443,7 +454,7 @@ impl ServerConfig {
 
     /// Applies `EMBER_LISTEN`, `EMBER_WORKERS`, `EMBER_BACKEND` and `EMBER_REUSE_PORT` from
     /// the process environment (and `EMBER_ACCESS_LOG`, `EMBER_ACCESS_LOG_PATH`,
-    /// `EMBER_METRICS`).
+    /// `EMBER_METRICS`, `EMBER_DRAIN_MS`, `EMBER_IO_URING_DEFER`).
     pub fn apply_env(self) -> Result<Self, ConfigError> {
         self.apply_vars(|k| std::env::var(k).ok())
     }
@@ -471,6 +482,17 @@ impl ServerConfig {
                 ConfigError::new(format!("EMBER_DRAIN_MS: expected milliseconds, got `{d}`"))
             })?;
             self.drain = Duration::from_millis(ms);
+        }
+        if let Some(d) = var("EMBER_IO_URING_DEFER").filter(|v| !v.is_empty()) {
+            self.io_uring.defer_taskrun = match d.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                other => {
+                    return Err(ConfigError::new(format!(
+                        "EMBER_IO_URING_DEFER: expected 1/true/yes or 0/false/no, got `{other}`"
+                    )));
+                }
+            };
         }
         if let Some(r) = var("EMBER_REUSE_PORT").filter(|v| !v.is_empty()) {
             self.reuse_port = match r.as_str() {

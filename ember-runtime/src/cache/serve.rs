@@ -425,7 +425,7 @@ impl OwnedRequest {
         let mut req =
             Request::from_parts(Method::Get, &self.target, self.version, headers, &self.body);
         req.identity = self.identity.as_deref();
-        req.peer = self.peer;
+        req.peer = crate::http::request::Peer::Known(self.peer);
         req
     }
 }

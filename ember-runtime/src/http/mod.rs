@@ -5,6 +5,7 @@ pub(crate) mod chunked;
 pub(crate) mod date;
 pub(crate) mod method;
 pub(crate) mod parse;
+pub(crate) mod recycle;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod status;

@@ -136,38 +136,47 @@ pub(crate) fn parse_head<'b>(
         if value.contains(&0) {
             return Parsed::Reject(StatusCode::BAD_REQUEST);
         }
-        if name.eq_ignore_ascii_case("content-length") {
-            let Some(n) = parse_content_length(value) else {
-                return Parsed::Reject(StatusCode::BAD_REQUEST);
-            };
-            if content_length.is_some_and(|prev| prev != n) {
-                return Parsed::Reject(StatusCode::BAD_REQUEST);
+        // The five names the parser acts on have five different lengths: the length picks
+        // the one comparison worth making.
+        match name.len() {
+            14 if name.eq_ignore_ascii_case("content-length") => {
+                let Some(n) = parse_content_length(value) else {
+                    return Parsed::Reject(StatusCode::BAD_REQUEST);
+                };
+                if content_length.is_some_and(|prev| prev != n) {
+                    return Parsed::Reject(StatusCode::BAD_REQUEST);
+                }
+                content_length = Some(n);
             }
-            content_length = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            if !te.add(value) {
-                return Parsed::Reject(StatusCode::BAD_REQUEST);
-            }
-        } else if name.eq_ignore_ascii_case("expect") {
-            if value.eq_ignore_ascii_case(b"100-continue") {
-                expect_continue = true;
-            } else {
-                return Parsed::Reject(StatusCode::EXPECTATION_FAILED);
-            }
-        } else if name.eq_ignore_ascii_case("host") {
-            hosts += 1;
-            if !valid_host(value) {
+            // `add` records the codings; `false` when they are malformed.
+            17 if name.eq_ignore_ascii_case("transfer-encoding") && !te.add(value) => {
                 return Parsed::Reject(StatusCode::BAD_REQUEST);
             }
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    conn_close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    conn_keep_alive = true;
+            6 if name.eq_ignore_ascii_case("expect") => {
+                if value.eq_ignore_ascii_case(b"100-continue") {
+                    expect_continue = true;
+                } else {
+                    return Parsed::Reject(StatusCode::EXPECTATION_FAILED);
                 }
             }
+            4 if name.eq_ignore_ascii_case("host") => {
+                hosts += 1;
+                if !valid_host(value) {
+                    return Parsed::Reject(StatusCode::BAD_REQUEST);
+                }
+            }
+            10 if name.eq_ignore_ascii_case("connection") => {
+                for token in value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        conn_close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        conn_keep_alive = true;
+                    }
+                }
+            }
+            // Neither framing nor connection management: passed on as it is.
+            _ => {}
         }
         headers.push(Header { name, value });
     }
@@ -312,10 +321,18 @@ fn valid_host(value: &[u8]) -> bool {
             }
             None => return false,
         },
-        _ => match value.iter().position(|&b| b == b':') {
-            Some(i) => (&value[..i], &value[i..]),
-            None => (value, &[][..]),
-        },
+        _ => {
+            // One pass: reg-name bytes up to the first `:` (which starts the port).
+            let mut i = 0;
+            while i < value.len() && REG_NAME[usize::from(value[i])] {
+                i += 1;
+            }
+            match value.get(i) {
+                None => return true,
+                Some(b':') => (&value[..i], &value[i..]),
+                Some(_) => return false,
+            }
+        }
     };
     let host_ok = host.first() == Some(&b'[') || host.iter().all(|&b| REG_NAME[usize::from(b)]);
     let port_ok = match port {
@@ -334,14 +351,26 @@ fn request_target<'b>(method: Method<'b>, target: &'b str) -> Option<(&'b str, &
     if matches!(method, Method::Connect) {
         return None;
     }
-    // One pass for the first `#` (a fragment, dropped); `split_target` then finds `?`.
-    let target = match target.bytes().position(|b| b == b'#') {
+    if target.starts_with('/') {
+        // Origin form, the common case: one pass for the first `?` or `#`.
+        return Some(match memchr::memchr2(b'?', b'#', target.as_bytes()) {
+            None => (target, ""),
+            Some(i) if target.as_bytes()[i] == b'#' => (&target[..i], ""),
+            Some(i) => {
+                let query = &target[i + 1..];
+                let query = match memchr::memchr(b'#', query.as_bytes()) {
+                    Some(j) => &query[..j],
+                    None => query,
+                };
+                (&target[..i], query)
+            }
+        });
+    }
+    // A fragment is dropped.
+    let target = match memchr::memchr(b'#', target.as_bytes()) {
         Some(i) => &target[..i],
         None => target,
     };
-    if target.starts_with('/') {
-        return Some(split_target(target));
-    }
     if target == "*" {
         return matches!(method, Method::Options).then_some(("*", ""));
     }
@@ -362,6 +391,31 @@ fn request_target<'b>(method: Method<'b>, target: &'b str) -> Option<(&'b str, &
     }
     let (path, query) = split_target(&rest[authority_end..]);
     Some((if path.is_empty() { "/" } else { path }, query))
+}
+
+/// Resumes the search for the end of a head that was incomplete when its first `scanned`
+/// bytes had arrived: `Some` (still [`Parsed::Partial`], or a limit's rejection) when the
+/// bytes since hold no blank line either, without parsing the head again; `None` when the
+/// head may now be complete and [`parse_head`] must run. A head trickled in byte by byte
+/// so costs a scan of each new byte, not a parse of the whole prefix per read.
+pub(crate) fn still_partial(
+    buf: &[u8],
+    scanned: usize,
+    limits: &HeadLimits,
+) -> Option<Parsed<'static>> {
+    // A blank line is `\n` then `\n` or `\r\n`; start two bytes back so a line end split
+    // across reads is found.
+    let from = scanned.saturating_sub(2).min(buf.len());
+    let tail = &buf[from..];
+    for i in memchr::memchr_iter(b'\n', tail) {
+        if let [b'\n', ..] | [b'\r', b'\n', ..] = tail[i + 1..] {
+            return None;
+        }
+    }
+    if buf.len() <= limits.max_request_line.min(limits.max_head_bytes) {
+        return Some(Parsed::Partial);
+    }
+    Some(partial_or_limit(buf, limits))
 }
 
 /// Decides whether an incomplete head has already broken a limit.
@@ -438,6 +492,73 @@ mod tests {
             Parsed::Partial => Err(0),
             Parsed::Reject(s) => Err(s.as_u16()),
         }
+    }
+
+    /// Feeds `raw` in pieces of `step` bytes the way the connection loop does: a full parse
+    /// first, then [`still_partial`] over what was seen, a parse again only once it says so.
+    fn parse_trickled(raw: &[u8], step: usize) -> Outcome {
+        let limits = HeadLimits::default();
+        let mut scanned = 0;
+        let mut end = 0;
+        loop {
+            end = (end + step).min(raw.len());
+            let seen = &raw[..end];
+            if scanned > 0 {
+                match still_partial(seen, scanned, &limits) {
+                    Some(Parsed::Partial) if end < raw.len() => {
+                        scanned = end;
+                        continue;
+                    }
+                    Some(Parsed::Partial) => return Err(0),
+                    Some(Parsed::Reject(s)) => return Err(s.as_u16()),
+                    Some(Parsed::Head(_)) => unreachable!("never a head"),
+                    None => {}
+                }
+            }
+            match parse(seen) {
+                Err(0) if end < raw.len() => scanned = end,
+                other => return other,
+            }
+        }
+    }
+
+    #[test]
+    fn a_trickled_head_parses_as_a_whole_one_without_reparsing_each_piece() {
+        let cases: &[&[u8]] = &[
+            b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+            b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: x\n\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n",
+        ];
+        for raw in cases {
+            let whole = parse(raw);
+            for step in [1, 2, 3, 7] {
+                assert_eq!(
+                    parse_trickled(raw, step),
+                    whole,
+                    "{:?} in pieces of {step}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
+        }
+        // The limits still apply to a head that never ends.
+        let long = [b'a'; 20_000];
+        assert_eq!(parse_trickled(&long, 1000), Err(414));
+    }
+
+    #[test]
+    fn still_partial_only_scans_what_is_new() {
+        let limits = HeadLimits::default();
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r";
+        assert!(matches!(
+            still_partial(head, head.len(), &limits),
+            Some(Parsed::Partial)
+        ));
+        let done = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        // The blank line's start was seen before; its last byte is new.
+        assert!(still_partial(done, head.len(), &limits).is_none());
     }
 
     #[test]

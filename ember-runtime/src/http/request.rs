@@ -1,7 +1,9 @@
 //! The request a handler sees: borrowed from the connection's read buffer, never copied.
 
+use std::cell::Cell;
 use std::fmt;
 use std::net::IpAddr;
+use std::os::fd::{BorrowedFd, RawFd};
 
 use super::method::Method;
 
@@ -34,6 +36,55 @@ impl fmt::Debug for Header<'_> {
     }
 }
 
+/// Where a request's peer address comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Peer<'a> {
+    /// Given (tests, tools, a copy made by the cache), or unknown.
+    Known(Option<IpAddr>),
+    /// The connection's socket, asked once, on first use.
+    Socket(&'a PeerCell),
+}
+
+/// A connection's peer address, looked up lazily: `getpeername` runs the first time a
+/// request of the connection asks for it (a rate limit by IP, the access log), never for
+/// connections whose requests nobody asks about.
+#[derive(Debug)]
+pub(crate) struct PeerCell {
+    fd: RawFd,
+    ip: Cell<Option<Option<IpAddr>>>,
+}
+
+impl PeerCell {
+    /// The peer of socket `fd`, not looked up yet.
+    ///
+    /// # Safety
+    ///
+    /// `fd` must stay an open socket for as long as the cell is used (the connection loop
+    /// keeps its transport, which owns the socket, alive longer than the cell).
+    pub(crate) unsafe fn new(fd: RawFd) -> Self {
+        PeerCell {
+            fd,
+            ip: Cell::new(None),
+        }
+    }
+
+    /// The peer's IP address, looked up on the first call.
+    pub(crate) fn get(&self) -> Option<IpAddr> {
+        if let Some(ip) = self.ip.get() {
+            return ip;
+        }
+        // SAFETY: `new`'s contract keeps the descriptor open while the cell is used.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
+        let ip = socket2::SockRef::from(&fd)
+            .peer_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.ip());
+        self.ip.set(Some(ip));
+        ip
+    }
+}
+
 /// An HTTP request, borrowed from the connection's buffer.
 ///
 /// The path and query are raw (not percent-decoded); typed path parameters are decoded by
@@ -56,8 +107,8 @@ pub struct Request<'a> {
     pub(crate) version: Version,
     pub(crate) headers: &'a [Header<'a>],
     pub(crate) body: &'a [u8],
-    /// The client's address (the TCP peer), when the transport knows it.
-    pub(crate) peer: Option<IpAddr>,
+    /// The client's address (the TCP peer): known, or asked of the socket when first read.
+    pub(crate) peer: Peer<'a>,
     /// Who middleware authenticated (bearer auth, API key), if any.
     pub(crate) identity: Option<&'a str>,
     /// A value a `hook`'s `extend` function produced for the handler.
@@ -84,7 +135,7 @@ impl<'a> Request<'a> {
             version,
             headers,
             body,
-            peer: None,
+            peer: Peer::Known(None),
             identity: None,
             extension: None,
             request_id: None,
@@ -127,7 +178,7 @@ impl<'a> Request<'a> {
 
     /// The same request with the client's address set (for tests and tools).
     pub fn with_peer(mut self, peer: IpAddr) -> Self {
-        self.peer = Some(peer);
+        self.peer = Peer::Known(Some(peer));
         self
     }
 
@@ -135,7 +186,10 @@ impl<'a> Request<'a> {
     /// is the proxy; the `rate_limit` middleware can trust `X-Forwarded-For` from listed
     /// proxies.
     pub fn peer_ip(&self) -> Option<IpAddr> {
-        self.peer
+        match self.peer {
+            Peer::Known(ip) => ip,
+            Peer::Socket(cell) => cell.get(),
+        }
     }
 
     /// The identity the route's authentication middleware (`bearer`, `api_key`) accepted:

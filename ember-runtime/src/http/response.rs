@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::date;
+use super::recycle::Recycled;
 use super::status::StatusCode;
 
 /// A response body.
@@ -19,7 +20,7 @@ enum Body {
     Empty,
     Static(&'static [u8]),
     Bytes(Bytes),
-    Owned(Vec<u8>),
+    Owned(Recycled),
     /// Produced while it is sent; see [`Response::stream`] (boxed: rare, and it keeps
     /// every other response small).
     Stream(Box<StreamBody>),
@@ -31,7 +32,7 @@ impl Body {
             Body::Empty | Body::Stream(_) => &[],
             Body::Static(s) => s,
             Body::Bytes(b) => b,
-            Body::Owned(v) => v,
+            Body::Owned(v) => &v.0,
         }
     }
 }
@@ -45,14 +46,14 @@ pub(crate) struct StreamBody {
 /// Extra header lines, encoded as `Name: value\r\n`: built by the handler, or a block
 /// shared with whoever encoded it (a stored response) and copied only if a header is added.
 enum Lines {
-    Owned(Vec<u8>),
+    Owned(Recycled),
     Shared(Bytes),
 }
 
 impl Lines {
     fn as_slice(&self) -> &[u8] {
         match self {
-            Lines::Owned(v) => v,
+            Lines::Owned(v) => &v.0,
             Lines::Shared(b) => b,
         }
     }
@@ -60,10 +61,18 @@ impl Lines {
     /// The lines as a growable buffer (a shared block is copied once).
     fn to_mut(&mut self) -> &mut Vec<u8> {
         if let Lines::Shared(b) = self {
-            *self = Lines::Owned(b.to_vec());
+            let mut v = Recycled::take();
+            v.0.extend_from_slice(b);
+            *self = Lines::Owned(v);
         }
         match self {
-            Lines::Owned(v) => v,
+            Lines::Owned(v) => {
+                // The first header takes a recycled buffer rather than allocating one.
+                if v.0.capacity() == 0 {
+                    *v = Recycled::take();
+                }
+                &mut v.0
+            }
             Lines::Shared(_) => unreachable!("converted above"),
         }
     }
@@ -129,7 +138,7 @@ impl Response {
         Response {
             status,
             content_type: content_type.map(Cow::Borrowed),
-            headers: Lines::Owned(Vec::new()),
+            headers: Lines::Owned(Recycled::default()),
             body,
         }
     }
@@ -143,7 +152,7 @@ impl Response {
     pub fn text(body: impl Into<Cow<'static, str>>) -> Self {
         let body = match body.into() {
             Cow::Borrowed(s) => Body::Static(s.as_bytes()),
-            Cow::Owned(s) => Body::Owned(s.into_bytes()),
+            Cow::Owned(s) => Body::Owned(Recycled(s.into_bytes())),
         };
         Response::with(StatusCode::OK, Some("text/plain; charset=utf-8"), body)
     }
@@ -152,8 +161,9 @@ impl Response {
     ///
     /// A value that fails to serialize (a map with non-string keys, say) becomes a `500`.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
-        let mut buf = Vec::with_capacity(128);
-        match serde_json::to_writer(&mut buf, value) {
+        // Serialized into a buffer an earlier response used (no allocation when warm).
+        let mut buf = Recycled::take();
+        match serde_json::to_writer(&mut buf.0, value) {
             Ok(()) => Response::with(StatusCode::OK, Some("application/json"), Body::Owned(buf)),
             Err(e) => {
                 tracing::error!("response serialization failed: {e}");
@@ -313,7 +323,7 @@ impl Response {
             Body::Empty | Body::Stream(_) => Bytes::new(),
             Body::Static(s) => Bytes::from_static(s),
             Body::Bytes(b) => b,
-            Body::Owned(v) => Bytes::from(v),
+            Body::Owned(v) => Bytes::from(v.into_inner()),
         }
     }
 

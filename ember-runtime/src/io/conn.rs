@@ -18,8 +18,8 @@ use super::timer::timed;
 use super::{Transport, WorkerState};
 use crate::config::{Limits, RouteLimits};
 use crate::http::chunked::{ChunkedDecoder, ChunkedError, Decoded};
-use crate::http::parse::{BodyKind, HeadLimits, Parsed, parse_head};
-use crate::http::request::{Header, Request, Version};
+use crate::http::parse::{BodyKind, HeadLimits, Parsed, parse_head, still_partial};
+use crate::http::request::{Header, Peer, PeerCell, Request, Version};
 use crate::http::response::{ConnectionHeader, Framing, Response, StreamBody, encode_chunk};
 use crate::http::status::StatusCode;
 use crate::panic::CatchUnwind;
@@ -75,7 +75,16 @@ pub(crate) async fn serve<T: Transport, S: Service>(
     // Whether a request on this connection carried `Host` (later pipelined requests may
     // omit it, as llhttp's suite expects; the first HTTP/1.1 request may not).
     let mut host_seen = false;
-    let peer = io.peer_ip();
+    // Bytes of the head at the front of the unanswered requests already seen incomplete (0:
+    // not parsed yet): the next read only scans the new bytes for the head's end.
+    let mut scanned = 0usize;
+    // The peer's address is looked up only if a request asks for it.
+    // SAFETY: `io` owns the socket and outlives `peer_cell` (declared after it, dropped first).
+    let peer_cell = io.socket_fd().map(|fd| unsafe { PeerCell::new(fd) });
+    let peer = match &peer_cell {
+        Some(cell) => Peer::Socket(cell),
+        None => Peer::Known(None),
+    };
     // observe (obs): the worker's observability state, and this connection counted open.
     let obs = worker.observe.as_deref();
     let _open = obs.map(crate::observe::Worker::connection);
@@ -143,9 +152,17 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                     }
                 }
             }
+            let front = &rbuf[consumed..];
+            // A head already seen incomplete is parsed again only once its end has come
+            // (a complete head is parsed in one pass, whatever it took to arrive).
+            let resumed = match (scanned, decoded.is_some() || routed.is_some()) {
+                (0, _) | (_, true) => None,
+                (seen, false) => still_partial(front, seen, &head_limits),
+            };
             let mut headers = recycle(std::mem::take(&mut header_store));
-            match parse_head(&rbuf[consumed..], &head_limits, &mut headers) {
+            match resumed.unwrap_or_else(|| parse_head(front, &head_limits, &mut headers)) {
                 Parsed::Partial => {
+                    scanned = front.len();
                     header_store = recycle(headers);
                     break;
                 }
@@ -155,6 +172,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                     break;
                 }
                 Parsed::Head(head) => {
+                    scanned = 0;
                     if head.version == Version::Http11 && !head.has_host && !host_seen {
                         reject(StatusCode::BAD_REQUEST, &mut wbuf);
                         close = true;
@@ -203,9 +221,11 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                     };
                     let start = consumed + head.head_len;
                     // observe (obs): the clock starts, the request gets its id.
-                    let mut id_buf = crate::observe::IdBuf::new();
+                    let mut id_buf = std::mem::MaybeUninit::uninit();
                     let begun = obs.map(|o| o.begin(service.route_id(&found)));
-                    let request_id = obs.and_then(|o| o.request_id(&headers, &mut id_buf));
+                    let request_id = obs.and_then(|o| {
+                        o.request_id(&headers, id_buf.write(crate::observe::IdBuf::new()))
+                    });
                     let req = Request {
                         method: head.method,
                         path: head.path,
@@ -224,9 +244,15 @@ pub(crate) async fn serve<T: Transport, S: Service>(
                     }
                     let call = service.call(found, &req);
                     // observe (obs): with request ids, the handler's log lines (at `info` or
-                    // more verbose) carry the id; otherwise an empty span, one check a poll.
-                    let call = tracing::Instrument::instrument(call, observe_span(request_id));
-                    let (mut response, keep) = match timed(&timer, CatchUnwind(call)).await {
+                    // more verbose) carry the id; without, the handler runs as it is.
+                    let outcome = match request_id {
+                        Some(id) => {
+                            let call = tracing::Instrument::instrument(call, observe_span(id));
+                            timed(&timer, CatchUnwind(call)).await
+                        }
+                        None => timed(&timer, CatchUnwind(call)).await,
+                    };
+                    let (mut response, keep) = match outcome {
                         Ok(Ok(r)) => (r, true),
                         Ok(Err(())) => (Response::error(StatusCode::INTERNAL_SERVER_ERROR), false),
                         Err(_) => (Response::error(StatusCode::SERVICE_UNAVAILABLE), false),
@@ -324,7 +350,7 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             _ => {}
         }
         phase = next;
-        pool.give_if_empty(&mut wbuf);
+        pool.give_write_if_empty(&mut wbuf);
     }
 }
 
@@ -383,7 +409,7 @@ async fn stream<T: Transport>(
     loop {
         // Between chunks the (empty) write buffer goes back to the pool: an open stream
         // waiting for its next chunk holds no buffer.
-        pool.give_if_empty(wbuf);
+        pool.give_write_if_empty(wbuf);
         let watching = rbuf.len() - unparsed < WATCH_LIMIT;
         let next = std::future::poll_fn(|cx| body.chunks.as_mut().poll_next(cx));
         let woke = ::tokio::select! {
@@ -457,12 +483,9 @@ fn recycle<'b>(mut headers: Vec<Header<'_>>) -> Vec<Header<'b>> {
 }
 
 // observe (obs)
-/// The span a request's handler runs in: `request{id=…}` when it has an id and `info` spans
-/// are enabled, else none.
+/// The span a request with an id runs its handler in: `request{id=…}` (when `info` spans
+/// are enabled).
 #[inline]
-fn observe_span(request_id: Option<&str>) -> tracing::Span {
-    match request_id {
-        Some(id) => tracing::info_span!("request", id),
-        None => tracing::Span::none(),
-    }
+fn observe_span(id: &str) -> tracing::Span {
+    tracing::info_span!("request", id)
 }

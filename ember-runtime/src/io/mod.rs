@@ -35,8 +35,9 @@ pub(crate) trait Transport {
         let _ = (buf, pool);
         std::future::pending().await
     }
-    /// The peer's IP address, read once per connection (for `Request::peer_ip`).
-    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+    /// The connection's socket, whose peer address `Request::peer_ip` looks up on first
+    /// use (`None`: the transport has no socket, and requests have no peer address).
+    fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
 }

@@ -67,6 +67,23 @@ impl BufPool {
             self.give(std::mem::take(buf));
         }
     }
+
+    /// Gives a write buffer back if it is empty, to the write-sized list whatever it grew to:
+    /// the next [`refill`](Self::refill) then gets a buffer that already held a batch of
+    /// answers, instead of growing a fresh small one again (a pipelined batch of answers
+    /// outgrows [`SMALL_BUF_SIZE`], and moving grown buffers to the read list made every
+    /// batch reallocate).
+    pub(crate) fn give_write_if_empty(&self, buf: &mut Vec<u8>) {
+        if !buf.is_empty() || buf.capacity() == 0 || buf.capacity() > KEEP_AT_MOST {
+            return;
+        }
+        let mut list = self.small.borrow_mut();
+        if list.len() < MAX_POOLED {
+            list.push(std::mem::take(buf));
+        } else {
+            *buf = Vec::new();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -88,5 +105,32 @@ mod tests {
         let mut empty = Vec::new();
         pool.give_if_empty(&mut empty);
         assert_eq!(pool.free.borrow().len(), 0);
+    }
+
+    #[test]
+    fn a_grown_write_buffer_comes_back_as_a_write_buffer() {
+        let pool = BufPool::default();
+        let mut w = Vec::new();
+        pool.refill(&mut w);
+        w.extend_from_slice(&[b'x'; SMALL_BUF_SIZE * 3]);
+        let grown = w.capacity();
+        w.clear();
+        pool.give_write_if_empty(&mut w);
+        assert_eq!(
+            w.capacity(),
+            0,
+            "an empty write buffer leaves the connection"
+        );
+        pool.refill(&mut w);
+        assert_eq!(
+            w.capacity(),
+            grown,
+            "the grown buffer is reused, not a fresh small one"
+        );
+        assert_eq!(
+            pool.free.borrow().len(),
+            0,
+            "nothing moved to the read list"
+        );
     }
 }

@@ -16,8 +16,8 @@ use crate::service::Service;
 const WATCH_CHUNK: usize = 1024;
 
 impl Transport for TcpStream {
-    fn peer_ip(&self) -> Option<std::net::IpAddr> {
-        self.peer_addr().ok().map(|a| a.ip())
+    fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(self))
     }
 
     async fn read(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {

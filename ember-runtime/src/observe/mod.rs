@@ -240,7 +240,7 @@ impl Worker {
                 bytes: bytes_out,
                 micros,
                 request_id: req.request_id,
-                peer: req.peer,
+                peer: req.peer_ip(),
             });
         }
     }

@@ -25,7 +25,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -43,6 +43,9 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 /// A worker's ring and its operation table.
 pub(crate) struct Driver {
     inner: RefCell<Inner>,
+    /// With `DEFER_TASKRUN`: the eventfd the kernel signals when completions wait to be
+    /// posted (the ring's own descriptor would not wake an epoll waiter for them).
+    eventfd: Option<OwnedFd>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -56,11 +59,40 @@ thread_local! {
 }
 
 impl Driver {
-    /// Creates a ring with `entries` submission slots (trying the cheapest setup flags
-    /// first) and, when `bufs` asks for one (`num_bufs`, `buf_size`) and the kernel supports
+    /// Creates a ring with `entries` submission slots (with `DEFER_TASKRUN` when `defer`
+    /// and the kernel allows, else the cheapest other setup flags it takes) and, when `bufs` asks for one (`num_bufs`, `buf_size`) and the kernel supports
     /// it, a provided-buffer ring for multishot receives.
-    pub(crate) fn new(entries: u32, bufs: Option<(u16, u32)>) -> io::Result<Rc<Driver>> {
-        let ring = IoUring::builder()
+    pub(crate) fn new(
+        entries: u32,
+        bufs: Option<(u16, u32)>,
+        defer: bool,
+    ) -> io::Result<Rc<Driver>> {
+        // `DEFER_TASKRUN` (Linux 6.1+) with an eventfd to wake the reactor, when allowed.
+        let deferred = defer
+            .then(|| {
+                let ring = IoUring::builder()
+                    .setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag()
+                    .setup_cqsize(entries * 4)
+                    .build(entries)
+                    .ok()?;
+                let efd = eventfd().ok()?;
+                ring.submitter().register_eventfd(efd.as_raw_fd()).ok()?;
+                Some((ring, efd))
+            })
+            .flatten();
+        let (ring, eventfd) = match deferred {
+            Some((ring, efd)) => (ring, Some(efd)),
+            None => (Self::build_plain(entries)?, None),
+        };
+        Self::with_ring(ring, eventfd, bufs)
+    }
+
+    /// A ring without `DEFER_TASKRUN`: completions are posted as they happen and the
+    /// reactor watches the ring's own descriptor.
+    fn build_plain(entries: u32) -> io::Result<IoUring> {
+        IoUring::builder()
             .setup_coop_taskrun()
             .setup_taskrun_flag()
             .setup_single_issuer()
@@ -72,7 +104,14 @@ impl Driver {
                     .setup_taskrun_flag()
                     .setup_cqsize(entries * 4)
                     .build(entries)
-            })?;
+            })
+    }
+
+    fn with_ring(
+        ring: IoUring,
+        eventfd: Option<OwnedFd>,
+        bufs: Option<(u16, u32)>,
+    ) -> io::Result<Rc<Driver>> {
         let bufs = match bufs.map(|(n, size)| BufRing::new(&ring, n, size)) {
             Some(Ok(b)) => Some(b),
             Some(Err(e)) => {
@@ -81,6 +120,13 @@ impl Driver {
             }
             None => None,
         };
+        let registered = match super::table::register_ring_fd(&ring) {
+            Ok(index) => Some(index),
+            Err(e) => {
+                tracing::debug!("io_uring: ring fd not registered ({e}); plain submissions");
+                None
+            }
+        };
         Ok(Rc::new(Driver {
             inner: RefCell::new(Inner {
                 ring,
@@ -88,7 +134,10 @@ impl Driver {
                 slots: Vec::new(),
                 free: Vec::new(),
                 woke: false,
+                registered,
+                deferred: eventfd.is_some(),
             }),
+            eventfd,
         }))
     }
 
@@ -134,8 +183,29 @@ impl Driver {
         });
     }
 
-    fn ring_fd(&self) -> RawFd {
-        self.inner.borrow().ring.as_raw_fd()
+    /// The descriptor the reactor waits on: the eventfd with `DEFER_TASKRUN`, else the ring.
+    fn wake_fd(&self) -> RawFd {
+        match &self.eventfd {
+            Some(e) => e.as_raw_fd(),
+            None => self.inner.borrow().ring.as_raw_fd(),
+        }
+    }
+
+    /// Resets the eventfd's counter after a wake-up (before the events are asked for, so a
+    /// signal that comes later wakes the reactor again).
+    fn drain_eventfd(&self) {
+        if let Some(e) = &self.eventfd {
+            let mut n = 0u64;
+            // SAFETY: reads 8 bytes into `n`; a non-blocking eventfd with nothing to read
+            // returns EAGAIN, which is fine.
+            unsafe { libc::read(e.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+        }
+    }
+
+    /// Whether the ring runs with `DEFER_TASKRUN`. For tests.
+    #[cfg(test)]
+    pub(crate) fn deferred(&self) -> bool {
+        self.eventfd.is_some()
     }
 
     /// Queues an entry for a new slot and returns the slot's key. If the submission queue
@@ -204,8 +274,8 @@ impl Driver {
     pub(crate) fn submit(&self) {
         if let Ok(inner) = self.inner.try_borrow() {
             let pending = !inner.ring.submission_shared_is_empty();
-            if (pending || inner.taskrun_pending())
-                && let Err(e) = inner.ring.submit()
+            if (pending || inner.deferred || inner.taskrun_pending())
+                && let Err(e) = inner.submit()
                 && !transient(&e)
             {
                 tracing::warn!("io_uring submit failed: {e}");
@@ -393,8 +463,9 @@ pub(crate) async fn run_reactor(driver: Rc<Driver>) -> io::Result<()> {
     // SAFETY: the ring's fd stays open for as long as `driver` lives, and this task holds
     // `driver` for as long as the registration exists (it is dropped first).
     let fd =
-        unsafe { AsyncFd::register_with_interest(RingFd(driver.ring_fd()), Interest::READABLE)? };
+        unsafe { AsyncFd::register_with_interest(RingFd(driver.wake_fd()), Interest::READABLE)? };
     loop {
+        driver.drain_eventfd();
         driver.submit();
         if driver.reap() {
             // Woken tasks will queue new operations; submit them at the end of this tick.
@@ -404,6 +475,17 @@ pub(crate) async fn run_reactor(driver: Rc<Driver>) -> io::Result<()> {
         let mut guard = fd.readable().await?;
         guard.clear_ready();
     }
+}
+
+/// A non-blocking eventfd.
+fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; a descriptor it returns is owned by nobody else.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor this function owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 struct RingFd(RawFd);

@@ -239,9 +239,8 @@ impl UringConn {
 }
 
 impl Transport for UringConn {
-    fn peer_ip(&self) -> Option<std::net::IpAddr> {
-        let addr = socket2::SockRef::from(&*self.fd).peer_addr().ok()?;
-        addr.as_socket().map(|a| a.ip())
+    fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(&*self.fd))
     }
 
     async fn read(&mut self, buf: &mut Vec<u8>, pool: &BufPool) -> io::Result<usize> {
@@ -357,7 +356,7 @@ impl Engine for Uring {
     fn prepare(config: &ServerConfig, builder: &mut tokio::runtime::Builder) -> io::Result<Self> {
         let u = config.io_uring;
         let bufs = u.provided_buffers.then_some((u.num_bufs, u.buf_size));
-        let driver = Driver::new(u.entries, bufs)?;
+        let driver = Driver::new(u.entries, bufs, u.defer_taskrun)?;
         Driver::set_current(&driver);
         builder.on_thread_park(Driver::flush_current);
         Ok(Uring(driver))

@@ -5,6 +5,7 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::task::Waker;
 use std::time::Duration;
@@ -80,6 +81,13 @@ pub(super) struct Inner {
     pub(super) free: Vec<usize>,
     /// A completion reaped outside the reactor (while making room to push) woke a task.
     pub(super) woke: bool,
+    /// The ring's index among this thread's registered ring descriptors, when registered
+    /// (Linux 5.18+): submissions then skip the kernel's descriptor lookup.
+    pub(super) registered: Option<u32>,
+    /// The ring was set up with `DEFER_TASKRUN`: completions are posted only when this
+    /// thread enters the kernel asking for events, so every submit asks (without waiting),
+    /// and the reactor sleeps on an eventfd the kernel signals when work is pending.
+    pub(super) deferred: bool,
 }
 
 /// Errors of `io_uring_enter` that only mean "not now".
@@ -90,7 +98,83 @@ pub(super) fn transient(e: &io::Error) -> bool {
     )
 }
 
+/// `IORING_REGISTER_RING_FDS`, `IORING_ENTER_REGISTERED_RING`, `IORING_ENTER_GETEVENTS`
+/// (linux/io_uring.h; the io-uring crate keeps a registration in a `Submitter` it does not
+/// let us hold beside the ring).
+const REGISTER_RING_FDS: libc::c_uint = 20;
+const ENTER_REGISTERED_RING: libc::c_uint = 1 << 4;
+const ENTER_GETEVENTS: libc::c_uint = 1;
+
+/// `struct io_uring_rsrc_update`.
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+/// Registers `ring`'s descriptor for the calling thread; its index, or why not.
+pub(super) fn register_ring_fd(ring: &IoUring) -> io::Result<u32> {
+    let mut up = RsrcUpdate {
+        offset: u32::MAX, // any free index
+        resv: 0,
+        data: ring.as_raw_fd() as u64,
+    };
+    // SAFETY: `up` is a valid `io_uring_rsrc_update` for the duration of the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring.as_raw_fd(),
+            REGISTER_RING_FDS,
+            &mut up as *mut RsrcUpdate,
+            1u32,
+        )
+    };
+    match r {
+        1 => Ok(up.offset),
+        r if r < 0 => Err(io::Error::last_os_error()),
+        _ => Err(io::Error::other("ring fd not registered")),
+    }
+}
+
 impl Inner {
+    /// Submits what is queued without waiting, through the registered ring descriptor when
+    /// there is one (the same flags as `IoUring::submit`).
+    pub(super) fn submit(&self) -> io::Result<usize> {
+        if self.registered.is_none() && !self.deferred {
+            return self.ring.submit();
+        }
+        // SAFETY: only this thread touches the submission queue.
+        let sq = unsafe { self.ring.submission_shared() };
+        let pending = sq.len() as libc::c_uint;
+        let (fd, mut flags) = match self.registered {
+            Some(index) => (index as libc::c_int, ENTER_REGISTERED_RING),
+            None => (self.ring.as_raw_fd(), 0),
+        };
+        if sq.cq_overflow() || self.deferred {
+            // Deferred task work (completions) runs only when events are asked for.
+            flags |= ENTER_GETEVENTS;
+        }
+        drop(sq);
+        // SAFETY: no signal mask is passed; the registered index names this thread's ring.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                fd,
+                pending,
+                0u32,
+                flags,
+                std::ptr::null::<libc::sigset_t>(),
+                std::mem::size_of::<libc::sigset_t>(),
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    }
+
     /// Pushes `entry`, making room when the submission queue is full: submit what is queued,
     /// reap completions (the kernel refuses new work with `EBUSY` while completions are
     /// backed up), and wait briefly for one. `false` if no room could be made.
@@ -106,7 +190,7 @@ impl Inner {
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
                 return true;
             }
-            if let Err(e) = self.ring.submit()
+            if let Err(e) = self.submit()
                 && !transient(&e)
             {
                 tracing::warn!("io_uring submit (queue full) failed: {e}");

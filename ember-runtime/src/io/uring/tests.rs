@@ -26,6 +26,22 @@ where
     with_driver_then(entries, bufs, body, |_| {});
 }
 
+/// [`with_driver`] on a ring set up with or without `DEFER_TASKRUN`.
+fn with_setup<F, Fut>(defer: bool, body: F)
+where
+    F: FnOnce(Rc<Driver>) -> Fut + std::marker::Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    DEFER.with(|d| d.set(defer));
+    with_driver_then(64, Some((16, 1024)), body, |_| {});
+    DEFER.with(|d| d.set(true));
+}
+
+thread_local! {
+    /// The set-up [`with_driver_then`] asks for (set by [`with_setup`] on the test's thread).
+    static DEFER: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
 /// [`with_driver`], then `after` on the same thread once the runtime (and every task) is
 /// gone, as a worker ends.
 fn with_driver_then<F, Fut>(
@@ -38,8 +54,9 @@ fn with_driver_then<F, Fut>(
     Fut: Future<Output = ()> + 'static,
 {
     let (tx, rx) = std::sync::mpsc::channel();
+    let defer = DEFER.with(|d| d.get());
     let thread = std::thread::spawn(move || {
-        let driver = match Driver::new(entries, bufs) {
+        let driver = match Driver::new(entries, bufs, defer) {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("skip: io_uring unavailable here ({e})");
@@ -437,6 +454,36 @@ fn a_raced_watch_loses_no_bytes_and_sees_the_close() {
             }
             drop((conn, hog, hog_client));
             settle(&d, |d| d.slot_counts() == (0, 0)).await;
+        });
+    }
+}
+
+#[test]
+fn both_ring_setups_carry_bytes_both_ways() {
+    for defer in [true, false] {
+        with_setup(defer, move |d| async move {
+            if defer {
+                // Linux 6.1+ takes DEFER_TASKRUN; this test's kernels all do.
+                assert!(d.deferred(), "DEFER_TASKRUN was asked for and is available");
+            } else {
+                assert!(!d.deferred());
+            }
+            let (mut conn, mut client) = uring_conn(&d);
+            let pool = BufPool::default();
+            for round in 0..50u8 {
+                client.write_all(&[round; 300]).expect("client write");
+                let mut got = Vec::new();
+                while got.len() < 300 {
+                    let n = conn.read(&mut got, &pool).await.expect("read");
+                    assert!(n > 0, "no end of stream yet");
+                }
+                assert!(got.iter().all(|&b| b == round));
+                let mut answer = vec![round; 2000];
+                conn.write_all(&mut answer).await.expect("write");
+                let mut back = [0u8; 2000];
+                client.read_exact(&mut back).expect("client read");
+                assert!(back.iter().all(|&b| b == round));
+            }
         });
     }
 }
