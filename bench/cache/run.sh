@@ -25,13 +25,20 @@ wait_port() {
   return 1
 }
 
-run_wrk() { # name url
-  local r
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run_wrk() { # name url server-pid
+  local r t0 t1
+  t0=$(cpu_ticks "$3")
   r=$(wrk -t2 -c200 -d"${secs}s" --latency "$2")
-  local rps p99
+  t1=$(cpu_ticks "$3")
+  local rps p99 reqs cpu
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$r")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$r")
-  echo "| $1 | $rps | $p99 |" | tee -a "$out.rows"
+  reqs=$(awk '/requests in/ {print $1}' <<<"$r")
+  # Server CPU per request: utime+stime ticks (1/100 s) over the run, in µs.
+  cpu=$(awk -v t=$((t1 - t0)) -v n="$reqs" 'BEGIN {printf "%.2f", t * 10000 / n}')
+  echo "| $1 | $rps | $p99 | $cpu |" | tee -a "$out.rows"
 }
 
 rm -f "$out.rows"
@@ -42,18 +49,18 @@ pids+=($!)
 wait_port 8081
 wait_port 8082
 
-run_wrk "ember, no cache (/slow)" http://127.0.0.1:8081/slow
-run_wrk "ember, cache: hot (/slow-cached)" http://127.0.0.1:8081/slow-cached
-run_wrk "axum 0.8, no cache (/slow)" http://127.0.0.1:8082/slow
-run_wrk "axum 0.8 + moka get_with (/slow-cached)" http://127.0.0.1:8082/slow-cached
+run_wrk "ember, no cache (/slow)" http://127.0.0.1:8081/slow "${pids[0]}"
+run_wrk "ember, cache: hot (/slow-cached)" http://127.0.0.1:8081/slow-cached "${pids[0]}"
+run_wrk "axum 0.8, no cache (/slow)" http://127.0.0.1:8082/slow "${pids[1]}"
+run_wrk "axum 0.8 + moka get_with (/slow-cached)" http://127.0.0.1:8082/slow-cached "${pids[1]}"
 
 {
   echo "# Cache benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
   echo "wrk -t2 -c200 -d${secs}s --latency, 127.0.0.1, $workers server workers, $(nproc) cores shared by wrk and the servers."
   echo
-  echo "| scenario | requests/s | p99 |"
-  echo "| --- | ---: | ---: |"
+  echo "| scenario | requests/s | p99 | server CPU µs/request |"
+  echo "| --- | ---: | ---: | ---: |"
   cat "$out.rows"
 } > "$out"
 rm -f "$out.rows"

@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
 ALL_SERVERS=(ember-io_uring ember-tokio actix hyper tokio-raw may-minihttp axum ntex monoio-raw)
-ALL_SCENARIOS=(plaintext-c64 plaintext-c256 json-c64 pipelined-c64)
+ALL_SCENARIOS=(plaintext-c64 plaintext-c256 json-c64 json-c256 pipelined-c64 pipelined-c256)
 ALL_MODES=(pinned shared)
 PIPELINE_DEPTH=16
 
@@ -429,7 +429,7 @@ dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo "
                 k = M[i] SUBSEP S[j]
                 if (!(k in n)) continue
                 title = S[j]; sub(/-c/, " c", title)
-                if (S[j] ~ /^pipelined/) title = "plaintext pipelined depth " depth " c64"
+                if (S[j] ~ /^pipelined/) { title = "plaintext pipelined depth " depth " " S[j]; sub(/pipelined-/, "", title) }
                 printf "### %s: %s\n\n", M[i], title
                 if (S[j] ~ /^pipelined/)
                     print "wrk records one latency per batch of " depth " pipelined requests, so p50/p99 are batch round trips; wrk often prints 0 for the pipelined p99 (shown as n/a).\n"
