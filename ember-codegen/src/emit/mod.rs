@@ -298,7 +298,27 @@ fn emit_app(c: &mut Code, plan: &Plan) {
             }
             close!(c, "}}");
         }
-        sessions::emit_prepare(c, plan);
+        // Before the server binds: what must be there at start-up (cookie keys, session
+        // stores), and the AI models resolved with their token tables loaded, which takes a
+        // moment (a second in a debug build) that must not pass with the port open.
+        let mut prepare = sessions::prepare_statements(plan);
+        if plan.ai.is_some() {
+            prepare.push("let _ = __ember_router::AI.get()".to_owned());
+        }
+        if !prepare.is_empty() {
+            c.blank();
+            open!(c, "fn prepare(&self) -> ::std::io::Result<()> {{");
+            for stmt in &prepare {
+                // A statement may span lines; the last one ends it.
+                let mut lines = stmt.lines().peekable();
+                while let Some(line) = lines.next() {
+                    let end = if lines.peek().is_none() { ";" } else { "" };
+                    w!(c, "{line}{end}");
+                }
+            }
+            w!(c, "Ok(())");
+            close!(c, "}}");
+        }
     });
     w!(c, "}}");
     if !plan.caches.is_empty() {

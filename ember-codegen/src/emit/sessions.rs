@@ -73,33 +73,24 @@ pub(super) fn emit_statics(c: &mut Code, plan: &Plan) {
     }
 }
 
-/// `App::prepare`: loads the cookie keys and checks each session's needs when a server
-/// starts (nothing without `cookies:` or `sessions:`).
-pub(super) fn emit_prepare(c: &mut Code, plan: &Plan) {
-    if plan.cookies.is_none() && plan.sessions.is_empty() {
-        return;
-    }
-    c.blank();
-    open!(c, "fn prepare(&self) -> ::std::io::Result<()> {{");
+/// What `App::prepare` does for cookies and sessions when a server starts: load the cookie
+/// keys and check each session's needs (nothing without `cookies:` or `sessions:`).
+pub(super) fn prepare_statements(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
     if let Some(keys) = &plan.cookies {
         let (env, file) = match keys {
             CookieKeysPlan::Env(v) => (format!("Some({})", Str(v)), "None".to_owned()),
             CookieKeysPlan::File(f) => ("None".to_owned(), format!("Some({})", Str(f))),
         };
-        w!(
-            c,
-            "::ember_runtime::__private::session::load_cookie_keys({env}, {file})"
-        );
-        w!(
-            c,
-            "    .map_err(|e| ::std::io::Error::new(::std::io::ErrorKind::InvalidInput, e))?;"
-        );
+        out.push(format!(
+            "::ember_runtime::__private::session::load_cookie_keys({env}, {file})\n    \
+             .map_err(|e| ::std::io::Error::new(::std::io::ErrorKind::InvalidInput, e))?"
+        ));
     }
     for i in 0..plan.sessions.len() {
-        w!(c, "__ember_router::SESSION_{i}.check()?;");
+        out.push(format!("__ember_router::SESSION_{i}.check()?"));
     }
-    w!(c, "Ok(())");
-    close!(c, "}}");
+    out
 }
 
 /// What `on_worker_start` / `on_worker_stop` do for sessions kept in Redis (connect,

@@ -307,40 +307,32 @@ const REG_NAME: [bool; 256] = table(b"-._~!$&'()*+,;=%");
 
 /// `Host = uri-host [ ":" port ]`: registered names, IPv4 and bracketed IPv6 literals.
 fn valid_host(value: &[u8]) -> bool {
-    let (host, port) = match value.first() {
+    // The host is checked while the port is split off: a bracketed IPv6 literal, or
+    // reg-name bytes up to the first `:`.
+    let port = match value.first() {
         Some(b'[') => match value.iter().position(|&b| b == b']') {
-            Some(end) => {
-                let inner = &value[1..end];
-                if !inner
+            Some(end)
+                if value[1..end]
                     .iter()
-                    .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-                {
-                    return false;
-                }
-                (&value[..=end], &value[end + 1..])
+                    .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') =>
+            {
+                &value[end + 1..]
             }
-            None => return false,
+            _ => return false,
         },
         _ => {
-            // One pass: reg-name bytes up to the first `:` (which starts the port).
             let mut i = 0;
             while i < value.len() && REG_NAME[usize::from(value[i])] {
                 i += 1;
             }
-            match value.get(i) {
-                None => return true,
-                Some(b':') => (&value[..i], &value[i..]),
-                Some(_) => return false,
-            }
+            &value[i..]
         }
     };
-    let host_ok = host.first() == Some(&b'[') || host.iter().all(|&b| REG_NAME[usize::from(b)]);
-    let port_ok = match port {
+    match port {
         [] => true,
         [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit) && digits.len() <= 5,
         _ => false,
-    };
-    host_ok && port_ok
+    }
 }
 
 /// Splits the request target into path and query (RFC 9112 §3.2), checking its form

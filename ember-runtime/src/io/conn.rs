@@ -97,11 +97,12 @@ pub(crate) async fn serve<T: Transport, S: Service>(
             if worker.is_shutting_down() {
                 return;
             }
-            ::tokio::select! {
-                biased;
-                r = timed(&timer, io.read(&mut rbuf, pool)) => r,
-                () = worker.shutdown_started() => return,
-            }
+            // Idle: a shutdown expires this timer (`WorkerState::begin_shutdown`), which
+            // ends the wait like the keep-alive timeout does; no shutdown future per read.
+            timer.set_idle(true);
+            let r = timed(&timer, io.read(&mut rbuf, pool)).await;
+            timer.set_idle(false);
+            r
         } else {
             timed(&timer, io.read(&mut rbuf, pool)).await
         };

@@ -129,6 +129,9 @@ impl WorkerState {
     pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.set(true);
         self.notify.notify_waiters();
+        // Idle keep-alive connections wait on their timers only (no shutdown future per
+        // read): expiring those timers closes them.
+        self.timers.expire_idle();
     }
 
     /// Whether a shutdown has begun.

@@ -21,6 +21,9 @@ pub(crate) struct ConnTimer {
     /// Coarse milliseconds at which the timer fires; `u64::MAX` when disarmed.
     at: Cell<u64>,
     expired: Cell<bool>,
+    /// The connection waits for a new request (between requests, nothing buffered): a
+    /// shutdown ends the wait at once.
+    idle: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
@@ -28,6 +31,11 @@ impl ConnTimer {
     /// Whether the deadline has passed (and it has not been re-armed since).
     pub(crate) fn expired(&self) -> bool {
         self.expired.get()
+    }
+
+    /// Marks the connection as waiting for a new request (or not any more).
+    pub(crate) fn set_idle(&self, idle: bool) {
+        self.idle.set(idle);
     }
 
     fn register(&self, cx: &Context<'_>) {
@@ -82,6 +90,23 @@ impl Timers {
     }
 
     /// Advances the clock, fires due timers, and forgets those of finished connections.
+    /// Expires the timers of idle connections now (a shutdown began): their waits end with
+    /// [`TimedOut`], and they close. Connections in the middle of a request are left alone.
+    pub(crate) fn expire_idle(&self) {
+        let mut due = Vec::new();
+        for t in self.timers.borrow().iter() {
+            if t.idle.get() && !t.expired.get() {
+                t.expired.set(true);
+                if let Some(w) = t.waker.borrow_mut().take() {
+                    due.push(w);
+                }
+            }
+        }
+        for w in due {
+            w.wake();
+        }
+    }
+
     pub(crate) fn sweep(&self) {
         let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.now_ms.set(now);
@@ -160,6 +185,22 @@ mod tests {
         drop(b);
         timers.sweep();
         assert_eq!(timers.timers.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_shutdown_expires_idle_connections_only() {
+        let timers = Timers::default();
+        let idle = timers.register();
+        let busy = timers.register();
+        timers.arm(&idle, Duration::from_secs(3600));
+        timers.arm(&busy, Duration::from_secs(3600));
+        idle.set_idle(true);
+        timers.expire_idle();
+        assert!(idle.expired(), "an idle connection's wait ends");
+        assert!(
+            !busy.expired(),
+            "a connection mid-request keeps its deadline"
+        );
     }
 
     #[test]

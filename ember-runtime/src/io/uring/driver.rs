@@ -179,8 +179,29 @@ impl Driver {
                 && let Some(d) = c.as_ref()
             {
                 d.submit();
+                d.wake_if_ready();
             }
         });
+    }
+
+    /// With `DEFER_TASKRUN`, the submit that ran just before the thread parks may have posted
+    /// completions itself (or left task work for later): the kernel does not signal the
+    /// eventfd for those, so the reactor is woken here, or they would wait for an unrelated
+    /// wake-up.
+    fn wake_if_ready(&self) {
+        let Some(efd) = &self.eventfd else {
+            return;
+        };
+        let ready = match self.inner.try_borrow() {
+            Ok(inner) => inner.completions_waiting() || inner.taskrun_pending(),
+            Err(_) => false,
+        };
+        if ready {
+            let one = 1u64;
+            // SAFETY: writes 8 bytes from `one` to our eventfd (EAGAIN only if the counter
+            // is saturated, when a wake-up is pending anyway).
+            unsafe { libc::write(efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        }
     }
 
     /// The descriptor the reactor waits on: the eventfd with `DEFER_TASKRUN`, else the ring.

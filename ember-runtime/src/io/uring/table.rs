@@ -290,6 +290,13 @@ impl Inner {
         self.slots.iter().filter(|s| s.awaiting_kernel()).count()
     }
 
+    /// Whether completions are posted that nobody has reaped yet.
+    pub(super) fn completions_waiting(&self) -> bool {
+        // SAFETY: only this thread reads the completion queue.
+        !unsafe { self.ring.completion_shared() }.is_empty()
+    }
+
+    /// Whether the kernel has task work for this ring that only an enter will run.
     pub(super) fn taskrun_pending(&self) -> bool {
         // SAFETY: reading the shared flags word is how liburing checks it too.
         unsafe { self.ring.submission_shared().taskrun() }
