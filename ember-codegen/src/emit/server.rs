@@ -72,6 +72,9 @@ pub(super) fn emit_config(c: &mut Code, plan: &Plan) {
     if let Some(v) = u.provided_buffers {
         uring.push(format!(".provided_buffers({v})"));
     }
+    if let Some(v) = u.defer_taskrun {
+        uring.push(format!(".defer_taskrun({v})"));
+    }
     if !uring.is_empty() {
         calls.push(format!(
             ".io_uring(::ember_runtime::__private::UringConfig::new(){})",

@@ -17,6 +17,8 @@ pub struct UringPlan {
     pub buf_size: Option<u32>,
     /// `provided_buffers`.
     pub provided_buffers: Option<bool>,
+    /// `defer_taskrun`.
+    pub defer_taskrun: Option<bool>,
 }
 
 /// Server settings given in the spec (unset ones take the runtime's defaults).
@@ -47,6 +49,7 @@ impl From<Uring> for UringPlan {
             num_bufs: u.num_bufs,
             buf_size: u.buf_size,
             provided_buffers: u.provided_buffers,
+            defer_taskrun: u.defer_taskrun,
         }
     }
 }

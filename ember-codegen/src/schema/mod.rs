@@ -405,7 +405,8 @@ pub fn schema() -> Value {
                     "entries": int(8, Some(32768), "submission entries per ring, a power of two (default 1024)"),
                     "num_bufs": int(1, Some(32768), "receive buffers per worker, a power of two (default 512)"),
                     "buf_size": size("size of each receive buffer (default 1KiB, 512B to 1MiB)"),
-                    "provided_buffers": boolean("multishot receives into the worker's shared buffer ring (default true); false: single-shot receives into each connection's own buffer")
+                    "provided_buffers": boolean("multishot receives into the worker's shared buffer ring (default true); false: single-shot receives into each connection's own buffer"),
+                    "defer_taskrun": boolean("rings set up with DEFER_TASKRUN where the kernel has it (Linux 6.1+; default true): completions posted in one batch when the worker asks, an eventfd wakes it; false: COOP_TASKRUN and the ring's own descriptor (env EMBER_IO_URING_DEFER overrides at run time)")
                 })),
                 "limits": limits(true),
                 "shutdown_grace": duration("how long in-flight requests may run after SIGTERM/SIGINT (default 10s)"),

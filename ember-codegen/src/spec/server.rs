@@ -51,7 +51,15 @@ pub struct UringSpec {
     pub buf_size: Option<Spanned<Scalar>>,
     /// `false`: single-shot receives into each connection's own buffer, no shared ring.
     pub provided_buffers: Option<Spanned<Scalar>>,
+    /// `false`: rings without `DEFER_TASKRUN`.
+    pub defer_taskrun: Option<Spanned<Scalar>>,
 }
 
 /// The keys of `server.io_uring`, for suggestions.
-pub(crate) const URING_KEYS: &[&str] = &["entries", "num_bufs", "buf_size", "provided_buffers"];
+pub(crate) const URING_KEYS: &[&str] = &[
+    "entries",
+    "num_bufs",
+    "buf_size",
+    "provided_buffers",
+    "defer_taskrun",
+];

@@ -17,6 +17,7 @@ pub(crate) struct Uring {
     pub(crate) num_bufs: Option<u16>,
     pub(crate) buf_size: Option<u32>,
     pub(crate) provided_buffers: Option<bool>,
+    pub(crate) defer_taskrun: Option<bool>,
 }
 
 /// Checked `server:` values (unset or invalid ones are `None`; the invalid ones reported).
@@ -130,6 +131,9 @@ fn uring(cx: &mut Ctx<'_, '_>, u: &UringSpec) -> Uring {
     }
     if let Some(v) = &u.provided_buffers {
         p.provided_buffers = flag(cx, v);
+    }
+    if let Some(v) = &u.defer_taskrun {
+        p.defer_taskrun = flag(cx, v);
     }
     p
 }
