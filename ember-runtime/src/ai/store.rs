@@ -69,25 +69,8 @@ impl RedisAt {
         what: &str,
         inv: &redis::ScriptInvocation<'_>,
     ) -> Result<T, Failure> {
-        let conn = remote::usable(self.ep, &self.user)?;
-        let Conn::Redis(m) = &*conn else {
-            return Err(Failure::Unusable("not a Redis connection".into()));
-        };
-        let mut m = m.clone();
-        match self
-            .ep
-            .run(
-                &self.user,
-                what,
-                self.timeout,
-                |_| true,
-                inv.invoke_async(&mut m),
-            )
-            .await?
-        {
-            Ok(v) => Ok(v),
-            Err(e) => Err(Failure::Down(e.to_string())),
-        }
+        let mut m = self.connection()?;
+        self.run(what, inv.invoke_async(&mut m)).await
     }
 
     /// Runs a pipeline on this worker's connection.
@@ -96,25 +79,30 @@ impl RedisAt {
         what: &str,
         pipe: &redis::Pipeline,
     ) -> Result<T, Failure> {
+        let mut m = self.connection()?;
+        self.run(what, pipe.query_async(&mut m)).await
+    }
+
+    /// This worker's Redis connection (a cheap clone of the shared handle).
+    fn connection(&self) -> Result<remote::RedisConn, Failure> {
         let conn = remote::usable(self.ep, &self.user)?;
-        let Conn::Redis(m) = &*conn else {
-            return Err(Failure::Unusable("not a Redis connection".into()));
-        };
-        let mut m = m.clone();
-        match self
-            .ep
-            .run(
-                &self.user,
-                what,
-                self.timeout,
-                |_| true,
-                pipe.query_async(&mut m),
-            )
-            .await?
-        {
-            Ok(v) => Ok(v),
-            Err(e) => Err(Failure::Down(e.to_string())),
+        match &*conn {
+            Conn::Redis(m) => Ok(m.clone()),
+            _ => Err(Failure::Unusable("not a Redis connection".into())),
         }
+    }
+
+    /// Runs `op` under the store's timeout and the endpoint's outage accounting; a Redis
+    /// error is the store being down.
+    async fn run<T>(
+        &self,
+        what: &str,
+        op: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Failure> {
+        self.ep
+            .run(&self.user, what, self.timeout, |_| true, op)
+            .await?
+            .map_err(|e| Failure::Down(e.to_string()))
     }
 }
 
